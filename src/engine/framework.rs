@@ -1,0 +1,195 @@
+//! The scheduling framework's runners for the default profile: PreFilter, Filter (with
+//! the two-pass nominated-pods rule), PreScore/Score/NormalizeScore with weights.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use super::cycle_state::CycleState;
+use super::plugins::{
+    FilterPlugin, NodeScorer, image_locality, inter_pod_affinity, node_affinity, node_name,
+    node_ports, node_resources_balanced_allocation, node_resources_fit, node_unschedulable,
+    pod_topology_spread, taint_toleration,
+};
+use super::snapshot::{NodeInfo, PodInfo, Snapshot};
+use super::status::Status;
+
+/// Filter plugins in profile order. The volume plugins and DynamicResources never
+/// reject a pod without volumes or resource claims, which the oracle does not model.
+pub const FILTER_PLUGINS: [&dyn FilterPlugin; 8] = [
+    &node_unschedulable::NodeUnschedulable,
+    &node_name::NodeName,
+    &taint_toleration::TaintToleration,
+    &node_affinity::NodeAffinity,
+    &node_ports::NodePorts,
+    &node_resources_fit::NodeResourcesFit,
+    &pod_topology_spread::PodTopologySpread,
+    &inter_pod_affinity::InterPodAffinity,
+];
+
+/// DynamicResources scores every node 0 for a pod without resource claims.
+pub const DYNAMIC_RESOURCES: &str = "DynamicResources";
+
+/// What PreFilter produced.
+pub struct PreFilterOutcome<'a> {
+    pub state: CycleState<'a>,
+    /// The nodes a PreFilter plugin restricted the pod to (`PreFilterResult`).
+    pub node_names: Option<BTreeSet<String>>,
+    /// The plugins that restricted it, sorted.
+    pub restricting_plugins: Vec<&'static str>,
+    /// A PreFilter plugin rejected the pod as a whole; every node reports this status.
+    pub rejection: Option<Status>,
+}
+
+/// Runs the PreFilter plugins in profile order.
+pub fn run_pre_filter<'a>(snapshot: &Snapshot, pod: &'a PodInfo) -> PreFilterOutcome<'a> {
+    let mut node_names = None;
+    let mut restricting_plugins = Vec::new();
+    let mut rejection = None;
+    let skip_node_affinity = match node_affinity::pre_filter(&pod.pod) {
+        node_affinity::PreFilter::Skip => true,
+        node_affinity::PreFilter::Reject(s) => {
+            rejection = Some(s.with_plugin(node_affinity::NAME));
+            false
+        }
+        node_affinity::PreFilter::Run(names) => {
+            if names.is_some() {
+                restricting_plugins.push(node_affinity::NAME);
+            }
+            node_names = names;
+            false
+        }
+    };
+    let state = CycleState {
+        pod,
+        skip_node_affinity,
+        spread: pod_topology_spread::pre_filter(snapshot, &pod.pod),
+        inter_pod: inter_pod_affinity::pre_filter(snapshot, &pod.pod),
+    };
+    PreFilterOutcome {
+        state,
+        node_names,
+        restricting_plugins,
+        rejection,
+    }
+}
+
+/// `RunFilterPlugins`: the first rejecting plugin's status, or `None` when the node fits.
+pub fn run_filters(state: &CycleState, node: &NodeInfo) -> Option<Status> {
+    FILTER_PLUGINS
+        .iter()
+        .find_map(|p| p.filter(state, node).map(|s| s.with_plugin(p.name())))
+}
+
+/// `RunFilterPluginsWithNominatedPods`: nominated pods of at least the pod's priority
+/// count on their node; if the pod fits with them, it must also fit without them.
+pub fn run_filters_with_nominated(
+    snapshot: &Snapshot,
+    state: &CycleState,
+    node_index: usize,
+    node: &NodeInfo,
+) -> Option<Status> {
+    let incoming = &state.pod.pod;
+    let nominated: Vec<&Arc<PodInfo>> = snapshot
+        .nominated_pods(node_index)
+        .iter()
+        .filter(|p| p.pod.priority >= incoming.priority && p.pod.uid != incoming.uid)
+        .collect();
+    if nominated.is_empty() {
+        return run_filters(state, node);
+    }
+    let mut with_nominated = node.clone();
+    let mut state_with_nominated = state.clone();
+    for p in nominated {
+        with_nominated.add_pod(Arc::clone(p));
+        state_with_nominated.add_pod(p, &with_nominated.node);
+    }
+    if let Some(status) = run_filters(&state_with_nominated, &with_nominated) {
+        return Some(status);
+    }
+    run_filters(state, node)
+}
+
+/// One feasible node's weighted scores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeScores {
+    pub total: i64,
+    /// Plugin → normalised score × weight, for the plugins that scored.
+    pub plugins: Vec<(&'static str, i64)>,
+}
+
+/// Runs PreScore, Score and NormalizeScore for `feasible` (in that order) and weighs
+/// the results.
+pub fn run_scores(
+    snapshot: &Snapshot,
+    state: &CycleState,
+    feasible: &[&NodeInfo],
+) -> Vec<NodeScores> {
+    let pod = &state.pod.pod;
+    let scorers: Vec<(&'static str, i64, Option<Box<dyn NodeScorer + '_>>)> = vec![
+        (
+            taint_toleration::NAME,
+            3,
+            Some(Box::new(taint_toleration::pre_score(state))),
+        ),
+        (
+            node_affinity::NAME,
+            2,
+            node_affinity::pre_score(state).map(|s| Box::new(s) as Box<dyn NodeScorer>),
+        ),
+        (
+            node_resources_fit::NAME,
+            1,
+            Some(Box::new(node_resources_fit::pre_score(state))),
+        ),
+        (
+            pod_topology_spread::NAME,
+            2,
+            pod_topology_spread::pre_score(snapshot, pod, feasible)
+                .map(|s| Box::new(s) as Box<dyn NodeScorer>),
+        ),
+        (
+            inter_pod_affinity::NAME,
+            2,
+            inter_pod_affinity::pre_score(snapshot, pod)
+                .map(|s| Box::new(s) as Box<dyn NodeScorer>),
+        ),
+        (DYNAMIC_RESOURCES, 2, Some(Box::new(NoClaims))),
+        (
+            node_resources_balanced_allocation::NAME,
+            1,
+            node_resources_balanced_allocation::pre_score(state)
+                .map(|s| Box::new(s) as Box<dyn NodeScorer>),
+        ),
+        (
+            image_locality::NAME,
+            1,
+            Some(Box::new(image_locality::pre_score(snapshot, pod))),
+        ),
+    ];
+    let mut out: Vec<NodeScores> = feasible
+        .iter()
+        .map(|_| NodeScores {
+            total: 0,
+            plugins: Vec::new(),
+        })
+        .collect();
+    for (name, weight, scorer) in scorers {
+        let Some(scorer) = scorer else { continue };
+        let mut raw: Vec<i64> = feasible.iter().map(|n| scorer.score(n)).collect();
+        scorer.normalize(feasible, &mut raw);
+        for (node_scores, score) in out.iter_mut().zip(raw) {
+            node_scores.plugins.push((name, score * weight));
+            node_scores.total += score * weight;
+        }
+    }
+    out
+}
+
+/// DynamicResources' score for a pod without claims.
+struct NoClaims;
+
+impl NodeScorer for NoClaims {
+    fn score(&self, _node: &NodeInfo) -> i64 {
+        0
+    }
+}

@@ -1,0 +1,191 @@
+//! The decision engine: kube-scheduler v1.35's default profile over an immutable
+//! [`Snapshot`], evaluated on every node.
+//!
+//! [`decide`] runs PreFilter, Filter (in parallel over nodes, with nominated pods),
+//! PreScore/Score/NormalizeScore on the feasible nodes, and, when nothing fits,
+//! DefaultPreemption on every potential node. It returns a [`Decision`] that carries
+//! the outcome, the placement tie set, the preemption candidates and their victims,
+//! and the reasons for every node.
+
+pub mod cycle_state;
+pub mod decision;
+pub mod fit_error;
+pub mod framework;
+pub mod plugins;
+pub mod preemption;
+pub mod snapshot;
+pub mod status;
+
+use std::collections::BTreeMap;
+
+use rayon::prelude::*;
+
+pub use decision::{Decision, Outcome};
+pub use snapshot::{PodInfo, Snapshot};
+
+use decision::{NodeScore, NodeVerdict, Placement, PlacementMode, StatusReport};
+use status::{Code, Status};
+
+use crate::model::Pod;
+
+/// The Kubernetes version whose scheduler the engine reproduces.
+pub const K8S_VERSION: &str = "v1.35.4";
+
+/// Decides where `pod` would land on `snapshot`, and whom it would preempt.
+pub fn decide(snapshot: &Snapshot, pod: &Pod) -> Decision {
+    let incoming = PodInfo::new(pod.clone(), Vec::new());
+    let num_nodes = snapshot.nodes.len();
+    let pre = framework::run_pre_filter(snapshot, &incoming);
+    let nominated = pod
+        .nominated_node_name
+        .as_deref()
+        .and_then(|n| snapshot.node_index(n));
+
+    // Filter every node (the nominated node always, whatever PreFilter narrowed to).
+    let statuses: Vec<Option<(Status, &'static str)>> = match &pre.rejection {
+        Some(status) => snapshot
+            .nodes
+            .iter()
+            .map(|_| Some((status.clone(), "PreFilter")))
+            .collect(),
+        None => snapshot
+            .nodes
+            .par_iter()
+            .enumerate()
+            .map(|(i, node)| {
+                let in_scope = pre
+                    .node_names
+                    .as_ref()
+                    .is_none_or(|names| names.contains(node.name()))
+                    || nominated == Some(i);
+                if !in_scope {
+                    let reason = format!(
+                        "node(s) didn't satisfy plugin(s) [{}]",
+                        pre.restricting_plugins.join(" ")
+                    );
+                    return Some((Status::unresolvable(reason), "PreFilterResult"));
+                }
+                framework::run_filters_with_nominated(snapshot, &pre.state, i, node)
+                    .map(|s| (s, "Filter"))
+            })
+            .collect(),
+    };
+
+    let mut filter = BTreeMap::new();
+    let mut rejected: BTreeMap<String, Status> = BTreeMap::new();
+    let mut feasible = Vec::new();
+    for (node, status) in snapshot.nodes.iter().zip(statuses) {
+        match status {
+            None => {
+                filter.insert(node.name().to_string(), NodeVerdict::feasible());
+                feasible.push(node.as_ref());
+            }
+            Some((status, source)) => {
+                filter.insert(
+                    node.name().to_string(),
+                    NodeVerdict::rejected(&status, source),
+                );
+                rejected.insert(node.name().to_string(), status);
+            }
+        }
+    }
+
+    let scores = framework::run_scores(snapshot, &pre.state, &feasible);
+    let score_map: BTreeMap<String, NodeScore> = feasible
+        .iter()
+        .zip(&scores)
+        .map(|(n, s)| {
+            let plugins = s.plugins.iter().map(|(p, v)| (p.to_string(), *v)).collect();
+            (
+                n.name().to_string(),
+                NodeScore {
+                    total: s.total,
+                    plugins,
+                },
+            )
+        })
+        .collect();
+    let feasible_names: Vec<String> = feasible.iter().map(|n| n.name().to_string()).collect();
+    let nominated_feasible = nominated
+        .map(|i| snapshot.nodes[i].name())
+        .filter(|n| feasible_names.iter().any(|f| f == n));
+    let placement = if let Some(n) = nominated_feasible {
+        Placement {
+            mode: PlacementMode::NominatedNode,
+            max_score: None,
+            tie_set: vec![n.to_string()],
+        }
+    } else if feasible.len() == 1 {
+        Placement {
+            mode: PlacementMode::SingleFeasible,
+            max_score: None,
+            tie_set: feasible_names.clone(),
+        }
+    } else if feasible.is_empty() {
+        Placement {
+            mode: PlacementMode::Unschedulable,
+            max_score: None,
+            tie_set: Vec::new(),
+        }
+    } else {
+        let max = scores.iter().map(|s| s.total).max().unwrap_or(0);
+        let tie_set = feasible_names
+            .iter()
+            .zip(&scores)
+            .filter(|(_, s)| s.total == max)
+            .map(|(n, _)| n.clone())
+            .collect();
+        Placement {
+            mode: PlacementMode::Scored,
+            max_score: Some(max),
+            tie_set,
+        }
+    };
+
+    let (outcome, node, preemption, fit_error) = if feasible.is_empty() {
+        let preemption = preemption::preempt(snapshot, &pre.state, &rejected);
+        let mut fit_error = match &pre.rejection {
+            Some(status) => fit_error::pre_filter_message(num_nodes, status),
+            None => fit_error::message(num_nodes, &rejected, None),
+        };
+        if let Some(message) = &preemption.post_filter.message {
+            fit_error.push(' ');
+            fit_error.push_str(message);
+        }
+        let (outcome, node) = if !preemption.eligible {
+            (Outcome::NotEligible, None)
+        } else if preemption.post_filter.code == Code::Success.as_str() {
+            (
+                Outcome::Preempts,
+                preemption.selected_tie_set.first().cloned(),
+            )
+        } else {
+            (Outcome::Unschedulable, None)
+        };
+        (outcome, node, Some(preemption), Some(fit_error))
+    } else {
+        (
+            Outcome::Scheduled,
+            placement.tie_set.first().cloned(),
+            None,
+            None,
+        )
+    };
+
+    Decision {
+        outcome,
+        node,
+        k8s_version: K8S_VERSION,
+        pod: pod.key(),
+        pod_priority: pod.priority,
+        preemption_policy: pod.preemption_policy.as_str(),
+        num_nodes,
+        pre_filter: pre.rejection.as_ref().map(StatusReport::from),
+        filter,
+        feasible_nodes: feasible_names,
+        scores: score_map,
+        placement,
+        preemption,
+        fit_error,
+    }
+}

@@ -1,0 +1,51 @@
+//! The default profile's plugins, one module per upstream plugin, named as upstream
+//! names them. Each exposes its PreFilter (when it has one), its Filter and/or its
+//! Score; [`crate::engine::framework`] runs them in profile order.
+
+pub mod image_locality;
+pub mod inter_pod_affinity;
+pub mod node_affinity;
+pub mod node_name;
+pub mod node_ports;
+pub mod node_resources_balanced_allocation;
+pub mod node_resources_fit;
+pub mod node_unschedulable;
+pub mod pod_topology_spread;
+pub mod taint_toleration;
+
+use super::cycle_state::CycleState;
+use super::snapshot::NodeInfo;
+use super::status::Status;
+
+/// `framework.MaxNodeScore`.
+pub const MAX_NODE_SCORE: i64 = 100;
+
+/// A Filter plugin: `None` when the node passes.
+pub trait FilterPlugin: Sync {
+    fn name(&self) -> &'static str;
+    fn filter(&self, state: &CycleState, node: &NodeInfo) -> Option<Status>;
+}
+
+/// Per-query scoring data a Score plugin prepared in PreScore.
+pub trait NodeScorer: Sync {
+    /// The raw score of one feasible node.
+    fn score(&self, node: &NodeInfo) -> i64;
+    /// NormalizeScore over every feasible node's raw score (in the order of `nodes`).
+    fn normalize(&self, _nodes: &[&NodeInfo], _scores: &mut [i64]) {}
+}
+
+/// `helper.DefaultNormalizeScore`: scale to `[0, MAX_NODE_SCORE]` by the maximum,
+/// optionally reversed.
+pub fn default_normalize(scores: &mut [i64], reverse: bool) {
+    let max = scores.iter().copied().max().unwrap_or(0).max(0);
+    if max == 0 {
+        if reverse {
+            scores.iter_mut().for_each(|s| *s = MAX_NODE_SCORE);
+        }
+        return;
+    }
+    for s in scores.iter_mut() {
+        let v = MAX_NODE_SCORE * *s / max;
+        *s = if reverse { MAX_NODE_SCORE - v } else { v };
+    }
+}

@@ -1,0 +1,74 @@
+//! Plugin verdicts: the framework's `Status` with upstream's codes.
+
+use std::fmt;
+
+/// A status code, as `framework.Code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Code {
+    Success,
+    /// Preemption may help.
+    Unschedulable,
+    /// Preemption cannot help.
+    UnschedulableAndUnresolvable,
+    /// Something went wrong evaluating the node (not a verdict about the node).
+    Error,
+}
+
+impl Code {
+    /// Upstream's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Success => "Success",
+            Code::Unschedulable => "Unschedulable",
+            Code::UnschedulableAndUnresolvable => "UnschedulableAndUnresolvable",
+            Code::Error => "Error",
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A rejection: its code, the plugin that produced it and its reasons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub code: Code,
+    /// The rejecting plugin; `None` for framework-level statuses.
+    pub plugin: Option<&'static str>,
+    pub reasons: Vec<String>,
+}
+
+impl Status {
+    /// A status with one reason and no plugin yet.
+    pub fn new(code: Code, reason: impl Into<String>) -> Status {
+        Status {
+            code,
+            plugin: None,
+            reasons: vec![reason.into()],
+        }
+    }
+
+    /// `Unschedulable` with one reason.
+    pub fn unschedulable(reason: impl Into<String>) -> Status {
+        Status::new(Code::Unschedulable, reason)
+    }
+
+    /// `UnschedulableAndUnresolvable` with one reason.
+    pub fn unresolvable(reason: impl Into<String>) -> Status {
+        Status::new(Code::UnschedulableAndUnresolvable, reason)
+    }
+
+    /// Sets the plugin.
+    pub fn with_plugin(mut self, plugin: &'static str) -> Status {
+        self.plugin = Some(plugin);
+        self
+    }
+
+    /// `Status.Message()`: the reasons joined with ", ".
+    pub fn message(&self) -> String {
+        self.reasons.join(", ")
+    }
+}

@@ -1,0 +1,751 @@
+//! Kubernetes objects → model, with the API server's defaulting and admission.
+//!
+//! Every error names the field path inside the object (`spec.containers[0].resources
+//! .requests.cpu`); callers prefix the object's own position.
+
+use std::collections::BTreeSet;
+
+use super::DecodeError;
+use super::time::parse_rfc3339_nanos;
+use super::wire;
+use crate::model::affinity::{
+    NodeAffinity, NodeSelectorTerm, PodAffinityTerm, PreferredNodeTerm, WeightedPodAffinityTerm,
+};
+use crate::model::quantity::Quantity;
+use crate::model::resources::{
+    ContainerResources, PodResourceSpec, ResourceList, Resources, allowed_pods,
+};
+use crate::model::selector::{Labels, Operator, Requirement, Selector};
+use crate::model::taints::{Taint, TaintEffect, Toleration, TolerationOperator};
+use crate::model::{
+    HostPort, InclusionPolicy, Namespace, Node, NodeImage, Pod, PodAffinity, PodDisruptionBudget,
+    PreemptionPolicy, PriorityClass, TopologySpreadConstraint, UnsatisfiableAction,
+};
+
+/// The built-in classes every API server knows.
+pub const SYSTEM_PRIORITY_CLASSES: [(&str, i32); 2] = [
+    ("system-node-critical", 2_000_001_000),
+    ("system-cluster-critical", 2_000_000_000),
+];
+
+type Result<T> = std::result::Result<T, DecodeError>;
+
+fn err(path: impl Into<String>, message: impl Into<String>) -> DecodeError {
+    DecodeError {
+        path: path.into(),
+        message: message.into(),
+    }
+}
+
+fn required_name(meta: &wire::ObjectMeta) -> Result<String> {
+    match meta.name.as_deref() {
+        Some(n) if !n.is_empty() => Ok(n.to_string()),
+        _ => Err(err("metadata.name", "is required")),
+    }
+}
+
+fn namespace_of(meta: &wire::ObjectMeta) -> String {
+    match meta.namespace.as_deref() {
+        Some(ns) if !ns.is_empty() => ns.to_string(),
+        _ => "default".to_string(),
+    }
+}
+
+fn resource_list(list: &Option<wire::WireResourceList>, path: &str) -> Result<ResourceList> {
+    let mut out = ResourceList::new();
+    for (name, text) in list.iter().flatten() {
+        let q =
+            Quantity::parse(&text.0).map_err(|e| err(format!("{path}.{name}"), e.to_string()))?;
+        out.insert(name.clone(), q);
+    }
+    Ok(out)
+}
+
+/// Converts a Node.
+pub fn node(n: &wire::Node) -> Result<Node> {
+    let name = required_name(&n.metadata)?;
+    let allocatable_list = match &n.status.allocatable {
+        Some(_) => resource_list(&n.status.allocatable, "status.allocatable")?,
+        // A node that reports no allocatable is treated as having its capacity.
+        None => resource_list(&n.status.capacity, "status.capacity")?,
+    };
+    let taints = n
+        .spec
+        .taints
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let effect = TaintEffect::parse(&t.effect).ok_or_else(|| {
+                err(
+                    format!("spec.taints[{i}].effect"),
+                    format!("unknown taint effect {:?}", t.effect),
+                )
+            })?;
+            Ok(Taint {
+                key: t.key.clone(),
+                value: t.value.clone(),
+                effect,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Node {
+        labels: n.metadata.labels.clone().unwrap_or_default(),
+        taints,
+        unschedulable: n.spec.unschedulable,
+        allocatable: Resources::from_list(&allocatable_list),
+        allowed_pods: allowed_pods(&allocatable_list),
+        images: n
+            .status
+            .images
+            .iter()
+            .map(|i| NodeImage {
+                names: i.names.clone(),
+                size_bytes: i.size_bytes,
+            })
+            .collect(),
+        name,
+    })
+}
+
+/// Converts a PriorityClass.
+pub fn priority_class(p: &wire::PriorityClass) -> Result<PriorityClass> {
+    Ok(PriorityClass {
+        name: required_name(&p.metadata)?,
+        value: p.value,
+        global_default: p.global_default,
+        preemption_policy: p
+            .preemption_policy
+            .as_deref()
+            .map(|s| preemption_policy(s, "preemptionPolicy"))
+            .transpose()?,
+    })
+}
+
+fn preemption_policy(s: &str, path: &str) -> Result<PreemptionPolicy> {
+    match s {
+        "PreemptLowerPriority" => Ok(PreemptionPolicy::PreemptLowerPriority),
+        "Never" => Ok(PreemptionPolicy::Never),
+        other => Err(err(path, format!("unknown preemption policy {other:?}"))),
+    }
+}
+
+/// Converts a Namespace.
+pub fn namespace(n: &wire::Namespace) -> Result<Namespace> {
+    Ok(Namespace {
+        name: required_name(&n.metadata)?,
+        labels: n.metadata.labels.clone().unwrap_or_default(),
+    })
+}
+
+/// Converts a PodDisruptionBudget.
+pub fn pdb(p: &wire::PodDisruptionBudget) -> Result<PodDisruptionBudget> {
+    Ok(PodDisruptionBudget {
+        name: required_name(&p.metadata)?,
+        namespace: namespace_of(&p.metadata),
+        selector: label_selector(&p.spec.selector, "spec.selector")?,
+        disruptions_allowed: p.status.disruptions_allowed,
+        disrupted_pods: p.status.disrupted_pods.keys().cloned().collect(),
+    })
+}
+
+fn operator(op: &str, path: &str, node_selector: bool) -> Result<Operator> {
+    Ok(match op {
+        "In" => Operator::In,
+        "NotIn" => Operator::NotIn,
+        "Exists" => Operator::Exists,
+        "DoesNotExist" => Operator::DoesNotExist,
+        "Gt" if node_selector => Operator::Gt,
+        "Lt" if node_selector => Operator::Lt,
+        other => return Err(err(path, format!("unknown operator {other:?}"))),
+    })
+}
+
+/// Validates a requirement's values the way `labels.NewRequirement` does.
+fn requirement(
+    r: &wire::SelectorRequirement,
+    path: &str,
+    node_selector: bool,
+) -> Result<Requirement> {
+    let op = operator(&r.operator, &format!("{path}.operator"), node_selector)?;
+    let bad = match op {
+        Operator::In | Operator::NotIn if r.values.is_empty() => {
+            Some("must be non-empty for In and NotIn")
+        }
+        Operator::Exists | Operator::DoesNotExist if !r.values.is_empty() => {
+            Some("must be empty for Exists and DoesNotExist")
+        }
+        Operator::Gt | Operator::Lt
+            if r.values.len() != 1 || r.values[0].parse::<i64>().is_err() =>
+        {
+            Some("must be a single integer for Gt and Lt")
+        }
+        _ => None,
+    };
+    if let Some(why) = bad {
+        return Err(err(format!("{path}.values"), why));
+    }
+    Ok(Requirement {
+        key: r.key.clone(),
+        operator: op,
+        values: r.values.clone(),
+    })
+}
+
+/// `metav1.LabelSelectorAsSelector`: absent selects nothing, empty selects everything.
+fn label_selector(s: &Option<wire::LabelSelector>, path: &str) -> Result<Selector> {
+    let Some(s) = s else {
+        return Ok(Selector::Nothing);
+    };
+    let mut reqs: Vec<Requirement> = s
+        .match_labels
+        .iter()
+        .map(|(k, v)| Requirement {
+            key: k.clone(),
+            operator: Operator::In,
+            values: vec![v.clone()],
+        })
+        .collect();
+    for (i, e) in s.match_expressions.iter().enumerate() {
+        reqs.push(requirement(
+            e,
+            &format!("{path}.matchExpressions[{i}]"),
+            false,
+        )?);
+    }
+    Ok(Selector::All(reqs))
+}
+
+/// A node selector term; malformed terms match nothing (upstream keeps the error
+/// lazily), so they are kept but marked invalid.
+fn node_selector_term(t: &wire::NodeSelectorTerm) -> NodeSelectorTerm {
+    let mut term = NodeSelectorTerm {
+        match_expressions: Vec::new(),
+        match_fields: Vec::new(),
+        invalid: false,
+    };
+    for e in &t.match_expressions {
+        match requirement(e, "", true) {
+            Ok(r) => term.match_expressions.push(r),
+            Err(_) => term.invalid = true,
+        }
+    }
+    for f in &t.match_fields {
+        let ok_op = matches!(f.operator.as_str(), "In" | "NotIn");
+        if !ok_op || f.values.len() != 1 {
+            term.invalid = true;
+            continue;
+        }
+        match requirement(f, "", false) {
+            Ok(r) => term.match_fields.push(r),
+            Err(_) => term.invalid = true,
+        }
+    }
+    term
+}
+
+fn node_affinity(a: Option<&wire::NodeAffinity>) -> NodeAffinity {
+    let Some(a) = a else {
+        return NodeAffinity::default();
+    };
+    NodeAffinity {
+        required: a
+            .required_during_scheduling_ignored_during_execution
+            .as_ref()
+            .map(|ns| {
+                ns.node_selector_terms
+                    .iter()
+                    .map(node_selector_term)
+                    .filter(|t| !t.is_empty())
+                    .collect()
+            }),
+        preferred: a
+            .preferred_during_scheduling_ignored_during_execution
+            .as_ref()
+            .map(|terms| {
+                terms
+                    .iter()
+                    .map(|p| PreferredNodeTerm {
+                        weight: p.weight,
+                        term: node_selector_term(&p.preference),
+                    })
+                    .filter(|p| p.weight != 0 && !p.term.is_empty())
+                    .collect()
+            }),
+    }
+}
+
+fn pod_affinity_term(
+    t: &wire::PodAffinityTerm,
+    owner_namespace: &str,
+    owner_labels: &Labels,
+    path: &str,
+) -> Result<PodAffinityTerm> {
+    let mut selector = label_selector(&t.label_selector, &format!("{path}.labelSelector"))?;
+    // matchLabelKeys / mismatchLabelKeys are merged into the selector at admission.
+    let mut extra = Vec::new();
+    for (keys, op) in [
+        (&t.match_label_keys, Operator::In),
+        (&t.mismatch_label_keys, Operator::NotIn),
+    ] {
+        for key in keys {
+            if let Some(v) = owner_labels.get(key) {
+                extra.push(Requirement {
+                    key: key.clone(),
+                    operator: op,
+                    values: vec![v.clone()],
+                });
+            }
+        }
+    }
+    if !extra.is_empty() {
+        if selector == Selector::Nothing {
+            selector = Selector::everything();
+        }
+        selector = selector.with_requirements(extra);
+    }
+    let namespaces: BTreeSet<String> = if t.namespaces.is_empty() && t.namespace_selector.is_none()
+    {
+        BTreeSet::from([owner_namespace.to_string()])
+    } else {
+        t.namespaces.iter().cloned().collect()
+    };
+    Ok(PodAffinityTerm {
+        selector,
+        namespaces,
+        namespace_selector: label_selector(
+            &t.namespace_selector,
+            &format!("{path}.namespaceSelector"),
+        )?,
+        topology_key: t.topology_key.clone(),
+    })
+}
+
+fn pod_affinity(
+    affinity: &Option<wire::Affinity>,
+    ns: &str,
+    labels: &Labels,
+) -> Result<PodAffinity> {
+    let mut out = PodAffinity::default();
+    let Some(a) = affinity else {
+        return Ok(out);
+    };
+    out.declared = a.pod_affinity.is_some() || a.pod_anti_affinity.is_some();
+    for (source, field, required, preferred) in [
+        (
+            &a.pod_affinity,
+            "podAffinity",
+            &mut out.required_affinity,
+            &mut out.preferred_affinity,
+        ),
+        (
+            &a.pod_anti_affinity,
+            "podAntiAffinity",
+            &mut out.required_anti_affinity,
+            &mut out.preferred_anti_affinity,
+        ),
+    ] {
+        let Some(source) = source else { continue };
+        let base = format!("spec.affinity.{field}");
+        for (i, t) in source
+            .required_during_scheduling_ignored_during_execution
+            .iter()
+            .enumerate()
+        {
+            let path = format!("{base}.requiredDuringSchedulingIgnoredDuringExecution[{i}]");
+            required.push(pod_affinity_term(t, ns, labels, &path)?);
+        }
+        for (i, w) in source
+            .preferred_during_scheduling_ignored_during_execution
+            .iter()
+            .enumerate()
+        {
+            let path = format!(
+                "{base}.preferredDuringSchedulingIgnoredDuringExecution[{i}].podAffinityTerm"
+            );
+            preferred.push(WeightedPodAffinityTerm {
+                weight: w.weight,
+                term: pod_affinity_term(&w.pod_affinity_term, ns, labels, &path)?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn inclusion_policy(
+    p: &Option<String>,
+    default: InclusionPolicy,
+    path: &str,
+) -> Result<InclusionPolicy> {
+    match p.as_deref() {
+        None => Ok(default),
+        Some("Honor") => Ok(InclusionPolicy::Honor),
+        Some("Ignore") => Ok(InclusionPolicy::Ignore),
+        Some(other) => Err(err(path, format!("unknown inclusion policy {other:?}"))),
+    }
+}
+
+fn topology_spread(
+    c: &wire::TopologySpreadConstraint,
+    labels: &Labels,
+    path: &str,
+) -> Result<TopologySpreadConstraint> {
+    let when_unsatisfiable = match c.when_unsatisfiable.as_str() {
+        "DoNotSchedule" => UnsatisfiableAction::DoNotSchedule,
+        "ScheduleAnyway" => UnsatisfiableAction::ScheduleAnyway,
+        other => {
+            return Err(err(
+                format!("{path}.whenUnsatisfiable"),
+                format!("unknown action {other:?}"),
+            ));
+        }
+    };
+    if c.max_skew <= 0 {
+        return Err(err(format!("{path}.maxSkew"), "must be greater than zero"));
+    }
+    if c.topology_key.is_empty() {
+        return Err(err(format!("{path}.topologyKey"), "is required"));
+    }
+    let mut selector = label_selector(&c.label_selector, &format!("{path}.labelSelector"))?;
+    let extra: Vec<Requirement> = c
+        .match_label_keys
+        .iter()
+        .filter_map(|k| {
+            labels.get(k).map(|v| Requirement {
+                key: k.clone(),
+                operator: Operator::In,
+                values: vec![v.clone()],
+            })
+        })
+        .collect();
+    if !extra.is_empty() {
+        selector = selector.with_requirements(extra);
+    }
+    Ok(TopologySpreadConstraint {
+        max_skew: c.max_skew,
+        topology_key: c.topology_key.clone(),
+        when_unsatisfiable,
+        selector,
+        min_domains: c.min_domains.unwrap_or(1),
+        node_affinity_policy: inclusion_policy(
+            &c.node_affinity_policy,
+            InclusionPolicy::Honor,
+            &format!("{path}.nodeAffinityPolicy"),
+        )?,
+        node_taints_policy: inclusion_policy(
+            &c.node_taints_policy,
+            InclusionPolicy::Ignore,
+            &format!("{path}.nodeTaintsPolicy"),
+        )?,
+    })
+}
+
+fn toleration(t: &wire::Toleration, path: &str) -> Result<Toleration> {
+    let operator = match t.operator.as_deref() {
+        None | Some("") | Some("Equal") => TolerationOperator::Equal,
+        Some("Exists") => TolerationOperator::Exists,
+        Some("Lt") | Some("Gt") => TolerationOperator::Unsupported,
+        Some(other) => {
+            return Err(err(
+                format!("{path}.operator"),
+                format!("unknown operator {other:?}"),
+            ));
+        }
+    };
+    let effect = match t.effect.as_deref() {
+        None | Some("") => None,
+        Some(e) => Some(TaintEffect::parse(e).ok_or_else(|| {
+            err(
+                format!("{path}.effect"),
+                format!("unknown taint effect {e:?}"),
+            )
+        })?),
+    };
+    Ok(Toleration {
+        key: t.key.clone(),
+        operator,
+        value: t.value.clone(),
+        effect,
+    })
+}
+
+/// `normalizedImageName`: an image without a tag gets `:latest`.
+pub fn normalized_image_name(image: &str) -> String {
+    let colon = image.rfind(':').map_or(-1, |i| i as i64);
+    let slash = image.rfind('/').map_or(-1, |i| i as i64);
+    if colon <= slash {
+        format!("{image}:latest")
+    } else {
+        image.to_string()
+    }
+}
+
+fn container_resources(c: &wire::Container, path: &str) -> Result<ContainerResources> {
+    let mut requests = resource_list(&c.resources.requests, &format!("{path}.resources.requests"))?;
+    let limits = resource_list(&c.resources.limits, &format!("{path}.resources.limits"))?;
+    for (name, q) in limits {
+        requests.entry(name).or_insert(q);
+    }
+    Ok(ContainerResources {
+        requests,
+        restartable: c.restart_policy.as_deref() == Some("Always"),
+    })
+}
+
+/// Resolves priority and preemption policy as the Priority admission plugin does.
+fn resolve_priority(
+    spec: &wire::PodSpec,
+    classes: &[PriorityClass],
+) -> Result<(i32, PreemptionPolicy)> {
+    let explicit_policy = spec
+        .preemption_policy
+        .as_deref()
+        .map(|p| preemption_policy(p, "spec.preemptionPolicy"))
+        .transpose()?;
+    let class_policy =
+        |c: Option<&PriorityClass>| c.and_then(|c| c.preemption_policy).unwrap_or_default();
+    // Already admitted: the API server wrote spec.priority.
+    if let Some(priority) = spec.priority {
+        let class = spec
+            .priority_class_name
+            .as_deref()
+            .and_then(|n| classes.iter().find(|c| c.name == n));
+        return Ok((
+            priority,
+            explicit_policy.unwrap_or_else(|| class_policy(class)),
+        ));
+    }
+    match spec
+        .priority_class_name
+        .as_deref()
+        .filter(|n| !n.is_empty())
+    {
+        Some(name) => {
+            if let Some(class) = classes.iter().find(|c| c.name == name) {
+                return Ok((class.value, class_policy(Some(class))));
+            }
+            if let Some((_, value)) = SYSTEM_PRIORITY_CLASSES.iter().find(|(n, _)| *n == name) {
+                return Ok((*value, explicit_policy.unwrap_or_default()));
+            }
+            Err(err(
+                "spec.priorityClassName",
+                format!("no PriorityClass with name {name:?} was found"),
+            ))
+        }
+        None => {
+            let default = classes
+                .iter()
+                .filter(|c| c.global_default)
+                .min_by_key(|c| c.value);
+            Ok(match default {
+                Some(c) => (c.value, class_policy(Some(c))),
+                None => (0, explicit_policy.unwrap_or_default()),
+            })
+        }
+    }
+}
+
+/// Whether the pod is in a terminal phase (it then holds no resources).
+pub fn is_terminal(p: &wire::Pod) -> bool {
+    matches!(
+        p.status.phase.as_deref(),
+        Some("Succeeded") | Some("Failed")
+    )
+}
+
+fn timestamp(t: &Option<String>, path: &str) -> Result<Option<i64>> {
+    t.as_deref()
+        .map(|s| {
+            parse_rfc3339_nanos(s)
+                .ok_or_else(|| err(path, format!("{s:?} is not an RFC 3339 time")))
+        })
+        .transpose()
+}
+
+/// Converts a Pod, resolving its priority against `classes`.
+pub fn pod(p: &wire::Pod, classes: &[PriorityClass]) -> Result<Pod> {
+    let name = required_name(&p.metadata)?;
+    let namespace = namespace_of(&p.metadata);
+    let labels = p.metadata.labels.clone().unwrap_or_default();
+    let (priority, preemption_policy) = resolve_priority(&p.spec, classes)?;
+    let spec = &p.spec;
+    if spec.containers.is_empty() {
+        return Err(err("spec.containers", "must have at least one container"));
+    }
+    let containers = spec
+        .containers
+        .iter()
+        .enumerate()
+        .map(|(i, c)| container_resources(c, &format!("spec.containers[{i}]")))
+        .collect::<Result<Vec<_>>>()?;
+    let init_containers = spec
+        .init_containers
+        .iter()
+        .enumerate()
+        .map(|(i, c)| container_resources(c, &format!("spec.initContainers[{i}]")))
+        .collect::<Result<Vec<_>>>()?;
+    let pod_level_requests = match &spec.resources {
+        Some(r) => {
+            let mut req = resource_list(&r.requests, "spec.resources.requests")?;
+            for (name, q) in resource_list(&r.limits, "spec.resources.limits")? {
+                req.entry(name).or_insert(q);
+            }
+            req
+        }
+        None => ResourceList::new(),
+    };
+    let mut host_ports = Vec::new();
+    let sidecars = spec
+        .init_containers
+        .iter()
+        .filter(|c| c.restart_policy.as_deref() == Some("Always"));
+    for c in sidecars.chain(spec.containers.iter()) {
+        for port in c.ports.iter().filter(|port| port.host_port > 0) {
+            host_ports.push(HostPort {
+                ip: port
+                    .host_ip
+                    .clone()
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(|| "0.0.0.0".into()),
+                protocol: port
+                    .protocol
+                    .clone()
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(|| "TCP".into()),
+                port: port.host_port,
+            });
+        }
+    }
+    let tolerations = spec
+        .tolerations
+        .iter()
+        .enumerate()
+        .map(|(i, t)| toleration(t, &format!("spec.tolerations[{i}]")))
+        .collect::<Result<Vec<_>>>()?;
+    let topology_spread_constraints = spec
+        .topology_spread_constraints
+        .iter()
+        .enumerate()
+        .map(|(i, c)| topology_spread(c, &labels, &format!("spec.topologySpreadConstraints[{i}]")))
+        .collect::<Result<Vec<_>>>()?;
+    let pod_affinity = pod_affinity(&spec.affinity, &namespace, &labels)?;
+    let node_affinity = node_affinity(
+        spec.affinity
+            .as_ref()
+            .and_then(|a| a.node_affinity.as_ref()),
+    );
+    let images = spec
+        .init_containers
+        .iter()
+        .chain(spec.containers.iter())
+        .map(|c| normalized_image_name(&c.image))
+        .collect();
+    let preempted_by_scheduler = p
+        .status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "DisruptionTarget")
+        .is_some_and(|c| {
+            c.status == "True" && c.reason.as_deref() == Some("PreemptionByScheduler")
+        });
+    Ok(Pod {
+        uid: p
+            .metadata
+            .uid
+            .clone()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| format!("{namespace}/{name}")),
+        priority,
+        preemption_policy,
+        node_name: spec.node_name.clone().filter(|n| !n.is_empty()),
+        nominated_node_name: p
+            .status
+            .nominated_node_name
+            .clone()
+            .filter(|n| !n.is_empty()),
+        terminating: p.metadata.deletion_timestamp.is_some(),
+        preempted_by_scheduler: p.metadata.deletion_timestamp.is_some() && preempted_by_scheduler,
+        start_time: timestamp(&p.status.start_time, "status.startTime")?,
+        creation_time: timestamp(&p.metadata.creation_timestamp, "metadata.creationTimestamp")?,
+        resources: PodResourceSpec {
+            containers,
+            init_containers,
+            pod_level_requests,
+            overhead: resource_list(&spec.overhead, "spec.overhead")?,
+        },
+        host_ports,
+        tolerations,
+        node_selector: spec.node_selector.clone(),
+        node_affinity,
+        pod_affinity,
+        topology_spread_constraints,
+        images,
+        labels,
+        namespace,
+        name,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_names_get_latest() {
+        assert_eq!(normalized_image_name("nginx"), "nginx:latest");
+        assert_eq!(normalized_image_name("nginx:1.2"), "nginx:1.2");
+        assert_eq!(
+            normalized_image_name("registry:5000/app"),
+            "registry:5000/app:latest"
+        );
+    }
+
+    fn spec_with_class(name: Option<&str>) -> wire::PodSpec {
+        wire::PodSpec {
+            priority_class_name: name.map(String::from),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn priority_resolution() {
+        let classes = vec![
+            PriorityClass {
+                name: "low".into(),
+                value: 10,
+                global_default: true,
+                preemption_policy: None,
+            },
+            PriorityClass {
+                name: "lower".into(),
+                value: 5,
+                global_default: true,
+                preemption_policy: Some(PreemptionPolicy::Never),
+            },
+            PriorityClass {
+                name: "high".into(),
+                value: 1000,
+                global_default: false,
+                preemption_policy: Some(PreemptionPolicy::Never),
+            },
+        ];
+        assert_eq!(
+            resolve_priority(&spec_with_class(Some("high")), &classes).unwrap(),
+            (1000, PreemptionPolicy::Never)
+        );
+        // Two global defaults: the lowest value wins, with its policy.
+        assert_eq!(
+            resolve_priority(&spec_with_class(None), &classes).unwrap(),
+            (5, PreemptionPolicy::Never)
+        );
+        assert_eq!(
+            resolve_priority(&spec_with_class(Some("system-node-critical")), &classes).unwrap(),
+            (2_000_001_000, PreemptionPolicy::PreemptLowerPriority)
+        );
+        assert_eq!(
+            resolve_priority(&spec_with_class(None), &[]).unwrap(),
+            (0, PreemptionPolicy::PreemptLowerPriority)
+        );
+        let e = resolve_priority(&spec_with_class(Some("nope")), &classes).unwrap_err();
+        assert_eq!(e.path, "spec.priorityClassName");
+    }
+}

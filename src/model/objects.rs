@@ -1,0 +1,200 @@
+//! The cluster objects the engine reads, normalised the way the API server stores them.
+//!
+//! These are plain data: no Kubernetes wire types and no scheduling rules. `crate::kube`
+//! builds them from Kubernetes JSON/YAML; `crate::engine` reads them.
+
+use std::collections::BTreeSet;
+
+use super::affinity::{NodeAffinity, PodAffinityTerm, WeightedPodAffinityTerm};
+use super::resources::{PodResourceSpec, Resources};
+use super::selector::{Labels, Selector};
+use super::taints::{Taint, Toleration};
+
+/// `preemptionPolicy` of a pod or PriorityClass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PreemptionPolicy {
+    #[default]
+    PreemptLowerPriority,
+    Never,
+}
+
+impl PreemptionPolicy {
+    /// The API spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PreemptionPolicy::PreemptLowerPriority => "PreemptLowerPriority",
+            PreemptionPolicy::Never => "Never",
+        }
+    }
+}
+
+/// A `scheduling.k8s.io/v1` PriorityClass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriorityClass {
+    pub name: String,
+    pub value: i32,
+    pub global_default: bool,
+    /// `None` when the class does not set it (then `PreemptLowerPriority`).
+    pub preemption_policy: Option<PreemptionPolicy>,
+}
+
+/// A Node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub name: String,
+    pub labels: Labels,
+    pub taints: Vec<Taint>,
+    pub unschedulable: bool,
+    pub allocatable: Resources,
+    /// `status.allocatable.pods`.
+    pub allowed_pods: i64,
+    /// `status.images`: each image's names and size.
+    pub images: Vec<NodeImage>,
+}
+
+/// One entry of a node's `status.images`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeImage {
+    pub names: Vec<String>,
+    pub size_bytes: i64,
+}
+
+/// One host port a pod's container binds.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HostPort {
+    /// `hostIP`, `0.0.0.0` when unset.
+    pub ip: String,
+    /// `TCP`, `UDP` or `SCTP` (TCP when unset).
+    pub protocol: String,
+    pub port: i32,
+}
+
+/// `whenUnsatisfiable` of a topology spread constraint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnsatisfiableAction {
+    DoNotSchedule,
+    ScheduleAnyway,
+}
+
+/// `nodeAffinityPolicy` / `nodeTaintsPolicy` of a topology spread constraint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InclusionPolicy {
+    Honor,
+    Ignore,
+}
+
+/// A topology spread constraint, with `matchLabelKeys` already merged into `selector`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopologySpreadConstraint {
+    pub max_skew: i32,
+    pub topology_key: String,
+    pub when_unsatisfiable: UnsatisfiableAction,
+    pub selector: Selector,
+    /// Defaults to 1.
+    pub min_domains: i32,
+    /// Defaults to `Honor`.
+    pub node_affinity_policy: InclusionPolicy,
+    /// Defaults to `Ignore`.
+    pub node_taints_policy: InclusionPolicy,
+}
+
+/// A Pod, normalised: namespace defaulted, priority and preemption policy resolved,
+/// requests defaulted from limits, port protocols defaulted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pod {
+    pub namespace: String,
+    pub name: String,
+    /// `metadata.uid`, or `namespace/name` when the object carries none.
+    pub uid: String,
+    pub labels: Labels,
+    pub priority: i32,
+    pub preemption_policy: PreemptionPolicy,
+    /// `spec.nodeName`: the node the pod is bound to.
+    pub node_name: Option<String>,
+    /// `status.nominatedNodeName`.
+    pub nominated_node_name: Option<String>,
+    /// `metadata.deletionTimestamp` is set.
+    pub terminating: bool,
+    /// A `DisruptionTarget` condition with reason `PreemptionByScheduler` is true.
+    pub preempted_by_scheduler: bool,
+    /// `status.startTime`, Unix nanoseconds.
+    pub start_time: Option<i64>,
+    /// `metadata.creationTimestamp`, Unix nanoseconds.
+    pub creation_time: Option<i64>,
+    pub resources: PodResourceSpec,
+    pub host_ports: Vec<HostPort>,
+    pub tolerations: Vec<Toleration>,
+    pub node_selector: Option<Labels>,
+    pub node_affinity: NodeAffinity,
+    pub pod_affinity: PodAffinity,
+    pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
+    /// Init container images, then app container images, normalised (`:latest` added).
+    pub images: Vec<String>,
+}
+
+/// A pod's `podAffinity` and `podAntiAffinity`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodAffinity {
+    /// `affinity.podAffinity` or `affinity.podAntiAffinity` is present.
+    pub declared: bool,
+    pub required_affinity: Vec<PodAffinityTerm>,
+    pub preferred_affinity: Vec<WeightedPodAffinityTerm>,
+    pub required_anti_affinity: Vec<PodAffinityTerm>,
+    pub preferred_anti_affinity: Vec<WeightedPodAffinityTerm>,
+}
+
+impl Pod {
+    /// `namespace/name`.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
+    /// What the pod requests, as `NodeInfo.Requested` counts it.
+    pub fn requests(&self) -> Resources {
+        self.resources.pod_requests()
+    }
+}
+
+/// A `policy/v1` PodDisruptionBudget: the parts preemption reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodDisruptionBudget {
+    pub namespace: String,
+    pub name: String,
+    pub selector: Selector,
+    pub disruptions_allowed: i32,
+    /// Names of pods already being disrupted (`status.disruptedPods`).
+    pub disrupted_pods: BTreeSet<String>,
+}
+
+impl PodDisruptionBudget {
+    /// `namespace/name`.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
+    /// Whether this budget covers `pod`, as preemption decides it: same namespace, a
+    /// non-empty selector that matches the pod's (non-empty) labels.
+    pub fn covers(&self, pod: &Pod) -> bool {
+        self.namespace == pod.namespace
+            && !pod.labels.is_empty()
+            && !self.selector.is_empty()
+            && self.selector.matches(&pod.labels)
+    }
+}
+
+/// A Namespace: only its labels matter (affinity `namespaceSelector`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Namespace {
+    pub name: String,
+    pub labels: Labels,
+}
+
+/// Every object of one cluster, normalised.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClusterObjects {
+    pub nodes: Vec<Node>,
+    pub pods: Vec<Pod>,
+    pub pdbs: Vec<PodDisruptionBudget>,
+    pub priority_classes: Vec<PriorityClass>,
+    pub namespaces: Vec<Namespace>,
+}

@@ -1,0 +1,343 @@
+//! Resource vectors and the scheduler's pod-request arithmetic.
+//!
+//! `Resources` is the scheduler's `framework.Resource`: cpu in millicores, memory and
+//! ephemeral storage in bytes, and every other ("scalar") resource in whole units.
+//! `PodRequests` follows `k8s.io/component-helpers/resource.PodRequests`: app containers
+//! plus restartable (sidecar) init containers, against each regular init container in
+//! sequence, then pod-level requests and `overhead`.
+
+use std::collections::BTreeMap;
+
+use super::quantity::Quantity;
+
+/// Resource name → quantity, as in a container's `resources.requests`.
+pub type ResourceList = BTreeMap<String, Quantity>;
+
+pub const CPU: &str = "cpu";
+pub const MEMORY: &str = "memory";
+pub const EPHEMERAL_STORAGE: &str = "ephemeral-storage";
+pub const PODS: &str = "pods";
+
+/// The scheduler's default cpu request for a container that sets none (millicores).
+pub const DEFAULT_MILLI_CPU_REQUEST: i64 = 100;
+/// The scheduler's default memory request for a container that sets none (bytes).
+pub const DEFAULT_MEMORY_REQUEST: i64 = 200 * 1024 * 1024;
+
+/// A resource vector.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resources {
+    pub milli_cpu: i64,
+    pub memory: i64,
+    pub ephemeral_storage: i64,
+    /// Extended, hugepages and other scalar resources, sorted by name.
+    pub scalars: Vec<(String, i64)>,
+}
+
+impl Resources {
+    /// Reads a resource list the way `framework.Resource.Add` does (`pods` is skipped;
+    /// see [`allowed_pods`]).
+    pub fn from_list(list: &ResourceList) -> Resources {
+        let mut r = Resources::default();
+        r.add_list(list);
+        r
+    }
+
+    fn add_list(&mut self, list: &ResourceList) {
+        for (name, q) in list {
+            match name.as_str() {
+                CPU => self.milli_cpu += q.milli_value(),
+                MEMORY => self.memory += q.value(),
+                EPHEMERAL_STORAGE => self.ephemeral_storage += q.value(),
+                PODS => {}
+                other if is_scalar_resource(other) => self.add_scalar(other, q.value()),
+                _ => {}
+            }
+        }
+    }
+
+    /// The amount of scalar resource `name`.
+    pub fn scalar(&self, name: &str) -> i64 {
+        self.scalars
+            .binary_search_by(|(n, _)| n.as_str().cmp(name))
+            .map(|i| self.scalars[i].1)
+            .unwrap_or(0)
+    }
+
+    /// Whether the scalar resource `name` is listed (even at zero).
+    pub fn has_scalar(&self, name: &str) -> bool {
+        self.scalars
+            .binary_search_by(|(n, _)| n.as_str().cmp(name))
+            .is_ok()
+    }
+
+    fn add_scalar(&mut self, name: &str, amount: i64) {
+        match self.scalars.binary_search_by(|(n, _)| n.as_str().cmp(name)) {
+            Ok(i) => self.scalars[i].1 += amount,
+            Err(i) => self.scalars.insert(i, (name.to_string(), amount)),
+        }
+    }
+
+    /// `self += sign × other`.
+    pub fn accumulate(&mut self, other: &Resources, sign: i64) {
+        self.milli_cpu += sign * other.milli_cpu;
+        self.memory += sign * other.memory;
+        self.ephemeral_storage += sign * other.ephemeral_storage;
+        for (name, amount) in &other.scalars {
+            self.add_scalar(name, sign * amount);
+        }
+    }
+
+    /// True when every component is zero and no scalar is requested.
+    pub fn is_empty(&self) -> bool {
+        self.milli_cpu == 0
+            && self.memory == 0
+            && self.ephemeral_storage == 0
+            && self.scalars.is_empty()
+    }
+}
+
+/// `pods` from a node's allocatable.
+pub fn allowed_pods(list: &ResourceList) -> i64 {
+    list.get(PODS).map(Quantity::value).unwrap_or(0)
+}
+
+/// `schedutil.IsScalarResourceName`: extended resources (a domain other than
+/// `kubernetes.io`), `hugepages-*`, `attachable-volumes-*` and `kubernetes.io/*`-prefixed
+/// native resources. Plain names such as `storage` are not scalar.
+pub fn is_scalar_resource(name: &str) -> bool {
+    if name.starts_with("hugepages-") || name.starts_with("attachable-volumes-") {
+        return true;
+    }
+    // Extended resources (`example.com/foo`) and prefixed native ones (`kubernetes.io/x`).
+    name.contains('/') && !name.starts_with("requests.")
+}
+
+/// One container's requests, after API-server defaulting (requests default to limits).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerResources {
+    pub requests: ResourceList,
+    /// `restartPolicy: Always` on an init container: a sidecar.
+    pub restartable: bool,
+}
+
+/// The inputs of pod-request arithmetic.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodResourceSpec {
+    pub containers: Vec<ContainerResources>,
+    pub init_containers: Vec<ContainerResources>,
+    /// `spec.resources.requests` (pod-level resources).
+    pub pod_level_requests: ResourceList,
+    pub overhead: ResourceList,
+}
+
+/// Whether a pod-level resource name is supported (cpu, memory, hugepages-*).
+fn is_supported_pod_level(name: &str) -> bool {
+    name == CPU || name == MEMORY || name.starts_with("hugepages-")
+}
+
+impl PodResourceSpec {
+    fn pod_level_requests_set(&self) -> bool {
+        self.pod_level_requests
+            .keys()
+            .any(|n| is_supported_pod_level(n))
+    }
+
+    /// `resource.PodRequests` in exact quantities, with optional defaults for containers
+    /// that do not request cpu or memory (`NonMissingContainerRequests`).
+    fn requests(&self, non_missing: &[(&str, i64)]) -> BTreeMap<String, Amount> {
+        let container_amounts = |c: &ContainerResources| -> BTreeMap<String, Amount> {
+            let mut m: BTreeMap<String, Amount> = c
+                .requests
+                .iter()
+                .map(|(k, q)| (k.clone(), Amount::of(k, q)))
+                .collect();
+            for (name, default) in non_missing {
+                if !c.requests.contains_key(*name) {
+                    m.insert(name.to_string(), Amount(*default));
+                }
+            }
+            m
+        };
+        let mut reqs: BTreeMap<String, Amount> = BTreeMap::new();
+        for c in &self.containers {
+            add_into(&mut reqs, &container_amounts(c));
+        }
+        let mut sidecars: BTreeMap<String, Amount> = BTreeMap::new();
+        let mut init_max: BTreeMap<String, Amount> = BTreeMap::new();
+        for c in &self.init_containers {
+            let amounts = container_amounts(c);
+            let effective = if c.restartable {
+                add_into(&mut reqs, &amounts);
+                add_into(&mut sidecars, &amounts);
+                sidecars.clone()
+            } else {
+                let mut tmp = amounts;
+                add_into(&mut tmp, &sidecars);
+                tmp
+            };
+            max_into(&mut init_max, &effective);
+        }
+        max_into(&mut reqs, &init_max);
+        for (name, q) in &self.pod_level_requests {
+            if is_supported_pod_level(name) {
+                reqs.insert(name.clone(), Amount::of(name, q));
+            }
+        }
+        for (name, q) in &self.overhead {
+            add_into(
+                &mut reqs,
+                &BTreeMap::from([(name.clone(), Amount::of(name, q))]),
+            );
+        }
+        reqs
+    }
+
+    /// What the pod requests, as the scheduler's `NodeInfo.Requested` and
+    /// NodeResourcesFit's PreFilter count it.
+    pub fn pod_requests(&self) -> Resources {
+        to_resources(&self.requests(&[]))
+    }
+
+    /// `PodInfo.CalculateResource`'s non-zero cpu and memory: containers that request
+    /// neither get the scheduler's defaults (unless pod-level requests set them).
+    pub fn non_zero_requests(&self) -> (i64, i64) {
+        let plain = self.requests(&[]);
+        let non_missing: Vec<(&str, i64)> = if !self.pod_level_requests_set() {
+            vec![
+                (CPU, DEFAULT_MILLI_CPU_REQUEST),
+                (MEMORY, DEFAULT_MEMORY_REQUEST),
+            ]
+        } else {
+            let mut v = Vec::new();
+            if !plain.contains_key(CPU) {
+                v.push((CPU, DEFAULT_MILLI_CPU_REQUEST));
+            }
+            if !plain.contains_key(MEMORY) {
+                v.push((MEMORY, DEFAULT_MEMORY_REQUEST));
+            }
+            v
+        };
+        let r = self.requests(&non_missing);
+        (
+            r.get(CPU).map_or(0, |a| a.0),
+            r.get(MEMORY).map_or(0, |a| a.0),
+        )
+    }
+
+    /// The pending pod's cpu and memory as the LeastAllocated scorer reads them: every
+    /// container without a request gets the scheduler's default.
+    pub fn scoring_requests(&self) -> (i64, i64) {
+        let r = self.requests(&[
+            (CPU, DEFAULT_MILLI_CPU_REQUEST),
+            (MEMORY, DEFAULT_MEMORY_REQUEST),
+        ]);
+        (
+            r.get(CPU).map_or(0, |a| a.0),
+            r.get(MEMORY).map_or(0, |a| a.0),
+        )
+    }
+}
+
+/// A quantity converted to the unit the scheduler reads it in (millicores for cpu, whole
+/// units otherwise). Upstream sums exact quantities and rounds once; we round each
+/// container's value, which differs only for sub-millicore cpu or fractional bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Amount(i64);
+
+impl Amount {
+    fn of(name: &str, q: &Quantity) -> Amount {
+        if name == CPU {
+            Amount(q.milli_value())
+        } else {
+            Amount(q.value())
+        }
+    }
+}
+
+fn add_into(into: &mut BTreeMap<String, Amount>, from: &BTreeMap<String, Amount>) {
+    for (k, v) in from {
+        into.entry(k.clone()).or_insert(Amount(0)).0 += v.0;
+    }
+}
+
+fn max_into(into: &mut BTreeMap<String, Amount>, from: &BTreeMap<String, Amount>) {
+    for (k, v) in from {
+        let e = into.entry(k.clone()).or_insert(*v);
+        if v.0 > e.0 {
+            *e = *v;
+        }
+    }
+}
+
+fn to_resources(amounts: &BTreeMap<String, Amount>) -> Resources {
+    let mut r = Resources::default();
+    for (name, a) in amounts {
+        match name.as_str() {
+            CPU => r.milli_cpu = a.0,
+            MEMORY => r.memory = a.0,
+            EPHEMERAL_STORAGE => r.ephemeral_storage = a.0,
+            PODS => {}
+            other if is_scalar_resource(other) => r.add_scalar(other, a.0),
+            _ => {}
+        }
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(pairs: &[(&str, &str)]) -> ResourceList {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), Quantity::parse(v).unwrap()))
+            .collect()
+    }
+
+    fn container(pairs: &[(&str, &str)], restartable: bool) -> ContainerResources {
+        ContainerResources {
+            requests: list(pairs),
+            restartable,
+        }
+    }
+
+    #[test]
+    fn sidecars_run_alongside_and_init_containers_in_sequence() {
+        let spec = PodResourceSpec {
+            containers: vec![container(&[("cpu", "1"), ("memory", "1Gi")], false)],
+            init_containers: vec![
+                container(&[("cpu", "500m")], true),
+                container(&[("cpu", "2")], false),
+                container(&[("cpu", "250m")], true),
+            ],
+            overhead: list(&[("cpu", "100m")]),
+            ..Default::default()
+        };
+        let r = spec.pod_requests();
+        // app 1 + sidecars 0.75 = 1.75; init #2 needs 2 + 0.5 = 2.5; max = 2.5; + overhead.
+        assert_eq!(r.milli_cpu, 2600);
+        assert_eq!(r.memory, 1 << 30);
+    }
+
+    #[test]
+    fn non_zero_defaults_apply_per_container() {
+        let spec = PodResourceSpec {
+            containers: vec![container(&[("cpu", "1")], false), container(&[], false)],
+            ..Default::default()
+        };
+        assert_eq!(spec.non_zero_requests(), (1100, 2 * DEFAULT_MEMORY_REQUEST));
+        assert_eq!(spec.pod_requests().milli_cpu, 1000);
+    }
+
+    #[test]
+    fn scalar_resources() {
+        let spec = PodResourceSpec {
+            containers: vec![container(&[("nvidia.com/gpu", "2")], false)],
+            ..Default::default()
+        };
+        assert_eq!(spec.pod_requests().scalar("nvidia.com/gpu"), 2);
+        assert!(is_scalar_resource("hugepages-2Mi"));
+        assert!(!is_scalar_resource("storage"));
+    }
+}
