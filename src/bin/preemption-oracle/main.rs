@@ -1,0 +1,38 @@
+//! The `preemption-oracle` command line: one module per subcommand.
+
+mod conformance_cmd;
+mod generate_cmd;
+mod place_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "preemption-oracle",
+    version,
+    about = "Where would this pod land, and whom would it preempt? (kube-scheduler v1.35 semantics)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Decides where a pod would land on a cluster state file, and whom it would preempt.
+    Place(place_cmd::Args),
+    /// Runs conformance vectors (JSON lines, optionally .gz) and reports every mismatch.
+    Conformance(conformance_cmd::Args),
+    /// Writes a deterministic synthetic cluster as a conformance-style scenario JSON.
+    Generate(generate_cmd::Args),
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Place(args) => place_cmd::run(args),
+        Command::Conformance(args) => conformance_cmd::run(args),
+        Command::Generate(args) => generate_cmd::run(args),
+    }
+}
