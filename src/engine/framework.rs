@@ -85,12 +85,11 @@ pub fn run_filters(state: &CycleState, node: &NodeInfo) -> Option<Status> {
 pub fn run_filters_with_nominated(
     snapshot: &Snapshot,
     state: &CycleState,
-    node_index: usize,
     node: &NodeInfo,
 ) -> Option<Status> {
     let incoming = &state.pod.pod;
     let nominated: Vec<&Arc<PodInfo>> = snapshot
-        .nominated_pods(node_index)
+        .nominated_pods(node.name())
         .iter()
         .filter(|p| p.pod.priority >= incoming.priority && p.pod.uid != incoming.uid)
         .collect();

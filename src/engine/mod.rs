@@ -65,7 +65,7 @@ pub fn decide(snapshot: &Snapshot, pod: &Pod) -> Decision {
                     );
                     return Some((Status::unresolvable(reason), "PreFilterResult"));
                 }
-                framework::run_filters_with_nominated(snapshot, &pre.state, i, node)
+                framework::run_filters_with_nominated(snapshot, &pre.state, node)
                     .map(|s| (s, "Filter"))
             })
             .collect(),

@@ -3,7 +3,7 @@
 //! candidate choice by upstream's five criteria, reported as the whole tie set.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -12,9 +12,9 @@ use super::cycle_state::CycleState;
 use super::decision::{Candidate, PostFilter, Preemption, PreemptionNode, Victim};
 use super::fit_error;
 use super::framework::run_filters_with_nominated;
-use super::snapshot::{PodInfo, Snapshot};
+use super::snapshot::{NodeInfo, PodInfo, Snapshot};
 use super::status::{Code, Status};
-use crate::model::PreemptionPolicy;
+use crate::model::{PodDisruptionBudget, PreemptionPolicy};
 
 pub const NO_VICTIMS: &str = "No preemption victims found for incoming pod";
 pub const NOT_HELPFUL: &str = "Preemption is not helpful for scheduling";
@@ -37,36 +37,34 @@ fn start_key(p: &PodInfo) -> i64 {
     p.pod.start_time.unwrap_or(i64::MAX)
 }
 
-/// The dry run on one node: victims, most important first, and the victims whose
-/// eviction violates a PDB (with the budgets).
+/// The dry run on one node: victims, most important first, each with the budgets its
+/// eviction would violate.
 #[derive(Debug, Clone)]
 pub struct NodeVictims {
-    pub victims: Vec<(Arc<PodInfo>, Vec<usize>)>,
+    pub victims: Vec<(Arc<PodInfo>, Vec<Arc<PodDisruptionBudget>>)>,
     pub num_pdb_violations: i64,
 }
 
+type Violations = Vec<Arc<PodDisruptionBudget>>;
+
 /// `filterPodsWithPDBViolation`: splits `pods` (most important first) into those whose
 /// eviction would exceed a budget (with the budgets it exceeds) and the others.
-fn split_by_pdb(
-    snapshot: &Snapshot,
-    pods: Vec<Arc<PodInfo>>,
-) -> (Vec<(Arc<PodInfo>, Vec<usize>)>, Vec<Arc<PodInfo>>) {
-    let mut allowed: BTreeMap<usize, i64> = BTreeMap::new();
+fn split_by_pdb(pods: Vec<Arc<PodInfo>>) -> (Vec<(Arc<PodInfo>, Violations)>, Vec<Arc<PodInfo>>) {
+    let mut allowed: HashMap<String, i64> = HashMap::new();
     let mut violating = Vec::new();
     let mut others = Vec::new();
     for p in pods {
         let mut violated = Vec::new();
-        for &i in &p.pdbs {
-            let pdb = &snapshot.pdbs[i];
+        for pdb in &p.pdbs {
             if pdb.disrupted_pods.contains(&p.pod.name) {
                 continue;
             }
             let left = allowed
-                .entry(i)
+                .entry(pdb.key())
                 .or_insert(i64::from(pdb.disruptions_allowed));
             *left -= 1;
             if *left < 0 {
-                violated.push(i);
+                violated.push(Arc::clone(pdb));
             }
         }
         if violated.is_empty() {
@@ -82,10 +80,10 @@ fn split_by_pdb(
 pub fn select_victims(
     snapshot: &Snapshot,
     state: &CycleState,
-    node_index: usize,
+    node: &NodeInfo,
 ) -> Result<NodeVictims, Status> {
     let incoming = &state.pod.pod;
-    let mut node = (*snapshot.nodes[node_index]).clone();
+    let mut node = node.clone();
     let mut state = state.clone();
     let mut potential: Vec<Arc<PodInfo>> = node
         .pods
@@ -100,13 +98,13 @@ pub fn select_victims(
     if potential.is_empty() {
         return Err(Status::unresolvable(NO_VICTIMS));
     }
-    if let Some(status) = run_filters_with_nominated(snapshot, &state, node_index, &node) {
+    if let Some(status) = run_filters_with_nominated(snapshot, &state, &node) {
         return Err(status);
     }
     potential.sort_by(|a, b| more_important(a, b));
-    let (violating, others) = split_by_pdb(snapshot, potential);
+    let (violating, others) = split_by_pdb(potential);
     let has_both = !violating.is_empty() && !others.is_empty();
-    let mut victims: Vec<(Arc<PodInfo>, Vec<usize>)> = Vec::new();
+    let mut victims: Vec<(Arc<PodInfo>, Violations)> = Vec::new();
     let mut num_pdb_violations = 0;
     let candidates = violating
         .into_iter()
@@ -115,7 +113,7 @@ pub fn select_victims(
     for (p, violated, is_violating) in candidates {
         node.add_pod(Arc::clone(&p));
         state.add_pod(&p, &node.node);
-        if run_filters_with_nominated(snapshot, &state, node_index, &node).is_some() {
+        if run_filters_with_nominated(snapshot, &state, &node).is_some() {
             node.remove_pod(&p.pod.uid);
             state.remove_pod(&p, &node.node);
             if is_violating {
@@ -188,7 +186,7 @@ fn ineligible_reason(
     if unresolvable {
         return None;
     }
-    let node = &snapshot.nodes[snapshot.node_index(nominated)?];
+    let node = snapshot.node(nominated)?;
     node.pods
         .iter()
         .any(|p| p.pod.priority < pod.pod.priority && p.pod.preempted_by_scheduler)
@@ -227,7 +225,7 @@ pub fn preempt(
     let results: Vec<(String, Result<NodeVictims, Status>)> = potential
         .par_iter()
         .map(|(name, i)| {
-            let result = select_victims(snapshot, state, *i).and_then(|v| {
+            let result = select_victims(snapshot, state, &snapshot.nodes[*i]).and_then(|v| {
                 if v.victims.is_empty() {
                     Err(Status::new(
                         Code::Error,
@@ -308,7 +306,7 @@ pub fn preempt(
                         pod: p.pod.key(),
                         uid: p.pod.uid.clone(),
                         priority: p.pod.priority,
-                        violated_pdbs: pdbs.iter().map(|&i| snapshot.pdbs[i].key()).collect(),
+                        violated_pdbs: pdbs.iter().map(|b| b.key()).collect(),
                     })
                     .collect(),
             })

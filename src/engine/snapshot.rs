@@ -3,13 +3,18 @@
 //! A [`Snapshot`] holds one [`NodeInfo`] per node, in node-name order (the order an API
 //! server list returns them, which upstream's image summary depends on), with the pods
 //! bound to it and their aggregated requests and host ports; the nominated pods per
-//! node; PDBs (each pod knows the PDBs covering it); namespaces' labels; and the
-//! cluster-wide image summary used by ImageLocality.
+//! node; the pods still waiting in the queue; PDBs (each pod knows the budgets covering
+//! it); namespaces' labels; and the cluster-wide image summary used by ImageLocality.
+//!
+//! Snapshots are values: a new one is made from an old one with [`Snapshot::edit`],
+//! which shares every untouched `NodeInfo` with the old snapshot and rebuilds only the
+//! nodes a change touched, as kube-scheduler's cache does by node generation.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use crate::model::resources::Resources;
+use crate::model::selector::Labels;
 use crate::model::{
     ClusterObjects, HostPort, Namespace, Node, Pod, PodDisruptionBudget, PriorityClass,
 };
@@ -23,13 +28,13 @@ pub struct PodInfo {
     /// Requests with the scheduler's non-zero defaults, as `NodeInfo.NonZeroRequested`.
     pub non_zero_cpu: i64,
     pub non_zero_memory: i64,
-    /// Indices into [`Snapshot::pdbs`] of the budgets that cover this pod.
-    pub pdbs: Vec<usize>,
+    /// The budgets that cover this pod, matched once at ingest.
+    pub pdbs: Vec<Arc<PodDisruptionBudget>>,
 }
 
 impl PodInfo {
     /// Precomputes a pod's requests; `pdbs` are the budgets covering it.
-    pub fn new(pod: Pod, pdbs: Vec<usize>) -> PodInfo {
+    pub fn new(pod: Pod, pdbs: Vec<Arc<PodDisruptionBudget>>) -> PodInfo {
         let requests = pod.requests();
         let (non_zero_cpu, non_zero_memory) = pod.resources.non_zero_requests();
         PodInfo {
@@ -157,101 +162,66 @@ pub enum SnapshotError {
 pub struct Snapshot {
     /// Nodes in name order.
     pub nodes: Vec<Arc<NodeInfo>>,
-    node_index: HashMap<String, usize>,
-    /// Pods nominated to a node and not bound yet, by node index.
-    pub nominated: HashMap<usize, Vec<Arc<PodInfo>>>,
-    /// Pods neither bound nor nominated: still waiting in the queue.
-    pub pending: Vec<Arc<PodInfo>>,
-    pub pdbs: Vec<PodDisruptionBudget>,
-    pub priority_classes: Vec<PriorityClass>,
-    namespace_labels: HashMap<String, crate::model::selector::Labels>,
-    pub namespaces: Vec<Namespace>,
+    node_index: Arc<HashMap<String, usize>>,
+    /// Pods nominated to a node and not bound yet, by node name.
+    nominated: HashMap<String, Vec<Arc<PodInfo>>>,
+    /// Pods neither bound nor nominated (waiting in the queue), by `namespace/name`.
+    pending: BTreeMap<String, Arc<PodInfo>>,
+    /// Pods bound to a node the snapshot does not have (yet), by node name.
+    orphans: HashMap<String, Vec<Arc<PodInfo>>>,
+    /// PDBs by `namespace/name`.
+    pdbs: BTreeMap<String, Arc<PodDisruptionBudget>>,
+    priority_classes: BTreeMap<String, PriorityClass>,
+    namespaces: BTreeMap<String, Namespace>,
     /// Image name → summary.
-    pub images: HashMap<String, ImageSummary>,
+    images: Arc<HashMap<String, ImageSummary>>,
 }
 
 impl Snapshot {
     /// Builds a snapshot from normalised objects.
     pub fn build(objects: ClusterObjects) -> Result<Snapshot, SnapshotError> {
         let ClusterObjects {
-            mut nodes,
+            nodes,
             pods,
             pdbs,
             priority_classes,
             namespaces,
         } = objects;
-        nodes.sort_by(|a, b| a.name.cmp(&b.name));
-        if let Some(w) = nodes.windows(2).find(|w| w[0].name == w[1].name) {
-            return Err(SnapshotError::DuplicateNode(w[0].name.clone()));
+        let mut names = BTreeSet::new();
+        if let Some(dup) = nodes.iter().find(|n| !names.insert(n.name.as_str())) {
+            return Err(SnapshotError::DuplicateNode(dup.name.clone()));
         }
-        let mut images: HashMap<String, ImageSummary> = HashMap::new();
-        for n in &nodes {
-            let mut seen = BTreeSet::new();
-            for image in &n.images {
-                for name in &image.names {
-                    if !seen.insert(name.as_str()) {
-                        continue;
-                    }
-                    images
-                        .entry(name.clone())
-                        .and_modify(|s| s.num_nodes += 1)
-                        .or_insert(ImageSummary {
-                            size: image.size_bytes,
-                            num_nodes: 1,
-                        });
-                }
-            }
+        let mut keys = BTreeSet::new();
+        if let Some(dup) = pods.iter().find(|p| !keys.insert(p.key())) {
+            return Err(SnapshotError::DuplicatePod(dup.key()));
         }
-        let node_index: HashMap<String, usize> = nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.name.clone(), i))
-            .collect();
-        let mut infos: Vec<NodeInfo> = nodes
-            .into_iter()
-            .map(|n| NodeInfo::new(Arc::new(n)))
-            .collect();
-        let mut nominated: HashMap<usize, Vec<Arc<PodInfo>>> = HashMap::new();
-        let mut pending = Vec::new();
-        let mut seen_pods = BTreeSet::new();
-        for pod in pods {
-            if !seen_pods.insert(pod.key()) {
-                return Err(SnapshotError::DuplicatePod(pod.key()));
-            }
-            let covering = pdbs
-                .iter()
-                .enumerate()
-                .filter(|(_, b)| b.covers(&pod))
-                .map(|(i, _)| i)
-                .collect();
-            let info = Arc::new(PodInfo::new(pod, covering));
-            if let Some(node) = &info.pod.node_name {
-                // Pods bound to an unknown node count nowhere, as in the scheduler's snapshot.
-                if let Some(&i) = node_index.get(node) {
-                    infos[i].add_pod(info);
-                }
-            } else if let Some(node) = &info.pod.nominated_node_name {
-                if let Some(&i) = node_index.get(node) {
-                    nominated.entry(i).or_default().push(info);
-                }
-            } else {
-                pending.push(info);
-            }
+        let mut edit = Snapshot::default().edit();
+        for c in priority_classes {
+            edit.upsert_priority_class(c);
         }
-        Ok(Snapshot {
-            nodes: infos.into_iter().map(Arc::new).collect(),
-            node_index,
-            nominated,
-            pending,
-            pdbs,
-            priority_classes,
-            namespace_labels: namespaces
-                .iter()
-                .map(|n| (n.name.clone(), n.labels.clone()))
-                .collect(),
-            namespaces,
-            images,
-        })
+        for n in namespaces {
+            edit.upsert_namespace(n);
+        }
+        for b in pdbs {
+            edit.upsert_pdb(b);
+        }
+        for n in nodes {
+            edit.upsert_node(n);
+        }
+        for p in pods {
+            edit.add_pod(p);
+        }
+        Ok(edit.finish())
+    }
+
+    /// Starts a new snapshot from this one.
+    pub fn edit(&self) -> SnapshotEdit {
+        SnapshotEdit {
+            snapshot: self.clone(),
+            new_nodes: BTreeMap::new(),
+            removed_nodes: BTreeSet::new(),
+            node_set_changed: false,
+        }
     }
 
     /// The index of the node called `name`.
@@ -259,14 +229,321 @@ impl Snapshot {
         self.node_index.get(name).copied()
     }
 
-    /// The labels of namespace `name` (empty when the namespace is unknown).
-    pub fn namespace_labels(&self, name: &str) -> &crate::model::selector::Labels {
-        static EMPTY: crate::model::selector::Labels = crate::model::selector::Labels::new();
-        self.namespace_labels.get(name).unwrap_or(&EMPTY)
+    /// The node called `name`.
+    pub fn node(&self, name: &str) -> Option<&Arc<NodeInfo>> {
+        self.node_index(name).map(|i| &self.nodes[i])
     }
 
-    /// Pods nominated to node `index` (not bound).
-    pub fn nominated_pods(&self, index: usize) -> &[Arc<PodInfo>] {
-        self.nominated.get(&index).map_or(&[], Vec::as_slice)
+    /// The labels of namespace `name` (empty when the namespace is unknown).
+    pub fn namespace_labels(&self, name: &str) -> &Labels {
+        static EMPTY: Labels = Labels::new();
+        self.namespaces.get(name).map_or(&EMPTY, |n| &n.labels)
     }
+
+    /// Every known namespace.
+    pub fn namespaces(&self) -> impl Iterator<Item = &Namespace> {
+        self.namespaces.values()
+    }
+
+    /// Pods nominated to node `name` (not bound).
+    pub fn nominated_pods(&self, name: &str) -> &[Arc<PodInfo>] {
+        self.nominated.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// Pods neither bound nor nominated, by `namespace/name`.
+    pub fn pending_pods(&self) -> impl Iterator<Item = &Arc<PodInfo>> {
+        self.pending.values()
+    }
+
+    /// Every PodDisruptionBudget.
+    pub fn pdbs(&self) -> impl Iterator<Item = &Arc<PodDisruptionBudget>> {
+        self.pdbs.values()
+    }
+
+    /// Every PriorityClass, by name.
+    pub fn priority_classes(&self) -> Vec<PriorityClass> {
+        self.priority_classes.values().cloned().collect()
+    }
+
+    /// ImageLocality's summary of image `name`.
+    pub fn image(&self, name: &str) -> Option<&ImageSummary> {
+        self.images.get(name)
+    }
+
+    /// The budgets that cover `pod`.
+    fn pdbs_covering(&self, pod: &Pod) -> Vec<Arc<PodDisruptionBudget>> {
+        let prefix = format!("{}/", pod.namespace);
+        self.pdbs
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .filter(|(_, b)| b.covers(pod))
+            .map(|(_, b)| Arc::clone(b))
+            .collect()
+    }
+
+    /// Finds a pod by `namespace/name`: bound, nominated or pending.
+    pub fn find_pod(&self, key: &str) -> Option<&Arc<PodInfo>> {
+        self.nodes
+            .iter()
+            .flat_map(|n| n.pods.iter())
+            .chain(self.nominated.values().flatten())
+            .chain(self.pending.values())
+            .chain(self.orphans.values().flatten())
+            .find(|p| p.pod.key() == key)
+    }
+}
+
+/// A snapshot being changed. Untouched nodes stay shared with the snapshot it started
+/// from; [`SnapshotEdit::finish`] merges new nodes in name order and refreshes the
+/// node index and image summary only when the set of nodes changed.
+pub struct SnapshotEdit {
+    snapshot: Snapshot,
+    /// Nodes added during this edit, merged in at `finish`.
+    new_nodes: BTreeMap<String, NodeInfo>,
+    /// Existing nodes removed during this edit.
+    removed_nodes: BTreeSet<String>,
+    node_set_changed: bool,
+}
+
+impl SnapshotEdit {
+    fn node_mut(&mut self, name: &str) -> Option<&mut NodeInfo> {
+        if let Some(n) = self.new_nodes.get_mut(name) {
+            return Some(n);
+        }
+        if self.removed_nodes.contains(name) {
+            return None;
+        }
+        let i = self.snapshot.node_index(name)?;
+        Some(Arc::make_mut(&mut self.snapshot.nodes[i]))
+    }
+
+    /// Adds a node, or replaces it keeping the pods bound to it. Pods already bound to
+    /// a node of that name attach to it.
+    pub fn upsert_node(&mut self, node: Node) {
+        let name = node.name.clone();
+        let node = Arc::new(node);
+        if node.images
+            != self
+                .node_mut(&name)
+                .map(|n| n.node.images.clone())
+                .unwrap_or_default()
+        {
+            self.node_set_changed = true;
+        }
+        if let Some(existing) = self.node_mut(&name) {
+            existing.node = node;
+            return;
+        }
+        let mut info = NodeInfo::new(node);
+        for p in self.snapshot.orphans.remove(&name).unwrap_or_default() {
+            info.add_pod(p);
+        }
+        // A node removed and re-added in one edit gets its pods back through the
+        // orphans; its old slot is dropped at finish.
+        self.new_nodes.insert(name, info);
+        self.node_set_changed = true;
+    }
+
+    /// Removes a node. Its bound pods wait for a node of the same name.
+    pub fn remove_node(&mut self, name: &str) -> bool {
+        let pods = if let Some(info) = self.new_nodes.remove(name) {
+            info.pods
+        } else if self.snapshot.node_index(name).is_some()
+            && self.removed_nodes.insert(name.to_string())
+        {
+            let i = self.snapshot.node_index(name).expect("checked");
+            self.snapshot.nodes[i].pods.clone()
+        } else {
+            return false;
+        };
+        if !pods.is_empty() {
+            self.snapshot
+                .orphans
+                .entry(name.to_string())
+                .or_default()
+                .extend(pods);
+        }
+        self.node_set_changed = true;
+        true
+    }
+
+    /// Adds a pod where it belongs: bound to its node, nominated, or pending.
+    pub fn add_pod(&mut self, pod: Pod) -> Arc<PodInfo> {
+        let info = Arc::new(PodInfo::new(pod.clone(), self.snapshot.pdbs_covering(&pod)));
+        self.add_pod_info(Arc::clone(&info));
+        info
+    }
+
+    fn add_pod_info(&mut self, info: Arc<PodInfo>) {
+        if let Some(node) = info.pod.node_name.clone() {
+            match self.node_mut(&node) {
+                Some(n) => n.add_pod(info),
+                None => self.snapshot.orphans.entry(node).or_default().push(info),
+            }
+        } else if let Some(node) = info.pod.nominated_node_name.clone() {
+            self.snapshot.nominated.entry(node).or_default().push(info);
+        } else {
+            self.snapshot.pending.insert(info.pod.key(), info);
+        }
+    }
+
+    /// Removes the pod `old` (as it was added), wherever it is.
+    pub fn remove_pod(&mut self, old: &Pod) -> Option<Arc<PodInfo>> {
+        let key = old.key();
+        let take = |v: &mut Vec<Arc<PodInfo>>| {
+            v.iter()
+                .position(|p| p.pod.key() == key)
+                .map(|i| v.swap_remove(i))
+        };
+        if let Some(node) = &old.node_name {
+            if let Some(n) = self.node_mut(node) {
+                return n.remove_pod(&old.uid);
+            }
+            return self.snapshot.orphans.get_mut(node).and_then(take);
+        }
+        if let Some(node) = &old.nominated_node_name {
+            let removed = self.snapshot.nominated.get_mut(node).and_then(take);
+            if self.snapshot.nominated.get(node).is_some_and(Vec::is_empty) {
+                self.snapshot.nominated.remove(node);
+            }
+            return removed;
+        }
+        self.snapshot.pending.remove(&key)
+    }
+
+    /// Adds or replaces a PDB. Pods it covers (or covered) in its namespace pick up the
+    /// change.
+    pub fn upsert_pdb(&mut self, pdb: PodDisruptionBudget) {
+        let namespace = pdb.namespace.clone();
+        self.snapshot.pdbs.insert(pdb.key(), Arc::new(pdb));
+        self.refresh_pdbs(&namespace);
+    }
+
+    /// Removes a PDB.
+    pub fn remove_pdb(&mut self, namespace: &str, name: &str) -> bool {
+        let removed = self
+            .snapshot
+            .pdbs
+            .remove(&format!("{namespace}/{name}"))
+            .is_some();
+        if removed {
+            self.refresh_pdbs(namespace);
+        }
+        removed
+    }
+
+    /// Re-matches the budgets of every pod in `namespace`.
+    fn refresh_pdbs(&mut self, namespace: &str) {
+        let affected: Vec<Arc<PodInfo>> = {
+            let s = &self.snapshot;
+            s.nodes
+                .iter()
+                .flat_map(|n| n.pods.iter())
+                .chain(self.new_nodes.values().flat_map(|n| n.pods.iter()))
+                .chain(s.nominated.values().flatten())
+                .chain(s.pending.values())
+                .chain(s.orphans.values().flatten())
+                .filter(|p| p.pod.namespace == namespace)
+                .cloned()
+                .collect()
+        };
+        for p in affected {
+            let pdbs = self.snapshot.pdbs_covering(&p.pod);
+            let same = pdbs.len() == p.pdbs.len()
+                && pdbs.iter().zip(&p.pdbs).all(|(a, b)| Arc::ptr_eq(a, b));
+            if same {
+                continue;
+            }
+            self.remove_pod(&p.pod);
+            self.add_pod_info(Arc::new(PodInfo {
+                pdbs,
+                ..(*p).clone()
+            }));
+        }
+    }
+
+    pub fn upsert_priority_class(&mut self, class: PriorityClass) {
+        self.snapshot
+            .priority_classes
+            .insert(class.name.clone(), class);
+    }
+
+    pub fn remove_priority_class(&mut self, name: &str) -> bool {
+        self.snapshot.priority_classes.remove(name).is_some()
+    }
+
+    pub fn upsert_namespace(&mut self, namespace: Namespace) {
+        self.snapshot
+            .namespaces
+            .insert(namespace.name.clone(), namespace);
+    }
+
+    pub fn remove_namespace(&mut self, name: &str) -> bool {
+        self.snapshot.namespaces.remove(name).is_some()
+    }
+
+    /// The priority classes as they stand in this edit (to resolve pods' priorities).
+    pub fn priority_classes(&self) -> Vec<PriorityClass> {
+        self.snapshot.priority_classes()
+    }
+
+    /// Finishes the edit.
+    pub fn finish(self) -> Snapshot {
+        let SnapshotEdit {
+            mut snapshot,
+            new_nodes,
+            removed_nodes,
+            node_set_changed,
+        } = self;
+        if !new_nodes.is_empty() || !removed_nodes.is_empty() {
+            let old = std::mem::take(&mut snapshot.nodes);
+            let mut merged = Vec::with_capacity(old.len() + new_nodes.len());
+            let mut new_iter = new_nodes.into_values().peekable();
+            for n in old
+                .into_iter()
+                .filter(|n| !removed_nodes.contains(n.name()))
+            {
+                while new_iter.peek().is_some_and(|m| m.name() < n.name()) {
+                    merged.push(Arc::new(new_iter.next().expect("peeked")));
+                }
+                merged.push(n);
+            }
+            merged.extend(new_iter.map(Arc::new));
+            snapshot.node_index = Arc::new(
+                merged
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| (n.name().to_string(), i))
+                    .collect(),
+            );
+            snapshot.nodes = merged;
+        }
+        if node_set_changed {
+            snapshot.images = Arc::new(image_summaries(&snapshot.nodes));
+        }
+        snapshot
+    }
+}
+
+/// Every image name's size (from the first node, in name order) and node count.
+fn image_summaries(nodes: &[Arc<NodeInfo>]) -> HashMap<String, ImageSummary> {
+    let mut images: HashMap<String, ImageSummary> = HashMap::new();
+    for n in nodes {
+        let mut seen = BTreeSet::new();
+        for image in &n.node.images {
+            for name in &image.names {
+                if !seen.insert(name.as_str()) {
+                    continue;
+                }
+                images
+                    .entry(name.clone())
+                    .and_modify(|s| s.num_nodes += 1)
+                    .or_insert(ImageSummary {
+                        size: image.size_bytes,
+                        num_nodes: 1,
+                    });
+            }
+        }
+    }
+    images
 }

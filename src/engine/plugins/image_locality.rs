@@ -34,7 +34,7 @@ impl NodeScorer for Scorer<'_> {
             if !on_node {
                 continue;
             }
-            if let Some(summary) = self.snapshot.images.get(image) {
+            if let Some(summary) = self.snapshot.image(image) {
                 let spread = summary.num_nodes as f64 / total_nodes;
                 sum += (summary.size as f64 * spread) as i64;
             }

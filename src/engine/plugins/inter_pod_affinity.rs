@@ -41,7 +41,7 @@ fn resolve_namespaces(term: &PodAffinityTerm, snapshot: &Snapshot) -> PodAffinit
     let mut t = term.clone();
     if let Selector::All(reqs) = &term.namespace_selector {
         if !reqs.is_empty() {
-            for ns in &snapshot.namespaces {
+            for ns in snapshot.namespaces() {
                 if term.namespace_selector.matches(&ns.labels) {
                     t.namespaces.insert(ns.name.clone());
                 }
