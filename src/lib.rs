@@ -9,3 +9,5 @@ pub mod conformance;
 pub mod engine;
 pub mod kube;
 pub mod model;
+pub mod service;
+pub mod store;

@@ -13,6 +13,7 @@ pub mod fit_error;
 pub mod framework;
 pub mod plugins;
 pub mod preemption;
+pub mod sequence;
 pub mod snapshot;
 pub mod status;
 

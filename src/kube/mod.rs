@@ -78,6 +78,14 @@ pub fn decode_pod(value: &Value, classes: &[PriorityClass]) -> Result<Pod, Decod
     convert::pod(&wire, classes)
 }
 
+/// Whether a pod object is in a terminal phase (`Succeeded` or `Failed`).
+pub fn pod_is_terminal(value: &Value) -> bool {
+    matches!(
+        value.pointer("/status/phase").and_then(Value::as_str),
+        Some("Succeeded") | Some("Failed")
+    )
+}
+
 /// Collected raw objects of a document, by kind, each with its position for errors.
 #[derive(Default)]
 struct RawObjects<'a> {

@@ -3,6 +3,7 @@
 mod conformance_cmd;
 mod generate_cmd;
 mod place_cmd;
+mod serve_cmd;
 
 use std::process::ExitCode;
 
@@ -27,6 +28,8 @@ enum Command {
     Conformance(conformance_cmd::Args),
     /// Writes a deterministic synthetic cluster as a conformance-style scenario JSON.
     Generate(generate_cmd::Args),
+    /// Serves the gRPC API (state in through SyncState; Place, PlaceBatch, PendingPods).
+    Serve(serve_cmd::Args),
 }
 
 fn main() -> ExitCode {
@@ -34,5 +37,6 @@ fn main() -> ExitCode {
         Command::Place(args) => place_cmd::run(args),
         Command::Conformance(args) => conformance_cmd::run(args),
         Command::Generate(args) => generate_cmd::run(args),
+        Command::Serve(args) => serve_cmd::run(args),
     }
 }

@@ -1,0 +1,291 @@
+//! The `PreemptionOracle` gRPC service: proto ↔ model, store ↔ engine. No scheduling
+//! rules live here.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+use tracing::{Instrument, info_span};
+
+use super::{decode, pb, response};
+use crate::engine::decision::Outcome;
+use crate::engine::sequence::{WhatIf, pending_in_queue_order, place_in_order};
+use crate::engine::{Snapshot, decide};
+use crate::store::{ClusterState, Published, Store};
+
+/// How long `min_revision` waits when the call carries no deadline.
+const DEFAULT_REVISION_WAIT: Duration = Duration::from_secs(10);
+
+/// The service over a shared store.
+#[derive(Debug, Clone)]
+pub struct Oracle {
+    store: Arc<Store>,
+}
+
+impl Oracle {
+    pub fn new(store: Arc<Store>) -> Oracle {
+        Oracle { store }
+    }
+
+    fn cluster(&self, name: &str) -> Result<Arc<ClusterState>, Status> {
+        self.store
+            .cluster(name)
+            .ok_or_else(|| Status::not_found(format!("cluster {name:?} not found")))
+    }
+}
+
+/// The call's deadline from its `grpc-timeout` header.
+fn deadline<T>(req: &Request<T>) -> Option<Duration> {
+    let v = req.metadata().get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = v.split_at(v.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+async fn at_revision(
+    cluster: &ClusterState,
+    min_revision: u64,
+    wait: Duration,
+) -> Result<Arc<Published>, Status> {
+    if min_revision > 0 {
+        cluster
+            .wait_for_revision(min_revision, wait)
+            .await
+            .map_err(|reached| {
+                Status::deadline_exceeded(format!(
+                    "state is at revision {reached}, not yet {min_revision}"
+                ))
+            })?;
+    }
+    Ok(cluster.published())
+}
+
+fn what_if(options: &pb::PlaceOptions) -> Result<WhatIf, Status> {
+    let mut w = WhatIf {
+        removed_nodes: options.removed_nodes.clone(),
+        ..WhatIf::default()
+    };
+    for (i, r) in options.removed_pods.iter().enumerate() {
+        if r.name.is_empty() {
+            return Err(Status::invalid_argument(format!(
+                "options.removed_pods[{i}].name: is required"
+            )));
+        }
+        let ns = if r.namespace.is_empty() {
+            "default"
+        } else {
+            &r.namespace
+        };
+        w.removed_pods.push(format!("{ns}/{}", r.name));
+    }
+    for (i, t) in options.extra_nodes.iter().enumerate() {
+        let path = format!("options.extra_nodes[{i}]");
+        let template = t
+            .node
+            .as_ref()
+            .ok_or_else(|| Status::invalid_argument(format!("{path}.node: is required")))?;
+        let node = decode::node(template, &format!("{path}.node"))?;
+        let prefix = if t.name_prefix.is_empty() {
+            format!("whatif-{}", node.name)
+        } else {
+            t.name_prefix.clone()
+        };
+        for k in 0..t.count {
+            let mut copy = node.clone();
+            copy.name = format!("{prefix}-{k}");
+            if let Some(h) = copy.labels.get_mut("kubernetes.io/hostname") {
+                *h = copy.name.clone();
+            }
+            w.extra_nodes.push(copy);
+        }
+    }
+    Ok(w)
+}
+
+fn overlay(snapshot: &Arc<Snapshot>, w: &WhatIf) -> Result<Arc<Snapshot>, Status> {
+    if w.is_empty() {
+        return Ok(Arc::clone(snapshot));
+    }
+    w.apply(snapshot)
+        .map(Arc::new)
+        .map_err(|e| Status::not_found(e.to_string()))
+}
+
+/// Runs CPU-bound engine work off the async runtime.
+async fn compute<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Status> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Status::internal(format!("evaluation failed: {e}")))
+}
+
+type SyncStream = Pin<Box<dyn Stream<Item = Result<pb::SyncStateResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::preemption_oracle_server::PreemptionOracle for Oracle {
+    type SyncStateStream = SyncStream;
+
+    async fn sync_state(
+        &self,
+        request: Request<Streaming<pb::SyncStateRequest>>,
+    ) -> Result<Response<SyncStream>, Status> {
+        let mut inbound = request.into_inner();
+        let store = Arc::clone(&self.store);
+        let (tx, rx) = mpsc::channel(16);
+        tokio::spawn(async move {
+            // A batch is one message: a stream cut mid-batch never delivers it, so
+            // nothing is half applied.
+            while let Some(Ok(req)) = inbound.next().await {
+                let store = Arc::clone(&store);
+                let span = info_span!("sync_state", cluster = %crate::store::cluster_name(&req.cluster), changes = req.changes.len());
+                let result = compute(move || {
+                    let classes = store
+                        .cluster(&req.cluster)
+                        .map(|c| c.priority_classes())
+                        .unwrap_or_default();
+                    let batch = decode::batch(&req, classes)?;
+                    let applied = batch.changes.len() as u32;
+                    let cluster = store.cluster_or_create(&req.cluster);
+                    let revision = cluster.apply(batch);
+                    tracing::info!(revision, applied, "batch applied");
+                    Ok::<_, Status>(pb::SyncStateResponse {
+                        revision,
+                        batch_id: req.batch_id,
+                        applied,
+                        cluster: cluster.name().to_string(),
+                    })
+                })
+                .instrument(span)
+                .await
+                .and_then(|r| r);
+                let failed = result.is_err();
+                if tx.send(result).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn place(
+        &self,
+        request: Request<pb::PlaceRequest>,
+    ) -> Result<Response<pb::PlaceResponse>, Status> {
+        let wait = deadline(&request).unwrap_or(DEFAULT_REVISION_WAIT);
+        let req = request.into_inner();
+        let cluster = self.cluster(&req.cluster)?;
+        let options = req.options.unwrap_or_default();
+        let published = at_revision(&cluster, options.min_revision, wait).await?;
+        let pod = decode::pod(&req.pod, &published.snapshot.priority_classes(), "pod")?;
+        let snapshot = overlay(&published.snapshot, &what_if(&options)?)?;
+        let span = info_span!(
+            "place",
+            cluster = cluster.name(),
+            revision = published.revision,
+            nodes = snapshot.nodes.len(),
+            outcome = tracing::field::Empty
+        );
+        let decision = compute(move || decide(&snapshot, &pod)).await?;
+        span.record("outcome", tracing::field::debug(decision.outcome));
+        Ok(Response::new(response::place(
+            &decision,
+            published.revision,
+            options.explain,
+        )))
+    }
+
+    async fn place_batch(
+        &self,
+        request: Request<pb::PlaceBatchRequest>,
+    ) -> Result<Response<pb::PlaceBatchResponse>, Status> {
+        let wait = deadline(&request).unwrap_or(DEFAULT_REVISION_WAIT);
+        let req = request.into_inner();
+        let cluster = self.cluster(&req.cluster)?;
+        let options = req.options.unwrap_or_default();
+        let published = at_revision(&cluster, options.min_revision, wait).await?;
+        let classes = published.snapshot.priority_classes();
+        let pods = req
+            .pods
+            .iter()
+            .enumerate()
+            .map(|(i, p)| decode::pod(&Some(p.clone()), &classes, &format!("pods[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let snapshot = overlay(&published.snapshot, &what_if(&options)?)?;
+        let count = pods.len();
+        let all_or_nothing = req.all_or_nothing;
+        let decisions = compute(move || place_in_order(&snapshot, &pods, all_or_nothing)).await?;
+        let admitted = decisions.len() == count
+            && decisions
+                .iter()
+                .all(|d| matches!(d.outcome, Outcome::Scheduled | Outcome::Preempts));
+        Ok(Response::new(pb::PlaceBatchResponse {
+            results: decisions
+                .iter()
+                .map(|d| response::place(d, published.revision, options.explain))
+                .collect(),
+            admitted,
+            revision: published.revision,
+        }))
+    }
+
+    async fn pending_pods(
+        &self,
+        request: Request<pb::PendingPodsRequest>,
+    ) -> Result<Response<pb::PendingPodsResponse>, Status> {
+        let wait = deadline(&request).unwrap_or(DEFAULT_REVISION_WAIT);
+        let req = request.into_inner();
+        let cluster = self.cluster(&req.cluster)?;
+        let published = at_revision(&cluster, req.min_revision, wait).await?;
+        let snapshot = Arc::clone(&published.snapshot);
+        let limit = req.limit as usize;
+        let (pods, decisions) = compute(move || {
+            let mut pods = pending_in_queue_order(&snapshot);
+            if limit > 0 {
+                pods.truncate(limit);
+            }
+            let decisions = place_in_order(&snapshot, &pods, false);
+            (pods, decisions)
+        })
+        .await?;
+        let pods = pods
+            .iter()
+            .zip(&decisions)
+            .map(|(p, d)| {
+                let class = match d.outcome {
+                    Outcome::Scheduled => pb::PendingClass::Fits,
+                    Outcome::Preempts => pb::PendingClass::Preempts,
+                    Outcome::Unschedulable | Outcome::NotEligible => {
+                        pb::PendingClass::NeedsCapacity
+                    }
+                };
+                pb::PendingPod {
+                    namespace: p.namespace.clone(),
+                    name: p.name.clone(),
+                    priority: p.priority,
+                    class: class as i32,
+                    node: d.node.clone().unwrap_or_default(),
+                    victims: d
+                        .chosen_candidate()
+                        .map(|c| c.victim_details.iter().map(response::victim).collect())
+                        .unwrap_or_default(),
+                    reason: d.fit_error.clone().unwrap_or_default(),
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::PendingPodsResponse {
+            pods,
+            revision: published.revision,
+        }))
+    }
+}

@@ -1,0 +1,346 @@
+//! Cluster state as ingested: sharded concurrent indexes (DashMap) per cluster, a
+//! revision counter, and the immutable snapshot queries read (published with
+//! arc-swap). This is the scheduler cache's role: batches are applied one at a time,
+//! atomically, and each produces a new snapshot that shares every untouched node with
+//! the previous one.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use dashmap::DashMap;
+use tokio::sync::watch;
+
+use crate::engine::Snapshot;
+use crate::model::{Namespace, Node, Pod, PodDisruptionBudget, PriorityClass};
+
+/// The name used for requests that name no cluster.
+pub const DEFAULT_CLUSTER: &str = "default";
+
+/// One object to create or replace.
+#[derive(Debug, Clone)]
+pub enum Object {
+    Node(Node),
+    Pod(Pod),
+    PodDisruptionBudget(PodDisruptionBudget),
+    PriorityClass(PriorityClass),
+    Namespace(Namespace),
+}
+
+/// The identity of an object to delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectKey {
+    Node(String),
+    Pod { namespace: String, name: String },
+    PodDisruptionBudget { namespace: String, name: String },
+    PriorityClass(String),
+    Namespace(String),
+}
+
+/// One change of a batch.
+#[derive(Debug, Clone)]
+pub enum Change {
+    Upsert(Object),
+    Delete(ObjectKey),
+}
+
+/// A validated batch, ready to apply.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    /// The batch is the cluster's whole state.
+    pub replace: bool,
+    pub changes: Vec<Change>,
+}
+
+impl Batch {
+    /// A replace batch holding every object of `objects`.
+    pub fn replace_with(objects: crate::model::ClusterObjects) -> Batch {
+        let crate::model::ClusterObjects {
+            nodes,
+            pods,
+            pdbs,
+            priority_classes,
+            namespaces,
+        } = objects;
+        let changes = priority_classes
+            .into_iter()
+            .map(Object::PriorityClass)
+            .chain(namespaces.into_iter().map(Object::Namespace))
+            .chain(pdbs.into_iter().map(Object::PodDisruptionBudget))
+            .chain(nodes.into_iter().map(Object::Node))
+            .chain(pods.into_iter().map(Object::Pod))
+            .map(Change::Upsert)
+            .collect();
+        Batch {
+            replace: true,
+            changes,
+        }
+    }
+}
+
+/// A snapshot and the revision it reflects.
+#[derive(Debug, Clone, Default)]
+pub struct Published {
+    pub revision: u64,
+    pub snapshot: Arc<Snapshot>,
+}
+
+/// The ingest indexes of one cluster.
+#[derive(Debug, Default)]
+struct Indexes {
+    nodes: DashMap<String, Arc<Node>>,
+    /// Pods by `namespace/name`.
+    pods: DashMap<String, Arc<Pod>>,
+    /// Pod uid → `namespace/name`.
+    pods_by_uid: DashMap<String, String>,
+    /// Node name → keys of the pods bound to it.
+    pods_by_node: DashMap<String, HashSet<String>>,
+    /// Namespace → keys of its pods.
+    pods_by_namespace: DashMap<String, HashSet<String>>,
+    /// Namespace → names of its PDBs.
+    pdbs_by_namespace: DashMap<String, BTreeSet<String>>,
+}
+
+impl Indexes {
+    fn clear(&self) {
+        self.nodes.clear();
+        self.pods.clear();
+        self.pods_by_uid.clear();
+        self.pods_by_node.clear();
+        self.pods_by_namespace.clear();
+        self.pdbs_by_namespace.clear();
+    }
+
+    fn insert_pod(&self, pod: Arc<Pod>) -> Option<Arc<Pod>> {
+        let key = pod.key();
+        let old = self.remove_pod(&key);
+        self.pods_by_uid.insert(pod.uid.clone(), key.clone());
+        if let Some(node) = &pod.node_name {
+            self.pods_by_node
+                .entry(node.clone())
+                .or_default()
+                .insert(key.clone());
+        }
+        self.pods_by_namespace
+            .entry(pod.namespace.clone())
+            .or_default()
+            .insert(key.clone());
+        self.pods.insert(key, pod);
+        old
+    }
+
+    fn remove_pod(&self, key: &str) -> Option<Arc<Pod>> {
+        let (_, old) = self.pods.remove(key)?;
+        self.pods_by_uid.remove(&old.uid);
+        if let Some(node) = &old.node_name {
+            if let Some(mut keys) = self.pods_by_node.get_mut(node) {
+                keys.remove(key);
+            }
+        }
+        if let Some(mut keys) = self.pods_by_namespace.get_mut(&old.namespace) {
+            keys.remove(key);
+        }
+        Some(old)
+    }
+}
+
+/// One cluster's state.
+#[derive(Debug)]
+pub struct ClusterState {
+    name: String,
+    /// Batches are applied one at a time.
+    writer: Mutex<()>,
+    indexes: Indexes,
+    published: ArcSwap<Published>,
+    revisions: watch::Sender<u64>,
+}
+
+/// How many objects of each kind a cluster holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ObjectCounts {
+    pub nodes: usize,
+    pub pods: usize,
+    pub pdbs: usize,
+}
+
+impl ClusterState {
+    fn new(name: &str) -> ClusterState {
+        ClusterState {
+            name: name.to_string(),
+            writer: Mutex::new(()),
+            indexes: Indexes::default(),
+            published: ArcSwap::from_pointee(Published::default()),
+            revisions: watch::channel(0).0,
+        }
+    }
+
+    /// The cluster's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The current snapshot and its revision. Never half of a batch.
+    pub fn published(&self) -> Arc<Published> {
+        self.published.load_full()
+    }
+
+    /// The priority classes in force, for resolving the priority of incoming pods.
+    pub fn priority_classes(&self) -> Vec<PriorityClass> {
+        self.published().snapshot.priority_classes()
+    }
+
+    /// Object counts from the ingest indexes.
+    pub fn counts(&self) -> ObjectCounts {
+        ObjectCounts {
+            nodes: self.indexes.nodes.len(),
+            pods: self.indexes.pods.len(),
+            pdbs: self
+                .indexes
+                .pdbs_by_namespace
+                .iter()
+                .map(|e| e.value().len())
+                .sum(),
+        }
+    }
+
+    /// The pod with this uid, if the state has it (`namespace/name`).
+    pub fn pod_key_by_uid(&self, uid: &str) -> Option<String> {
+        self.indexes.pods_by_uid.get(uid).map(|k| k.clone())
+    }
+
+    /// Keys of the pods bound to `node`.
+    pub fn pods_on_node(&self, node: &str) -> Vec<String> {
+        self.indexes
+            .pods_by_node
+            .get(node)
+            .map(|k| k.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Waits until the state reaches `revision`, or `timeout` passes. Returns the
+    /// revision reached.
+    pub async fn wait_for_revision(&self, revision: u64, timeout: Duration) -> Result<u64, u64> {
+        let mut rx = self.revisions.subscribe();
+        let wait = rx.wait_for(|r| *r >= revision);
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(Ok(r)) => Ok(*r),
+            _ => Err(*self.revisions.borrow()),
+        }
+    }
+
+    /// Applies a validated batch atomically and publishes the new snapshot. Returns
+    /// the revision it produced.
+    pub fn apply(&self, batch: Batch) -> u64 {
+        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.published.load_full();
+        let base = if batch.replace {
+            self.indexes.clear();
+            Snapshot::default()
+        } else {
+            (*current.snapshot).clone()
+        };
+        let mut edit = base.edit();
+        let ix = &self.indexes;
+        for change in batch.changes {
+            match change {
+                Change::Upsert(Object::Node(n)) => {
+                    ix.nodes.insert(n.name.clone(), Arc::new(n.clone()));
+                    edit.upsert_node(n);
+                }
+                Change::Delete(ObjectKey::Node(name)) => {
+                    ix.nodes.remove(&name);
+                    edit.remove_node(&name);
+                }
+                Change::Upsert(Object::Pod(p)) => {
+                    if let Some(old) = ix.insert_pod(Arc::new(p.clone())) {
+                        edit.remove_pod(&old);
+                    }
+                    edit.add_pod(p);
+                }
+                Change::Delete(ObjectKey::Pod { namespace, name }) => {
+                    if let Some(old) = ix.remove_pod(&format!("{namespace}/{name}")) {
+                        edit.remove_pod(&old);
+                    }
+                }
+                Change::Upsert(Object::PodDisruptionBudget(b)) => {
+                    ix.pdbs_by_namespace
+                        .entry(b.namespace.clone())
+                        .or_default()
+                        .insert(b.name.clone());
+                    edit.upsert_pdb(b);
+                }
+                Change::Delete(ObjectKey::PodDisruptionBudget { namespace, name }) => {
+                    if let Some(mut names) = ix.pdbs_by_namespace.get_mut(&namespace) {
+                        names.remove(&name);
+                    }
+                    edit.remove_pdb(&namespace, &name);
+                }
+                Change::Upsert(Object::PriorityClass(c)) => edit.upsert_priority_class(c),
+                Change::Delete(ObjectKey::PriorityClass(name)) => {
+                    edit.remove_priority_class(&name);
+                }
+                Change::Upsert(Object::Namespace(n)) => edit.upsert_namespace(n),
+                Change::Delete(ObjectKey::Namespace(name)) => {
+                    edit.remove_namespace(&name);
+                }
+            }
+        }
+        let revision = current.revision + 1;
+        self.published.store(Arc::new(Published {
+            revision,
+            snapshot: Arc::new(edit.finish()),
+        }));
+        self.revisions.send_replace(revision);
+        revision
+    }
+}
+
+/// Every cluster's state, keyed by cluster name.
+#[derive(Debug, Default)]
+pub struct Store {
+    clusters: DashMap<String, Arc<ClusterState>>,
+}
+
+/// The canonical name of a requested cluster (`""` is the default cluster).
+pub fn cluster_name(requested: &str) -> &str {
+    if requested.is_empty() {
+        DEFAULT_CLUSTER
+    } else {
+        requested
+    }
+}
+
+impl Store {
+    pub fn new() -> Store {
+        let store = Store::default();
+        store.cluster_or_create(DEFAULT_CLUSTER);
+        store
+    }
+
+    /// The cluster called `name`, if any state was ever pushed for it (the default
+    /// cluster always exists).
+    pub fn cluster(&self, name: &str) -> Option<Arc<ClusterState>> {
+        self.clusters
+            .get(cluster_name(name))
+            .map(|c| Arc::clone(&c))
+    }
+
+    /// The cluster called `name`, created empty when new.
+    pub fn cluster_or_create(&self, name: &str) -> Arc<ClusterState> {
+        let name = cluster_name(name);
+        Arc::clone(
+            &self
+                .clusters
+                .entry(name.to_string())
+                .or_insert_with(|| Arc::new(ClusterState::new(name))),
+        )
+    }
+
+    /// Names of every cluster.
+    pub fn cluster_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.clusters.iter().map(|e| e.key().clone()).collect();
+        names.sort();
+        names
+    }
+}
