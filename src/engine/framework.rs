@@ -12,6 +12,7 @@ use super::plugins::{
 };
 use super::snapshot::{NodeInfo, PodInfo, Snapshot};
 use super::status::Status;
+use crate::model::Pod;
 
 /// Filter plugins in profile order. The volume plugins and DynamicResources never
 /// reject a pod without volumes or resource claims, which the oracle does not model.
@@ -91,7 +92,7 @@ pub fn run_filters_with_nominated(
     let nominated: Vec<&Arc<PodInfo>> = snapshot
         .nominated_pods(node.name())
         .iter()
-        .filter(|p| p.pod.priority >= incoming.priority && p.pod.uid != incoming.uid)
+        .filter(|p| p.pod.priority >= incoming.priority && !same_pod(&p.pod, incoming))
         .collect();
     if nominated.is_empty() {
         return run_filters(state, node);
@@ -106,6 +107,11 @@ pub fn run_filters_with_nominated(
         return Some(status);
     }
     run_filters(state, node)
+}
+
+/// The same pod: same uid, or same namespace and name (a manifest without a uid).
+fn same_pod(a: &Pod, b: &Pod) -> bool {
+    a.uid == b.uid || (a.namespace == b.namespace && a.name == b.name)
 }
 
 /// One feasible node's weighted scores.

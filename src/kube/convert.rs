@@ -521,7 +521,15 @@ fn resolve_priority(
     {
         Some(name) => {
             if let Some(class) = classes.iter().find(|c| c.name == name) {
-                return Ok((class.value, class_policy(Some(class))));
+                let policy = class_policy(Some(class));
+                // Admission refuses a pod whose own policy contradicts its class's.
+                if explicit_policy.is_some_and(|p| p != policy) {
+                    return Err(err(
+                        "spec.preemptionPolicy",
+                        format!("must not differ from PriorityClass {name:?}'s {}", policy.as_str()),
+                    ));
+                }
+                return Ok((class.value, policy));
             }
             if let Some((_, value)) = SYSTEM_PRIORITY_CLASSES.iter().find(|(n, _)| *n == name) {
                 return Ok((*value, explicit_policy.unwrap_or_default()));
@@ -536,10 +544,19 @@ fn resolve_priority(
                 .iter()
                 .filter(|c| c.global_default)
                 .min_by_key(|c| c.value);
-            Ok(match default {
-                Some(c) => (c.value, class_policy(Some(c))),
-                None => (0, explicit_policy.unwrap_or_default()),
-            })
+            match default {
+                Some(c) => {
+                    let policy = class_policy(Some(c));
+                    if explicit_policy.is_some_and(|p| p != policy) {
+                        return Err(err(
+                            "spec.preemptionPolicy",
+                            format!("must not differ from the default PriorityClass {:?}'s {}", c.name, policy.as_str()),
+                        ));
+                    }
+                    Ok((c.value, policy))
+                }
+                None => Ok((0, explicit_policy.unwrap_or_default())),
+            }
         }
     }
 }
