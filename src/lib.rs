@@ -7,5 +7,7 @@
 
 pub mod conformance;
 pub mod engine;
+pub mod generate;
 pub mod kube;
 pub mod model;
+pub mod report;
