@@ -1,13 +1,16 @@
 //! preemption-oracle: answers "if this pod were submitted now, where would it land, and
 //! which pods would it preempt?" with kube-scheduler v1.35 semantics.
 //!
-//! Data flows one way: Kubernetes objects ([`kube`]) → plain model ([`model`]) →
-//! immutable snapshot and decision ([`engine`]) → reports ([`report`]) and the
-//! conformance comparison ([`conformance`]).
+//! Data flows one way: Kubernetes objects ([`kube`]) → plain model ([`model`]) → the
+//! ingest [`store`] and its immutable snapshots → decisions ([`engine`]) → the gRPC
+//! [`service`], the CLI's [`report`] and the [`conformance`] comparison. [`generate`]
+//! makes synthetic clusters for the demo and benchmarks.
 
 pub mod conformance;
 pub mod engine;
+pub mod generate;
 pub mod kube;
 pub mod model;
+pub mod report;
 pub mod service;
 pub mod store;
