@@ -15,6 +15,8 @@ pub mod plugins;
 pub mod preemption;
 pub mod snapshot;
 pub mod status;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 use std::collections::BTreeMap;
 
