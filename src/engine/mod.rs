@@ -16,6 +16,8 @@ pub mod preemption;
 pub mod sequence;
 pub mod snapshot;
 pub mod status;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 use std::collections::BTreeMap;
 

@@ -316,3 +316,542 @@ pub fn preempt(
         post_filter,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::engine::decision::{Decision, Outcome, PlacementMode};
+    use crate::engine::test_support::*;
+
+    const T9: &str = "2024-05-01T09:00:00Z";
+    const T10: &str = "2024-05-01T10:00:00Z";
+    const T11: &str = "2024-05-01T11:00:00Z";
+    const T12: &str = "2024-05-01T12:00:00Z";
+    const T13: &str = "2024-05-01T13:00:00Z";
+
+    /// A running pod on `node` with `cpu`, `priority` and start time.
+    fn running(name: &str, node: &str, cpu: &str, priority: i32, start: &str) -> Value {
+        started(prio(bound(pod(name, cpu, ""), node), priority), start)
+    }
+
+    fn incoming(cpu: &str) -> Value {
+        prio(pod("pending", cpu, ""), 1000)
+    }
+
+    fn preemption(d: &Decision) -> &Preemption {
+        d.preemption.as_ref().expect("preemption ran")
+    }
+
+    fn candidate<'a>(d: &'a Decision, node: &str) -> &'a Candidate {
+        preemption(d)
+            .candidates
+            .iter()
+            .find(|c| c.node == node)
+            .unwrap_or_else(|| panic!("{node} is not a candidate"))
+    }
+
+    #[test]
+    fn more_important_orders_by_priority_then_start() {
+        let s = snapshot(
+            vec![node("n", "4", "8Gi", 110)],
+            vec![
+                running("early", "n", "1", 10, T9),
+                running("late", "n", "1", 10, T10),
+                running("high", "n", "1", 20, T13),
+                prio(bound(pod("unstarted", "1", ""), "n"), 10),
+            ],
+        );
+        let by_name = |n: &str| {
+            s.nodes[0]
+                .pods
+                .iter()
+                .find(|p| p.pod.name == n)
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(
+            more_important(&by_name("high"), &by_name("early")),
+            Ordering::Less
+        );
+        assert_eq!(
+            more_important(&by_name("early"), &by_name("late")),
+            Ordering::Less
+        );
+        // A pod that has not started counts as starting now: after every recorded start.
+        assert_eq!(
+            more_important(&by_name("late"), &by_name("unstarted")),
+            Ordering::Less
+        );
+    }
+
+    #[test]
+    fn victims_are_listed_most_important_first() {
+        let s = snapshot(
+            vec![node("n", "4", "8Gi", 110)],
+            vec![
+                running("p10-late", "n", "1", 10, T12),
+                running("p10-early", "n", "1", 10, T9),
+                running("p20", "n", "1", 20, T13),
+                prio(bound(pod("p5", "1", ""), "n"), 5),
+            ],
+        );
+        let d = decide_json(&s, &incoming("4"));
+        assert_eq!(d.outcome, Outcome::Preempts);
+        assert_eq!(
+            victims(&d, "n"),
+            Some(strings(&[
+                "default/p20",
+                "default/p10-early",
+                "default/p10-late",
+                "default/p5"
+            ]))
+        );
+        let details = &candidate(&d, "n").victim_details;
+        assert_eq!(details[0].priority, 20);
+        assert_eq!(details[0].uid, "uid-p20");
+    }
+
+    #[test]
+    fn only_lower_priority_pods_are_victims() {
+        let s = snapshot(
+            vec![node("n", "4", "8Gi", 110)],
+            vec![
+                running("equal", "n", "2", 1000, T9),
+                running("low", "n", "2", 999, T9),
+            ],
+        );
+        let d = decide_json(&s, &incoming("2"));
+        assert_eq!(victims(&d, "n"), Some(strings(&["default/low"])));
+        // Nothing lower: no victims, unresolvable for preemption.
+        let s = snapshot(
+            vec![node("n", "4", "8Gi", 110)],
+            vec![running("equal", "n", "4", 1000, T9)],
+        );
+        let d = decide_json(&s, &incoming("2"));
+        assert_eq!(d.outcome, Outcome::Unschedulable);
+        let n = &preemption(&d).nodes["n"];
+        assert!(!n.candidate);
+        assert_eq!(n.code.as_deref(), Some("UnschedulableAndUnresolvable"));
+        assert_eq!(n.reasons, Some(strings(&[NO_VICTIMS])));
+        assert_eq!(
+            preemption(&d).post_filter.clears_nominated_node_name,
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn a_node_that_stays_full_reports_the_failing_filter() {
+        let s = snapshot(
+            vec![node("n", "4", "8Gi", 110)],
+            vec![
+                running("high", "n", "3", 2000, T9),
+                running("low", "n", "1", 10, T9),
+            ],
+        );
+        let d = decide_json(&s, &incoming("2"));
+        let n = &preemption(&d).nodes["n"];
+        assert!(!n.candidate);
+        assert_eq!(n.code.as_deref(), Some("Unschedulable"));
+        assert_eq!(n.plugin.as_deref(), Some("NodeResourcesFit"));
+        assert_eq!(n.reasons, Some(strings(&["Insufficient cpu"])));
+        assert_eq!(
+            d.fit_error.as_deref(),
+            Some(
+                "0/1 nodes are available: 1 Insufficient cpu. no new claims to deallocate, \
+                 preemption: 0/1 nodes are available: 1 Insufficient cpu."
+            )
+        );
+    }
+
+    /// Three 1-cpu pods on a 3-cpu node (priorities 100, 50, 10); the pod needs 2 cpu.
+    fn reprieve_cluster(pdbs: Vec<Value>) -> crate::engine::Snapshot {
+        cluster(
+            vec![node("n", "3", "8Gi", 110)],
+            vec![
+                labeled(running("p100", "n", "1", 100, T9), json!({"app": "api"})),
+                labeled(running("p50", "n", "1", 50, T9), json!({"app": "api"})),
+                labeled(running("p10", "n", "1", 10, T9), json!({"app": "guarded"})),
+            ],
+            pdbs,
+            vec![],
+        )
+    }
+
+    #[test]
+    fn pdb_violating_pods_are_reprieved_first() {
+        // Without a PDB the most important pod is reprieved.
+        let d = decide_json(&reprieve_cluster(vec![]), &incoming("2"));
+        assert_eq!(
+            victims(&d, "n"),
+            Some(strings(&["default/p50", "default/p10"]))
+        );
+        // A PDB with no disruptions left puts p10 first in line to stay.
+        let s = reprieve_cluster(vec![pdb("guard", "default", json!({"app": "guarded"}), 0)]);
+        let d = decide_json(&s, &incoming("2"));
+        assert_eq!(
+            victims(&d, "n"),
+            Some(strings(&["default/p100", "default/p50"]))
+        );
+        assert_eq!(candidate(&d, "n").num_pdb_violations, 0);
+    }
+
+    #[test]
+    fn num_pdb_violations_and_violated_budgets() {
+        // Budget of 1 over both api pods: p100 takes it, p50 would violate.
+        let s = reprieve_cluster(vec![pdb("api", "default", json!({"app": "api"}), 1)]);
+        let d = decide_json(&s, &incoming("3"));
+        let c = candidate(&d, "n");
+        // Mixed groups are re-sorted by importance.
+        assert_eq!(
+            c.victims,
+            strings(&["default/p100", "default/p50", "default/p10"])
+        );
+        assert_eq!(c.num_pdb_violations, 1);
+        let violated: Vec<(&str, Vec<String>)> = c
+            .victim_details
+            .iter()
+            .map(|v| (v.pod.as_str(), v.violated_pdbs.clone()))
+            .collect();
+        assert_eq!(
+            violated,
+            vec![
+                ("default/p100", vec![]),
+                ("default/p50", strings(&["default/api"])),
+                ("default/p10", vec![]),
+            ]
+        );
+        assert_eq!(preemption(&d).nodes["n"].num_pdb_violations, 1);
+    }
+
+    #[test]
+    fn disrupted_pods_do_not_consume_the_budget() {
+        let budget = merge(
+            pdb("api", "default", json!({"app": "api"}), 0),
+            json!({"status": {"disruptedPods": {"p100": "2024-05-01T12:00:00Z"}}}),
+        );
+        let d = decide_json(&reprieve_cluster(vec![budget]), &incoming("3"));
+        // p100 is already being disrupted; only p50 violates.
+        assert_eq!(candidate(&d, "n").num_pdb_violations, 1);
+    }
+
+    #[test]
+    fn pdbs_cover_only_their_namespace_and_need_a_selector() {
+        let empty_selector = merge(
+            pdb("all", "default", json!({}), 0),
+            json!({"spec": {"selector": {"matchLabels": null}}}),
+        );
+        let s = reprieve_cluster(vec![
+            pdb("elsewhere", "other", json!({"app": "api"}), 0),
+            empty_selector,
+        ]);
+        let d = decide_json(&s, &incoming("3"));
+        assert_eq!(candidate(&d, "n").num_pdb_violations, 0);
+        assert!(
+            candidate(&d, "n")
+                .victim_details
+                .iter()
+                .all(|v| v.violated_pdbs.is_empty())
+        );
+    }
+
+    /// Two one-node candidates a and b, each with the given victims (priority, start,
+    /// cpu); each node has exactly the pod's 2 cpu once they are gone.
+    fn two_candidates(a: &[(i32, &str)], b: &[(i32, &str)], pdbs: Vec<Value>) -> Decision {
+        let mut pods = Vec::new();
+        for (node_name, victims) in [("a", a), ("b", b)] {
+            let cpu = format!("{}m", 2000 / victims.len());
+            for (i, (p, t)) in victims.iter().enumerate() {
+                pods.push(labeled(
+                    running(&format!("{node_name}{i}"), node_name, &cpu, *p, t),
+                    json!({"node": node_name}),
+                ));
+            }
+        }
+        let s = cluster(
+            vec![node("a", "2", "8Gi", 110), node("b", "2", "8Gi", 110)],
+            pods,
+            pdbs,
+            vec![],
+        );
+        decide_json(&s, &incoming("2"))
+    }
+
+    fn selected(d: &Decision) -> Vec<String> {
+        preemption(d).selected_tie_set.clone()
+    }
+
+    #[test]
+    fn selection_prefers_fewest_pdb_violations() {
+        let d = two_candidates(
+            &[(10, T9)],
+            &[(500, T9)],
+            vec![pdb("protect-a", "default", json!({"node": "a"}), 0)],
+        );
+        assert_eq!(candidate(&d, "a").num_pdb_violations, 1);
+        assert_eq!(selected(&d), strings(&["b"]));
+        assert_eq!(d.node.as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn selection_prefers_lowest_highest_victim_priority() {
+        let d = two_candidates(&[(20, T9)], &[(10, T9), (10, T10)], vec![]);
+        assert_eq!(selected(&d), strings(&["b"]));
+    }
+
+    #[test]
+    fn selection_prefers_smallest_priority_sum() {
+        let d = two_candidates(&[(50, T9), (40, T9)], &[(50, T9), (10, T9)], vec![]);
+        assert_eq!(selected(&d), strings(&["b"]));
+    }
+
+    #[test]
+    fn selection_prefers_fewest_victims() {
+        // Sums offset by 2^31 tie: (10 + 2^31) + (MIN + 2^31) = 10 + 2^31.
+        let s = snapshot(
+            vec![node("a", "2", "8Gi", 110), node("b", "3", "8Gi", 110)],
+            vec![
+                running("a0", "a", "1", 10, T9),
+                running("a1", "a", "1", i32::MIN, T9),
+                running("b0", "b", "1", 10, T9),
+                running("b-high", "b", "1", 5000, T9),
+            ],
+        );
+        let d = decide_json(&s, &incoming("2"));
+        assert_eq!(
+            victims(&d, "a"),
+            Some(strings(&["default/a0", "default/a1"]))
+        );
+        assert_eq!(victims(&d, "b"), Some(strings(&["default/b0"])));
+        assert_eq!(selected(&d), strings(&["b"]));
+    }
+
+    #[test]
+    fn selection_prefers_latest_start_of_the_highest_priority_victims() {
+        let d = two_candidates(&[(10, T10)], &[(10, T11)], vec![]);
+        assert_eq!(selected(&d), strings(&["b"]));
+        // Only the highest-priority victims' start times count: a's 20 started at 12,
+        // b's at 11, although b's low victim started last of all.
+        let d = two_candidates(&[(20, T12), (10, T9)], &[(20, T11), (10, T13)], vec![]);
+        assert_eq!(selected(&d), strings(&["a"]));
+    }
+
+    #[test]
+    fn remaining_ties_are_reported_whole() {
+        let d = two_candidates(&[(10, T9)], &[(10, T9)], vec![]);
+        assert_eq!(selected(&d), strings(&["a", "b"]));
+        assert_eq!(
+            preemption(&d).upstream_select_candidate_picks,
+            strings(&["a", "b"])
+        );
+        assert_eq!(d.node.as_deref(), Some("a"));
+        assert_eq!(d.outcome, Outcome::Preempts);
+        assert_eq!(preemption(&d).post_filter.code, "Success");
+        assert_eq!(preemption(&d).potential_nodes, strings(&["a", "b"]));
+        assert_eq!(d.chosen_candidate().map(|c| c.node.as_str()), Some("a"));
+    }
+
+    #[test]
+    fn preemption_policy_never_is_not_eligible() {
+        let mut never = priority_class("high-never", 1000);
+        never["preemptionPolicy"] = json!("Never");
+        let s = cluster(
+            vec![node("n", "2", "8Gi", 110)],
+            vec![running("low", "n", "2", 0, T9)],
+            vec![],
+            vec![never],
+        );
+        let d = decide_json(&s, &class(pod("pending", "1", ""), "high-never"));
+        assert_eq!(d.outcome, Outcome::NotEligible);
+        assert_eq!(d.preemption_policy, "Never");
+        let p = preemption(&d);
+        assert!(!p.eligible);
+        assert_eq!(p.ineligible_reason.as_deref(), Some(INELIGIBLE_POLICY));
+        assert!(p.candidates.is_empty() && p.potential_nodes.is_empty());
+        assert_eq!(p.post_filter.code, "Unschedulable");
+        assert_eq!(p.post_filter.clears_nominated_node_name, None);
+        assert_eq!(
+            d.fit_error.as_deref(),
+            Some(
+                "0/1 nodes are available: 1 Insufficient cpu. no new claims to deallocate, \
+                 preemption: not eligible due to preemptionPolicy=Never."
+            )
+        );
+        // An admitted pod (spec.priority set) carries its resolved preemptionPolicy.
+        let d = decide_json(
+            &s,
+            &merge(
+                incoming("1"),
+                json!({"spec": {"preemptionPolicy": "Never"}}),
+            ),
+        );
+        assert_eq!(d.outcome, Outcome::NotEligible);
+    }
+
+    fn terminating_cluster(victim: Value) -> crate::engine::Snapshot {
+        snapshot(
+            vec![node("a", "2", "8Gi", 110), node("b", "2", "8Gi", 110)],
+            vec![victim, running("low-b", "b", "2", 0, T9)],
+        )
+    }
+
+    #[test]
+    fn terminating_victim_on_the_nominated_node_blocks_preemption() {
+        let victim = preempted_terminating(running("evicted", "a", "2", 0, T9));
+        let s = terminating_cluster(victim.clone());
+        let d = decide_json(&s, &nominated(incoming("1"), "a"));
+        assert_eq!(d.outcome, Outcome::NotEligible);
+        assert_eq!(
+            preemption(&d).ineligible_reason.as_deref(),
+            Some(INELIGIBLE_TERMINATING)
+        );
+        assert_eq!(
+            preemption(&d).post_filter.message.as_deref(),
+            Some(
+                "no new claims to deallocate, preemption: not eligible due to a terminating pod on the nominated node."
+            )
+        );
+        // Not nominated: eligible, and the terminating pod is an ordinary victim.
+        let d = decide_json(&s, &incoming("1"));
+        assert_eq!(d.outcome, Outcome::Preempts);
+        assert_eq!(victims(&d, "a"), Some(strings(&["default/evicted"])));
+    }
+
+    #[test]
+    fn terminating_pods_that_do_not_block() {
+        // Higher priority than the pod: not a pod it could have preempted.
+        let higher = preempted_terminating(running("evicted", "a", "2", 2000, T9));
+        let d = decide_json(&terminating_cluster(higher), &nominated(incoming("1"), "a"));
+        assert_eq!(d.outcome, Outcome::Preempts);
+        assert_eq!(d.node.as_deref(), Some("b"));
+        // Deleted for another reason.
+        let deleted = merge(
+            running("evicted", "a", "2", 0, T9),
+            json!({"metadata": {"deletionTimestamp": "2024-05-01T12:00:00Z"}}),
+        );
+        let d = decide_json(
+            &terminating_cluster(deleted),
+            &nominated(incoming("1"), "a"),
+        );
+        assert_eq!(d.outcome, Outcome::Preempts);
+    }
+
+    #[test]
+    fn unresolvable_nominated_node_does_not_block() {
+        let victim = preempted_terminating(running("evicted", "a", "2", 0, T9));
+        let s = snapshot(
+            vec![
+                tainted(
+                    node("a", "2", "8Gi", 110),
+                    json!([{"key": "maintenance", "effect": "NoSchedule"}]),
+                ),
+                node("b", "2", "8Gi", 110),
+            ],
+            vec![victim, running("low-b", "b", "2", 0, T9)],
+        );
+        let d = decide_json(&s, &nominated(incoming("1"), "a"));
+        assert_eq!(d.outcome, Outcome::Preempts);
+        assert_eq!(selected(&d), strings(&["b"]));
+    }
+
+    #[test]
+    fn nominated_pods_count_in_the_first_filter_pass() {
+        let equal = prio(nominated(pod("waiting", "2", ""), "a"), 1000);
+        let s = snapshot(
+            vec![node("a", "4", "8Gi", 110)],
+            vec![running("low", "a", "1", 10, T9), equal],
+        );
+        // 1 bound + 2 nominated + 2 incoming > 4.
+        let d = decide_json(&s, &incoming("2"));
+        assert_rejected(
+            &d,
+            "a",
+            Code::Unschedulable,
+            "NodeResourcesFit",
+            &["Insufficient cpu"],
+        );
+        // Preemption also sees the nominated pod: the low pod must go.
+        assert_eq!(victims(&d, "a"), Some(strings(&["default/low"])));
+    }
+
+    #[test]
+    fn lower_priority_nominated_pods_are_ignored() {
+        let lower = prio(nominated(pod("waiting", "2", ""), "a"), 999);
+        let s = snapshot(
+            vec![node("a", "4", "8Gi", 110)],
+            vec![running("low", "a", "1", 10, T9), lower],
+        );
+        let d = decide_json(&s, &incoming("2"));
+        assert_feasible(&d, "a");
+        assert_eq!(d.outcome, Outcome::Scheduled);
+    }
+
+    #[test]
+    fn the_pod_itself_is_not_counted_as_nominated() {
+        // The cluster lists the pending pod itself, nominated to a by an earlier cycle.
+        let me = nominated(incoming("3"), "a");
+        let s = snapshot(vec![node("a", "4", "8Gi", 110)], vec![me.clone()]);
+        let d = decide_json(&s, &me);
+        assert_eq!(d.outcome, Outcome::Scheduled);
+        assert_eq!(d.placement.mode, PlacementMode::NominatedNode);
+    }
+
+    #[test]
+    fn the_second_pass_without_nominated_pods_must_also_pass() {
+        // A nominated pod that the incoming pod has required affinity to: with it the
+        // pod fits, without it (second pass) it does not.
+        let db = labeled(
+            prio(nominated(pod("db", "100m", ""), "a"), 2000),
+            json!({"app": "db"}),
+        );
+        let s = snapshot(
+            vec![
+                labeled(node("a", "4", "8Gi", 110), json!({"zone": "z1"})),
+                labeled(node("b", "4", "8Gi", 110), json!({"zone": "z1"})),
+            ],
+            vec![
+                db,
+                labeled(bound(pod("other", "100m", ""), "b"), json!({"app": "web"})),
+            ],
+        );
+        let p = merge(
+            incoming("1"),
+            json!({"spec": {"affinity": {"podAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [
+                    {"labelSelector": {"matchLabels": {"app": "db"}}, "topologyKey": "zone"}
+                ]
+            }}}}),
+        );
+        let d = decide_json(&s, &p);
+        assert_rejected(
+            &d,
+            "a",
+            Code::UnschedulableAndUnresolvable,
+            "InterPodAffinity",
+            &["node(s) didn't match pod affinity rules"],
+        );
+        assert_rejected(
+            &d,
+            "b",
+            Code::UnschedulableAndUnresolvable,
+            "InterPodAffinity",
+            &["node(s) didn't match pod affinity rules"],
+        );
+    }
+
+    #[test]
+    fn select_victims_directly() {
+        let s = reprieve_cluster(vec![pdb("guard", "default", json!({"app": "guarded"}), 0)]);
+        let p = pending(&s, &incoming("2"));
+        let info = PodInfo::new(p, Vec::new());
+        let pre = crate::engine::framework::run_pre_filter(&s, &info);
+        let v = select_victims(&s, &pre.state, 0).expect("candidate");
+        let names: Vec<&str> = v.victims.iter().map(|(p, _)| p.pod.name.as_str()).collect();
+        assert_eq!(names, ["p100", "p50"]);
+        assert_eq!(v.num_pdb_violations, 0);
+        // The snapshot itself is untouched by the dry run.
+        assert_eq!(s.nodes[0].pods.len(), 3);
+        assert_eq!(s.nodes[0].requested.milli_cpu, 3000);
+    }
+}

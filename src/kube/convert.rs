@@ -248,6 +248,8 @@ fn node_affinity(a: Option<&wire::NodeAffinity>) -> NodeAffinity {
         return NodeAffinity::default();
     };
     NodeAffinity {
+        // Empty terms are kept: they match no node, and (as upstream) they switch off
+        // NodeAffinity's PreFilter narrowing to node names.
         required: a
             .required_during_scheduling_ignored_during_execution
             .as_ref()
@@ -255,7 +257,6 @@ fn node_affinity(a: Option<&wire::NodeAffinity>) -> NodeAffinity {
                 ns.node_selector_terms
                     .iter()
                     .map(node_selector_term)
-                    .filter(|t| !t.is_empty())
                     .collect()
             }),
         preferred: a

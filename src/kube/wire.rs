@@ -126,6 +126,7 @@ pub struct ResourceRequirements {
 pub struct ContainerPort {
     pub container_port: i32,
     pub host_port: i32,
+    #[serde(rename = "hostIP")]
     pub host_ip: Option<String>,
     pub protocol: Option<String>,
 }

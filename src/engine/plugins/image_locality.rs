@@ -47,3 +47,149 @@ impl NodeScorer for Scorer<'_> {
         MAX_NODE_SCORE * (clamped - MIN_THRESHOLD) / (max_threshold - MIN_THRESHOLD)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::engine::test_support::*;
+
+    fn with_images(n: Value, images: Value) -> Value {
+        merge(n, json!({"status": {"images": images}}))
+    }
+
+    fn image(names: &[&str], mb: i64) -> Value {
+        json!({"names": names, "sizeBytes": mb * MB})
+    }
+
+    fn running(img: &str) -> Value {
+        merge(
+            pod("p", "100m", ""),
+            json!({"spec": {"containers": [{"name": "app", "image": img}]}}),
+        )
+    }
+
+    #[test]
+    fn score_scales_with_size_and_spread() {
+        let big = image(&["registry.example/big:1.0"], 500);
+        let s = snapshot(
+            vec![
+                with_images(node("a", "4", "8Gi", 110), json!([big])),
+                with_images(node("b", "4", "8Gi", 110), json!([big])),
+                node("c", "4", "8Gi", 110),
+            ],
+            vec![],
+        );
+        let d = decide_json(&s, &running("registry.example/big:1.0"));
+        // 500 MiB × 2/3 nodes = 349525333 bytes; 100 × (that − 23 MiB) / (1000 MiB − 23 MiB) = 31.
+        assert_eq!(plugin_score(&d, "a", NAME), Some(31));
+        assert_eq!(plugin_score(&d, "b", NAME), Some(31));
+        assert_eq!(plugin_score(&d, "c", NAME), Some(0));
+    }
+
+    #[test]
+    fn untagged_images_match_latest() {
+        let s = snapshot(
+            vec![
+                with_images(
+                    node("a", "4", "8Gi", 110),
+                    json!([image(&["nginx:latest"], 2000)]),
+                ),
+                node("b", "4", "8Gi", 110),
+            ],
+            vec![],
+        );
+        let d = decide_json(&s, &running("nginx"));
+        // 2000 MiB × 1/2 = 1000 MiB: the top of the range.
+        assert_eq!(plugin_score(&d, "a", NAME), Some(100));
+        assert_eq!(plugin_score(&d, "b", NAME), Some(0));
+        // A different tag does not match.
+        let d = decide_json(&s, &running("nginx:1.27"));
+        assert_eq!(plugin_score(&d, "a", NAME), Some(0));
+    }
+
+    #[test]
+    fn scores_are_clamped_to_the_thresholds() {
+        let s = snapshot(
+            vec![
+                with_images(
+                    node("a", "4", "8Gi", 110),
+                    json!([image(&["huge:1"], 5000), image(&["tiny:1"], 10)]),
+                ),
+                with_images(
+                    node("b", "4", "8Gi", 110),
+                    json!([image(&["huge:1"], 5000)]),
+                ),
+            ],
+            vec![],
+        );
+        assert_eq!(
+            plugin_score(&decide_json(&s, &running("huge:1")), "a", NAME),
+            Some(100)
+        );
+        // 10 MiB × 1/2 is below the 23 MiB floor.
+        assert_eq!(
+            plugin_score(&decide_json(&s, &running("tiny:1")), "a", NAME),
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn init_containers_count_towards_the_maximum() {
+        let s = snapshot(
+            vec![
+                with_images(node("a", "4", "8Gi", 110), json!([image(&["app:2"], 1000)])),
+                with_images(node("b", "4", "8Gi", 110), json!([image(&["app:2"], 1000)])),
+            ],
+            vec![],
+        );
+        let p = merge(
+            running("app:2"),
+            json!({"spec": {"initContainers": [{"name": "init", "image": "busybox:1"}]}}),
+        );
+        // 1000 MiB of 2 × 1000 MiB: 100 × (1000 − 23) / (2000 − 23) = 49.
+        assert_eq!(plugin_score(&decide_json(&s, &p), "a", NAME), Some(49));
+        with_pre_filter(&s, &p, |pre| {
+            assert_eq!(pre_score(&s, &pre.state.pod.pod).score(&s.nodes[1]), 49);
+        });
+    }
+
+    #[test]
+    fn the_first_node_in_name_order_sets_the_size() {
+        // Nodes arrive unsorted; "a" comes first in name order and reports 300 MiB.
+        let s = snapshot(
+            vec![
+                with_images(
+                    node("b", "4", "8Gi", 110),
+                    json!([image(&["db:1", "db@sha256:1"], 600)]),
+                ),
+                with_images(node("a", "4", "8Gi", 110), json!([image(&["db:1"], 300)])),
+                node("c", "4", "8Gi", 110),
+            ],
+            vec![],
+        );
+        assert_eq!(s.images["db:1"].size, 300 * MB);
+        assert_eq!(s.images["db:1"].num_nodes, 2);
+        assert_eq!(s.images["db@sha256:1"].num_nodes, 1);
+        let d = decide_json(&s, &running("db:1"));
+        // 300 MiB × 2/3 = 200 MiB: 100 × (200 − 23) / (1000 − 23) = 18 on both nodes.
+        assert_eq!(plugin_score(&d, "a", NAME), Some(18));
+        assert_eq!(plugin_score(&d, "b", NAME), Some(18));
+    }
+
+    #[test]
+    fn a_name_listed_twice_on_one_node_counts_once() {
+        let s = snapshot(
+            vec![
+                with_images(
+                    node("a", "4", "8Gi", 110),
+                    json!([image(&["x:1"], 100), image(&["x:1", "x:latest"], 100)]),
+                ),
+                node("b", "4", "8Gi", 110),
+            ],
+            vec![],
+        );
+        assert_eq!(s.images["x:1"].num_nodes, 1);
+    }
+}

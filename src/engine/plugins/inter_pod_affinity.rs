@@ -354,3 +354,395 @@ impl NodeScorer for Scorer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::engine::decision::Outcome;
+    use crate::engine::status::Code;
+    use crate::engine::test_support::*;
+
+    const ZONE: &str = "topology.kubernetes.io/zone";
+    const HOST: &str = "kubernetes.io/hostname";
+
+    fn zoned(name: &str, zone: &str) -> Value {
+        labeled(node(name, "4", "8Gi", 110), json!({ZONE: zone}))
+    }
+
+    fn app(name: &str, app: &str) -> Value {
+        labeled(pod(name, "100m", ""), json!({"app": app}))
+    }
+
+    fn term(app: &str, key: &str) -> Value {
+        json!({"labelSelector": {"matchLabels": {"app": app}}, "topologyKey": key})
+    }
+
+    fn with_affinity(p: Value, kind: &str, required: Value, preferred: Value) -> Value {
+        merge(
+            p,
+            json!({"spec": {"affinity": {kind: {
+                "requiredDuringSchedulingIgnoredDuringExecution": required,
+                "preferredDuringSchedulingIgnoredDuringExecution": preferred,
+            }}}}),
+        )
+    }
+
+    fn affinity(p: Value, terms: Value) -> Value {
+        with_affinity(p, "podAffinity", terms, json!([]))
+    }
+
+    fn anti(p: Value, terms: Value) -> Value {
+        with_affinity(p, "podAntiAffinity", terms, json!([]))
+    }
+
+    /// a, b in z1; c in z2; d has no zone label.
+    fn nodes() -> Vec<Value> {
+        vec![
+            zoned("a", "z1"),
+            zoned("b", "z1"),
+            zoned("c", "z2"),
+            node("d", "4", "8Gi", 110),
+        ]
+    }
+
+    #[test]
+    fn required_affinity_follows_the_topology_domain() {
+        let s = snapshot(nodes(), vec![bound(app("db", "db"), "a")]);
+        let d = decide_json(&s, &affinity(app("p", "web"), json!([term("db", ZONE)])));
+        assert_eq!(d.feasible_nodes, strings(&["a", "b"]));
+        for n in ["c", "d"] {
+            assert_rejected(
+                &d,
+                n,
+                Code::UnschedulableAndUnresolvable,
+                NAME,
+                &[REASON_AFFINITY],
+            );
+        }
+        // Every term must hold: add one on hostname.
+        let p = affinity(app("p", "web"), json!([term("db", ZONE), term("db", HOST)]));
+        assert_eq!(decide_json(&s, &p).feasible_nodes, strings(&["a"]));
+    }
+
+    #[test]
+    fn first_pod_of_a_self_selecting_group_goes_anywhere_with_the_keys() {
+        let s = snapshot(nodes(), vec![bound(app("other", "cache"), "a")]);
+        let p = affinity(app("p", "db"), json!([term("db", ZONE)]));
+        let d = decide_json(&s, &p);
+        assert_eq!(d.feasible_nodes, strings(&["a", "b", "c"]));
+        assert_rejected(
+            &d,
+            "d",
+            Code::UnschedulableAndUnresolvable,
+            NAME,
+            &[REASON_AFFINITY],
+        );
+        // A pod that does not match its own term gets no such exemption.
+        let p = affinity(app("p", "web"), json!([term("db", ZONE)]));
+        assert!(decide_json(&s, &p).feasible_nodes.is_empty());
+        // Once a matching pod exists in some domain, only that domain qualifies.
+        let s = snapshot(nodes(), vec![bound(app("db0", "db"), "c")]);
+        let p = affinity(app("p", "db"), json!([term("db", ZONE)]));
+        assert_eq!(decide_json(&s, &p).feasible_nodes, strings(&["c"]));
+        // A matching pod on a node without the key counts nowhere: still the first pod.
+        let s = snapshot(nodes(), vec![bound(app("db0", "db"), "d")]);
+        assert_eq!(
+            decide_json(&s, &p).feasible_nodes,
+            strings(&["a", "b", "c"])
+        );
+    }
+
+    #[test]
+    fn incoming_anti_affinity() {
+        let s = snapshot(nodes(), vec![bound(app("db", "db"), "a")]);
+        let d = decide_json(&s, &anti(app("p", "web"), json!([term("db", HOST)])));
+        assert_rejected(&d, "a", Code::Unschedulable, NAME, &[REASON_ANTI_AFFINITY]);
+        assert_eq!(d.feasible_nodes, strings(&["b", "c", "d"]));
+        let d = decide_json(&s, &anti(app("p", "web"), json!([term("db", ZONE)])));
+        for n in ["a", "b"] {
+            assert_rejected(&d, n, Code::Unschedulable, NAME, &[REASON_ANTI_AFFINITY]);
+        }
+        // A node without the key cannot host a conflicting domain.
+        assert_eq!(d.feasible_nodes, strings(&["c", "d"]));
+    }
+
+    #[test]
+    fn existing_pods_anti_affinity() {
+        let guard = anti(app("guard", "guard"), json!([term("web", ZONE)]));
+        let s = snapshot(nodes(), vec![bound(guard, "a")]);
+        let d = decide_json(&s, &app("p", "web"));
+        for n in ["a", "b"] {
+            assert_rejected(
+                &d,
+                n,
+                Code::Unschedulable,
+                NAME,
+                &[REASON_EXISTING_ANTI_AFFINITY],
+            );
+        }
+        assert_eq!(d.feasible_nodes, strings(&["c", "d"]));
+        // The existing pod's term applies to its own namespace only.
+        let d = decide_json(&s, &in_namespace(app("p", "web"), "other"));
+        assert_eq!(d.feasible_nodes.len(), 4);
+        // And only to pods its selector matches.
+        assert_eq!(decide_json(&s, &app("p", "api")).feasible_nodes.len(), 4);
+    }
+
+    #[test]
+    fn affinity_is_checked_before_anti_affinity() {
+        let s = snapshot(nodes(), vec![bound(app("db", "db"), "c")]);
+        let p = with_affinity(
+            affinity(app("p", "web"), json!([term("db", ZONE)])),
+            "podAntiAffinity",
+            json!([term("db", HOST)]),
+            json!([]),
+        );
+        let d = decide_json(&s, &p);
+        assert_rejected(
+            &d,
+            "a",
+            Code::UnschedulableAndUnresolvable,
+            NAME,
+            &[REASON_AFFINITY],
+        );
+        assert_rejected(&d, "c", Code::Unschedulable, NAME, &[REASON_ANTI_AFFINITY]);
+    }
+
+    #[test]
+    fn term_namespaces_and_namespace_selector() {
+        let doc = json!({
+            "nodes": nodes(),
+            "namespaces": [
+                namespace("data", json!({"team": "data"})),
+                namespace("default", json!({"team": "web"})),
+            ],
+            "pods": [
+                bound(in_namespace(app("db-data", "db"), "data"), "a"),
+                bound(app("db-default", "db"), "c"),
+            ],
+        });
+        let s = cluster_doc(&doc);
+        // Default: the pod's own namespace.
+        let d = decide_json(&s, &affinity(app("p", "web"), json!([term("db", ZONE)])));
+        assert_eq!(d.feasible_nodes, strings(&["c"]));
+        // Named namespaces.
+        let mut t = term("db", ZONE);
+        t["namespaces"] = json!(["data"]);
+        let d = decide_json(&s, &affinity(app("p", "web"), json!([t])));
+        assert_eq!(d.feasible_nodes, strings(&["a", "b"]));
+        // A namespace selector, resolved against the namespaces' labels.
+        let mut t = term("db", ZONE);
+        t["namespaceSelector"] = json!({"matchLabels": {"team": "data"}});
+        let d = decide_json(&s, &affinity(app("p", "web"), json!([t])));
+        assert_eq!(d.feasible_nodes, strings(&["a", "b"]));
+        // An empty namespace selector selects every namespace.
+        let mut t = term("db", ZONE);
+        t["namespaceSelector"] = json!({});
+        let d = decide_json(&s, &affinity(app("p", "web"), json!([t])));
+        assert_eq!(d.feasible_nodes, strings(&["a", "b", "c"]));
+    }
+
+    #[test]
+    fn existing_anti_affinity_namespace_selector_uses_the_incoming_namespace_labels() {
+        let mut t = term("web", HOST);
+        t["namespaceSelector"] = json!({"matchLabels": {"tier": "frontend"}});
+        let doc = json!({
+            "nodes": nodes(),
+            "namespaces": [
+                namespace("shop", json!({"tier": "frontend"})),
+                namespace("batch", json!({"tier": "backend"})),
+            ],
+            "pods": [bound(anti(app("guard", "guard"), json!([t])), "a")],
+        });
+        let s = cluster_doc(&doc);
+        let d = decide_json(&s, &in_namespace(app("p", "web"), "shop"));
+        assert_rejected(
+            &d,
+            "a",
+            Code::Unschedulable,
+            NAME,
+            &[REASON_EXISTING_ANTI_AFFINITY],
+        );
+        let d = decide_json(&s, &in_namespace(app("p", "web"), "batch"));
+        assert_feasible(&d, "a");
+    }
+
+    /// Upstream's `mergeAffinityTermNamespacesIfNotEmpty` adds the namespaces the
+    /// selector picks to the term and then sets the selector to `Nothing`; the
+    /// incoming pod's own terms are later matched with nil namespace labels. The
+    /// engine keeps the selector and matches it against an empty label set, so a
+    /// selector that an empty set satisfies (`NotIn`, `DoesNotExist`) selects pods
+    /// in every namespace, including ones whose labels the selector rejects.
+    #[test]
+    fn incoming_namespace_selector_keeps_upstreams_value_semantics() {
+        // Upstream merges the namespaces a selector picks into the term, then sets the
+        // selector to Nothing on a *copy* of the term (`mergeAffinityTermNamespacesIfNotEmpty`
+        // takes it by value). The stored selector survives and is matched against empty
+        // namespace labels, which a `NotIn` requirement satisfies: v1.35.4 applies such a
+        // term to pods in every namespace, and so does the oracle.
+        let mut t = term("db", HOST);
+        t["namespaceSelector"] = json!({"matchExpressions": [{"key": "environment", "operator": "NotIn", "values": ["prod"]}]});
+        let doc = json!({
+            "nodes": nodes(),
+            "namespaces": [
+                namespace("prod", json!({"environment": "prod"})),
+                namespace("dev", json!({"environment": "dev"})),
+            ],
+            "pods": [bound(in_namespace(app("db", "db"), "prod"), "a")],
+        });
+        let s = cluster_doc(&doc);
+        let d = decide_json(&s, &in_namespace(anti(app("p", "web"), json!([t])), "dev"));
+        assert_rejected(
+            &d,
+            "a",
+            Code::Unschedulable,
+            "InterPodAffinity",
+            &["node(s) didn't match pod anti-affinity rules"],
+        );
+    }
+
+    #[test]
+    fn preemption_evicts_pods_the_incoming_anti_affinity_rejects() {
+        let s = snapshot(
+            nodes(),
+            vec![
+                prio(bound(app("db", "db"), "a"), 0),
+                prio(bound(app("cache", "cache"), "a"), 0),
+                prio(bound(pod("fill-b", "4", ""), "b"), 5000),
+                prio(bound(pod("fill-c", "4", ""), "c"), 5000),
+                prio(bound(pod("fill-d", "4", ""), "d"), 5000),
+            ],
+        );
+        let p = prio(anti(app("p", "web"), json!([term("db", HOST)])), 100);
+        let d = decide_json(&s, &p);
+        assert_eq!(d.outcome, Outcome::Preempts);
+        assert_eq!(d.node.as_deref(), Some("a"));
+        assert_eq!(victims(&d, "a"), Some(strings(&["default/db"])));
+    }
+
+    #[test]
+    fn preemption_evicts_existing_pods_whose_anti_affinity_rejects_the_pod() {
+        let guard = prio(anti(app("guard", "guard"), json!([term("web", HOST)])), 0);
+        let s = snapshot(
+            vec![zoned("a", "z1"), zoned("b", "z1")],
+            vec![
+                bound(guard, "a"),
+                prio(bound(app("other", "x"), "a"), 0),
+                prio(bound(pod("fill-b", "4", ""), "b"), 5000),
+            ],
+        );
+        let d = decide_json(&s, &prio(app("p", "web"), 100));
+        assert_rejected(
+            &d,
+            "a",
+            Code::Unschedulable,
+            NAME,
+            &[REASON_EXISTING_ANTI_AFFINITY],
+        );
+        assert_eq!(victims(&d, "a"), Some(strings(&["default/guard"])));
+    }
+
+    #[test]
+    fn affinity_failures_are_not_preemption_candidates() {
+        let s = snapshot(
+            vec![zoned("a", "z1")],
+            vec![prio(bound(app("low", "x"), "a"), 0)],
+        );
+        let d = decide_json(
+            &s,
+            &prio(affinity(app("p", "web"), json!([term("db", ZONE)])), 100),
+        );
+        assert_eq!(d.outcome, Outcome::Unschedulable);
+        assert!(d.preemption.as_ref().unwrap().potential_nodes.is_empty());
+    }
+
+    #[test]
+    fn preferred_terms_of_the_incoming_pod_score() {
+        let s = snapshot(
+            vec![zoned("a", "z1"), zoned("b", "z1"), zoned("c", "z2")],
+            vec![
+                bound(app("db", "db"), "a"),
+                bound(app("cache", "cache"), "b"),
+            ],
+        );
+        let p = merge(
+            with_affinity(
+                app("p", "web"),
+                "podAffinity",
+                json!([]),
+                json!([{"weight": 50, "podAffinityTerm": term("db", ZONE)}]),
+            ),
+            json!({"spec": {"affinity": {"podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {"weight": 20, "podAffinityTerm": term("cache", HOST)}
+                ]
+            }}}}),
+        );
+        let d = decide_json(&s, &p);
+        // Raw: a 50, b 50 − 20 = 30, c 0; min-max normalised 100, 60, 0; weight 2.
+        assert_eq!(plugin_score(&d, "a", NAME), Some(200));
+        assert_eq!(plugin_score(&d, "b", NAME), Some(120));
+        assert_eq!(plugin_score(&d, "c", NAME), Some(0));
+    }
+
+    #[test]
+    fn existing_pods_terms_score_the_incoming_pod() {
+        let lover = affinity(app("lover", "x"), json!([term("web", ZONE)]));
+        let hater = with_affinity(
+            app("hater", "y"),
+            "podAntiAffinity",
+            json!([]),
+            json!([{"weight": 30, "podAffinityTerm": term("web", HOST)}]),
+        );
+        let s = snapshot(
+            vec![zoned("a", "z1"), zoned("b", "z1"), zoned("c", "z2")],
+            vec![bound(lover, "c"), bound(hater, "b")],
+        );
+        let d = decide_json(&s, &app("p", "web"));
+        // Raw: a 0, b −30, c +1 (hard affinity weight 1); min −30, max 1, diff 31:
+        // a 100 × 30/31 = 96, b 0, c 100; weight 2.
+        assert_eq!(plugin_score(&d, "a", NAME), Some(192));
+        assert_eq!(plugin_score(&d, "b", NAME), Some(0));
+        assert_eq!(plugin_score(&d, "c", NAME), Some(200));
+    }
+
+    #[test]
+    fn scoring_skips_without_any_affinity() {
+        let s = snapshot(
+            vec![zoned("a", "z1"), zoned("b", "z2")],
+            vec![bound(app("db", "db"), "a")],
+        );
+        let d = decide_json(&s, &app("p", "web"));
+        assert_eq!(plugin_score(&d, "a", NAME), None);
+        with_pre_filter(&s, &app("p", "web"), |pre| {
+            assert!(pre.state.inter_pod.is_none())
+        });
+        // Equal raw scores normalise to 0.
+        let p = with_affinity(
+            app("p", "web"),
+            "podAffinity",
+            json!([]),
+            json!([{"weight": 10, "podAffinityTerm": term("db", "missing-key")}]),
+        );
+        let d = decide_json(&s, &p);
+        assert_eq!(plugin_score(&d, "a", NAME), None);
+        let p = with_affinity(
+            app("p", "web"),
+            "podAffinity",
+            json!([]),
+            json!([{"weight": 10, "podAffinityTerm": term("db", "kubernetes.io/os")}]),
+        );
+        let s = snapshot(
+            vec![
+                labeled(zoned("a", "z1"), json!({"kubernetes.io/os": "linux"})),
+                labeled(zoned("b", "z2"), json!({"kubernetes.io/os": "linux"})),
+            ],
+            vec![bound(app("db", "db"), "a")],
+        );
+        let d = decide_json(&s, &p);
+        assert_eq!(plugin_score(&d, "a", NAME), Some(0));
+        assert_eq!(plugin_score(&d, "b", NAME), Some(0));
+    }
+}

@@ -106,3 +106,341 @@ impl NodeScorer for Scorer<'_> {
         default_normalize(scores, false);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::engine::decision::Outcome;
+    use crate::engine::status::Code;
+    use crate::engine::test_support::*;
+
+    /// Nodes a (zone z1, gen 3), b (zone z1, gen 5), c (zone z2, no gen).
+    fn nodes() -> Vec<Value> {
+        vec![
+            labeled(
+                node("a", "4", "8Gi", 110),
+                json!({"zone": "z1", "gen": "3"}),
+            ),
+            labeled(
+                node("b", "4", "8Gi", 110),
+                json!({"zone": "z1", "gen": "5"}),
+            ),
+            labeled(node("c", "4", "8Gi", 110), json!({"zone": "z2"})),
+        ]
+    }
+
+    fn with_affinity(p: Value, node_affinity: Value) -> Value {
+        merge(
+            p,
+            json!({"spec": {"affinity": {"nodeAffinity": node_affinity}}}),
+        )
+    }
+
+    fn required(terms: Value) -> Value {
+        json!({"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}})
+    }
+
+    fn name_in(name: &str) -> Value {
+        json!({"key": "metadata.name", "operator": "In", "values": [name]})
+    }
+
+    fn prefilter_result_reason() -> Vec<String> {
+        strings(&["node(s) didn't satisfy plugin(s) [NodeAffinity]"])
+    }
+
+    #[test]
+    fn node_selector_mismatch_is_unresolvable() {
+        let s = snapshot(nodes(), vec![]);
+        let p = merge(
+            pod("p", "1", ""),
+            json!({"spec": {"nodeSelector": {"zone": "z2"}}}),
+        );
+        let d = decide_json(&s, &p);
+        for n in ["a", "b"] {
+            assert_rejected(&d, n, Code::UnschedulableAndUnresolvable, NAME, &[REASON]);
+        }
+        assert_feasible(&d, "c");
+        // An empty nodeSelector is present but selects every node.
+        let p = merge(pod("p", "1", ""), json!({"spec": {"nodeSelector": {}}}));
+        assert_eq!(decide_json(&s, &p).feasible_nodes.len(), 3);
+    }
+
+    #[test]
+    fn pre_filter_skips_pods_without_requirements() {
+        let s = snapshot(nodes(), vec![]);
+        with_pre_filter(&s, &pod("p", "1", ""), |pre| {
+            assert!(pre.state.skip_node_affinity);
+            assert!(pre.node_names.is_none());
+            assert!(pre.restricting_plugins.is_empty());
+        });
+        let p = merge(
+            pod("p", "1", ""),
+            json!({"spec": {"nodeSelector": {"zone": "z1"}}}),
+        );
+        with_pre_filter(&s, &p, |pre| {
+            assert!(!pre.state.skip_node_affinity);
+            assert!(pre.node_names.is_none());
+        });
+    }
+
+    #[test]
+    fn terms_are_ored_and_expressions_anded() {
+        let s = snapshot(nodes(), vec![]);
+        let p = with_affinity(
+            pod("p", "1", ""),
+            required(json!([
+                {"matchExpressions": [
+                    {"key": "zone", "operator": "In", "values": ["z1"]},
+                    {"key": "gen", "operator": "Gt", "values": ["4"]}
+                ]},
+                {"matchExpressions": [{"key": "gen", "operator": "DoesNotExist"}]}
+            ])),
+        );
+        let d = decide_json(&s, &p);
+        assert_rejected(&d, "a", Code::UnschedulableAndUnresolvable, NAME, &[REASON]);
+        assert_feasible(&d, "b");
+        assert_feasible(&d, "c");
+
+        // Lt, and NotIn matching a node that lacks the label.
+        let p = with_affinity(
+            pod("p", "1", ""),
+            required(json!([{"matchExpressions": [
+                {"key": "gen", "operator": "Lt", "values": ["4"]}
+            ]}, {"matchExpressions": [
+                {"key": "gen", "operator": "NotIn", "values": ["3", "5"]}
+            ]}])),
+        );
+        assert_eq!(decide_json(&s, &p).feasible_nodes, strings(&["a", "c"]));
+    }
+
+    #[test]
+    fn node_selector_and_affinity_must_both_hold() {
+        let s = snapshot(nodes(), vec![]);
+        let p = with_affinity(
+            merge(
+                pod("p", "1", ""),
+                json!({"spec": {"nodeSelector": {"zone": "z1"}}}),
+            ),
+            required(json!([{"matchExpressions": [{"key": "gen", "operator": "Exists"}]}])),
+        );
+        assert_eq!(decide_json(&s, &p).feasible_nodes, strings(&["a", "b"]));
+        let p = with_affinity(
+            merge(
+                pod("p", "1", ""),
+                json!({"spec": {"nodeSelector": {"zone": "z2"}}}),
+            ),
+            required(json!([{"matchExpressions": [{"key": "gen", "operator": "Exists"}]}])),
+        );
+        let d = decide_json(&s, &p);
+        assert!(d.feasible_nodes.is_empty());
+        assert_rejected(&d, "c", Code::UnschedulableAndUnresolvable, NAME, &[REASON]);
+    }
+
+    #[test]
+    fn match_fields_narrow_the_candidate_nodes() {
+        let s = snapshot(nodes(), vec![]);
+        let p = with_affinity(
+            pod("p", "1", ""),
+            required(json!([{"matchFields": [name_in("b")]}])),
+        );
+        with_pre_filter(&s, &p, |pre| {
+            assert_eq!(pre.node_names, Some(["b".to_string()].into()));
+            assert_eq!(pre.restricting_plugins, vec![NAME]);
+            assert!(pre.rejection.is_none());
+        });
+        let d = decide_json(&s, &p);
+        assert_feasible(&d, "b");
+        for n in ["a", "c"] {
+            let v = verdict(&d, n);
+            assert!(!v.feasible);
+            assert_eq!(v.code.as_deref(), Some("UnschedulableAndUnresolvable"));
+            assert_eq!(v.plugin, None);
+            assert_eq!(v.reasons, Some(prefilter_result_reason()));
+            assert_eq!(v.source, Some("PreFilterResult"));
+        }
+        assert_eq!(d.placement.tie_set, strings(&["b"]));
+    }
+
+    #[test]
+    fn match_fields_of_several_terms_are_united() {
+        let s = snapshot(nodes(), vec![]);
+        let p = with_affinity(
+            pod("p", "1", ""),
+            required(json!([{"matchFields": [name_in("a")]}, {"matchFields": [name_in("c")]}])),
+        );
+        with_pre_filter(&s, &p, |pre| {
+            assert_eq!(
+                pre.node_names,
+                Some(["a".to_string(), "c".to_string()].into())
+            );
+        });
+        let d = decide_json(&s, &p);
+        assert_eq!(d.feasible_nodes, strings(&["a", "c"]));
+        assert_eq!(verdict(&d, "b").source, Some("PreFilterResult"));
+    }
+
+    #[test]
+    fn a_term_without_match_fields_disables_narrowing() {
+        let s = snapshot(nodes(), vec![]);
+        let p = with_affinity(
+            pod("p", "1", ""),
+            required(json!([
+                {"matchFields": [name_in("a")]},
+                {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["z2"]}]}
+            ])),
+        );
+        with_pre_filter(&s, &p, |pre| assert!(pre.node_names.is_none()));
+        let d = decide_json(&s, &p);
+        assert_eq!(d.feasible_nodes, strings(&["a", "c"]));
+        // b goes through Filter and fails there.
+        assert_rejected(&d, "b", Code::UnschedulableAndUnresolvable, NAME, &[REASON]);
+    }
+
+    #[test]
+    fn match_fields_narrowing_then_filter_on_labels() {
+        let s = snapshot(nodes(), vec![]);
+        // The term names a but also requires zone z2: a is in scope and fails Filter.
+        let p = with_affinity(
+            pod("p", "1", ""),
+            required(json!([{
+                "matchFields": [name_in("a")],
+                "matchExpressions": [{"key": "zone", "operator": "In", "values": ["z2"]}]
+            }])),
+        );
+        let d = decide_json(&s, &p);
+        assert_rejected(&d, "a", Code::UnschedulableAndUnresolvable, NAME, &[REASON]);
+        assert_eq!(verdict(&d, "b").source, Some("PreFilterResult"));
+        assert_eq!(verdict(&d, "c").source, Some("PreFilterResult"));
+        assert_eq!(
+            d.fit_error.as_deref(),
+            Some(
+                "0/3 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, \
+                 2 node(s) didn't satisfy plugin(s) [NodeAffinity]. \
+                 no new claims to deallocate, preemption: 0/3 nodes are available: \
+                 3 Preemption is not helpful for scheduling."
+            )
+        );
+    }
+
+    #[test]
+    fn conflicting_match_fields_reject_the_pod_in_pre_filter() {
+        let s = snapshot(nodes(), vec![]);
+        let p = with_affinity(
+            pod("p", "1", ""),
+            required(json!([{"matchFields": [name_in("a"), name_in("b")]}])),
+        );
+        let d = decide_json(&s, &p);
+        let pre = d.pre_filter.as_ref().expect("PreFilter rejection");
+        assert_eq!(pre.code, "UnschedulableAndUnresolvable");
+        assert_eq!(pre.plugin.as_deref(), Some(NAME));
+        assert_eq!(pre.reasons, strings(&[REASON_CONFLICT]));
+        for n in ["a", "b", "c"] {
+            let v = verdict(&d, n);
+            assert_eq!(v.source, Some("PreFilter"));
+            assert_eq!(v.plugin.as_deref(), Some(NAME));
+            assert_eq!(v.reasons, Some(strings(&[REASON_CONFLICT])));
+        }
+        assert_eq!(d.outcome, Outcome::Unschedulable);
+        assert_eq!(
+            d.fit_error.as_deref(),
+            Some(
+                "0/3 nodes are available: pod affinity terms conflict. \
+                 no new claims to deallocate, preemption: 0/3 nodes are available: \
+                 3 Preemption is not helpful for scheduling."
+            )
+        );
+    }
+
+    #[test]
+    fn match_fields_naming_no_existing_node_leave_nothing() {
+        let s = snapshot(nodes(), vec![]);
+        let p = with_affinity(
+            pod("p", "1", ""),
+            required(json!([{"matchFields": [name_in("gone")]}])),
+        );
+        let d = decide_json(&s, &p);
+        assert!(d.pre_filter.is_none());
+        for n in ["a", "b", "c"] {
+            assert_eq!(verdict(&d, n).source, Some("PreFilterResult"));
+        }
+    }
+
+    #[test]
+    fn nominated_node_outside_the_pre_filter_result_keeps_its_filter_status() {
+        let s = snapshot(nodes(), vec![]);
+        let p = nominated(
+            with_affinity(
+                pod("p", "1", ""),
+                required(json!([{"matchFields": [name_in("a")]}])),
+            ),
+            "c",
+        );
+        let d = decide_json(&s, &p);
+        assert_rejected(&d, "c", Code::UnschedulableAndUnresolvable, NAME, &[REASON]);
+        assert_eq!(verdict(&d, "b").source, Some("PreFilterResult"));
+        assert_feasible(&d, "a");
+    }
+
+    /// Upstream's PreFilter walks the raw terms: an empty term has no `metadata.name`
+    /// field requirement, so it disables narrowing (`return nil, nil`), and the other
+    /// nodes are rejected by Filter. The engine drops empty terms while decoding and
+    /// narrows to the named node instead.
+    #[test]
+    fn empty_term_disables_narrowing_as_upstream() {
+        let s = snapshot(nodes(), vec![]);
+        let p = with_affinity(
+            pod("p", "1", ""),
+            required(json!([{}, {"matchFields": [name_in("a")]}])),
+        );
+        let d = decide_json(&s, &p);
+        assert_feasible(&d, "a");
+        assert_rejected(&d, "b", Code::UnschedulableAndUnresolvable, NAME, &[REASON]);
+    }
+
+    #[test]
+    fn empty_terms_match_nothing() {
+        let s = snapshot(nodes(), vec![]);
+        let p = with_affinity(pod("p", "1", ""), required(json!([{}])));
+        let d = decide_json(&s, &p);
+        for n in ["a", "b", "c"] {
+            assert_rejected(&d, n, Code::UnschedulableAndUnresolvable, NAME, &[REASON]);
+        }
+    }
+
+    #[test]
+    fn preferred_terms_score_by_weight_normalised_to_the_maximum() {
+        let s = snapshot(nodes(), vec![]);
+        let p = with_affinity(
+            pod("p", "1", ""),
+            json!({"preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 10, "preference": {"matchExpressions": [{"key": "gen", "operator": "In", "values": ["3"]}]}},
+                {"weight": 30, "preference": {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["z1"]}]}},
+                {"weight": 5, "preference": {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["c"]}]}}
+            ]}),
+        );
+        let d = decide_json(&s, &p);
+        // Raw: a 40, b 30, c 5; normalised 100, 75, 12; weight 2.
+        assert_eq!(plugin_score(&d, "a", NAME), Some(200));
+        assert_eq!(plugin_score(&d, "b", NAME), Some(150));
+        assert_eq!(plugin_score(&d, "c", NAME), Some(24));
+    }
+
+    #[test]
+    fn preferred_terms_matching_nothing_score_zero_and_absent_terms_skip() {
+        let s = snapshot(nodes(), vec![]);
+        let p = with_affinity(
+            pod("p", "1", ""),
+            json!({"preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 10, "preference": {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["z9"]}]}}
+            ]}),
+        );
+        let d = decide_json(&s, &p);
+        for n in ["a", "b", "c"] {
+            assert_eq!(plugin_score(&d, n, NAME), Some(0));
+        }
+        let d = decide_json(&s, &pod("p", "1", ""));
+        assert_eq!(plugin_score(&d, "a", NAME), None);
+    }
+}

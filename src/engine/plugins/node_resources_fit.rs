@@ -121,3 +121,305 @@ impl NodeScorer for Scorer {
         if weights == 0 { 0 } else { total / weights }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::engine::decision::Outcome;
+    use crate::engine::test_support::*;
+
+    fn with_requests(name: &str, requests: Value) -> Value {
+        merge(
+            pod(name, "", ""),
+            json!({"spec": {"containers": [{
+                "name": "app", "image": APP_IMAGE, "resources": {"requests": requests}
+            }]}}),
+        )
+    }
+
+    fn status(s: &crate::engine::Snapshot, p: &Value, node: &str) -> Option<Status> {
+        run_filter(s, p, &NodeResourcesFit, node)
+    }
+
+    fn rejected(code: Code, reasons: &[&str]) -> Option<Status> {
+        Some(Status {
+            code,
+            plugin: None,
+            reasons: strings(reasons),
+        })
+    }
+
+    #[test]
+    fn too_many_pods_even_for_a_best_effort_pod() {
+        let s = snapshot(
+            vec![node("n", "4", "8Gi", 2)],
+            vec![bound(pod("a", "", ""), "n"), bound(pod("b", "", ""), "n")],
+        );
+        assert_eq!(
+            status(&s, &pod("p", "", ""), "n"),
+            rejected(Code::Unschedulable, &["Too many pods"])
+        );
+        // Pods and cpu are reported together, pods first.
+        assert_eq!(
+            status(&s, &pod("p", "5", ""), "n"),
+            rejected(
+                Code::UnschedulableAndUnresolvable,
+                &["Too many pods", "Insufficient cpu"]
+            )
+        );
+        // A node that reports no pod capacity admits nothing.
+        let s = snapshot(
+            vec![merge(
+                node("n", "4", "8Gi", 0),
+                json!({"status": {"allocatable": {"pods": null}}}),
+            )],
+            vec![],
+        );
+        assert_eq!(
+            status(&s, &pod("p", "", ""), "n"),
+            rejected(Code::Unschedulable, &["Too many pods"])
+        );
+    }
+
+    #[test]
+    fn insufficient_cpu_and_memory_in_order() {
+        let s = snapshot(
+            vec![node("n", "4", "8Gi", 110)],
+            vec![bound(pod("a", "3", "6Gi"), "n")],
+        );
+        assert_eq!(status(&s, &pod("p", "1", "2Gi"), "n"), None);
+        assert_eq!(
+            status(&s, &pod("p", "1500m", "2Gi"), "n"),
+            rejected(Code::Unschedulable, &["Insufficient cpu"])
+        );
+        assert_eq!(
+            status(&s, &pod("p", "1", "3Gi"), "n"),
+            rejected(Code::Unschedulable, &["Insufficient memory"])
+        );
+        assert_eq!(
+            status(&s, &pod("p", "2", "3Gi"), "n"),
+            rejected(
+                Code::Unschedulable,
+                &["Insufficient cpu", "Insufficient memory"]
+            )
+        );
+    }
+
+    #[test]
+    fn request_above_allocatable_is_unresolvable() {
+        let s = snapshot(
+            vec![node("n", "4", "8Gi", 110)],
+            vec![bound(pod("a", "3", "1Gi"), "n")],
+        );
+        assert_eq!(
+            status(&s, &pod("p", "4001m", ""), "n"),
+            rejected(Code::UnschedulableAndUnresolvable, &["Insufficient cpu"])
+        );
+        // Exactly the allocatable is resolvable (preemption can free it).
+        assert_eq!(
+            status(&s, &pod("p", "4", ""), "n"),
+            rejected(Code::Unschedulable, &["Insufficient cpu"])
+        );
+        // One unresolvable resource makes the whole status unresolvable.
+        assert_eq!(
+            status(&s, &pod("p", "2", "9Gi"), "n"),
+            rejected(
+                Code::UnschedulableAndUnresolvable,
+                &["Insufficient cpu", "Insufficient memory"]
+            )
+        );
+    }
+
+    #[test]
+    fn ephemeral_storage_and_extended_resources() {
+        let gpu_node = merge(
+            node("gpu", "8", "32Gi", 110),
+            json!({"status": {"allocatable": {"ephemeral-storage": "100Gi", "nvidia.com/gpu": "2"}}}),
+        );
+        let plain = merge(
+            node("plain", "8", "32Gi", 110),
+            json!({"status": {"allocatable": {"ephemeral-storage": "10Gi"}}}),
+        );
+        let s = snapshot(
+            vec![gpu_node, plain],
+            vec![bound(
+                with_requests(
+                    "user",
+                    json!({"nvidia.com/gpu": "1", "ephemeral-storage": "60Gi"}),
+                ),
+                "gpu",
+            )],
+        );
+        let p = with_requests(
+            "p",
+            json!({"cpu": "1", "nvidia.com/gpu": "2", "ephemeral-storage": "50Gi"}),
+        );
+        assert_eq!(
+            status(&s, &p, "gpu"),
+            rejected(
+                Code::Unschedulable,
+                &[
+                    "Insufficient ephemeral-storage",
+                    "Insufficient nvidia.com/gpu"
+                ]
+            )
+        );
+        assert_eq!(
+            status(&s, &p, "plain"),
+            rejected(
+                Code::UnschedulableAndUnresolvable,
+                &[
+                    "Insufficient ephemeral-storage",
+                    "Insufficient nvidia.com/gpu"
+                ]
+            )
+        );
+        // Extended resources in limits only default the request.
+        let limits_only = merge(
+            pod("q", "", ""),
+            json!({"spec": {"containers": [{
+                "name": "app", "image": APP_IMAGE,
+                "resources": {"limits": {"nvidia.com/gpu": "1"}}
+            }]}}),
+        );
+        assert_eq!(status(&s, &limits_only, "gpu"), None);
+        assert_eq!(
+            status(&s, &limits_only, "plain"),
+            rejected(
+                Code::UnschedulableAndUnresolvable,
+                &["Insufficient nvidia.com/gpu"]
+            )
+        );
+    }
+
+    #[test]
+    fn scalar_resources_are_reported_by_name() {
+        let n = merge(
+            node("n", "8", "32Gi", 110),
+            json!({"status": {"allocatable": {"example.com/b": "1", "example.com/a": "1"}}}),
+        );
+        let s = snapshot(vec![n], vec![]);
+        let p = with_requests(
+            "p",
+            json!({"example.com/b": "2", "example.com/a": "2", "example.com/zero": "0"}),
+        );
+        assert_eq!(
+            status(&s, &p, "n"),
+            rejected(
+                Code::UnschedulableAndUnresolvable,
+                &["Insufficient example.com/a", "Insufficient example.com/b"]
+            )
+        );
+    }
+
+    /// app 1 cpu; sidecar 500m runs alongside; the plain init container needs 2 cpu
+    /// plus the sidecar started before it (2.5); overhead 100m on top: 2600m.
+    fn sidecar_pod() -> Value {
+        merge(
+            pod("p", "1", "1Gi"),
+            json!({"spec": {
+                "initContainers": [
+                    {"name": "proxy", "image": "registry.example/proxy:1", "restartPolicy": "Always",
+                     "resources": {"requests": {"cpu": "500m", "memory": "256Mi"}}},
+                    {"name": "migrate", "image": "registry.example/migrate:1",
+                     "resources": {"requests": {"cpu": "2", "memory": "512Mi"}}}
+                ],
+                "overhead": {"cpu": "100m", "memory": "64Mi"}
+            }}),
+        )
+    }
+
+    #[test]
+    fn sidecar_init_and_overhead_requests() {
+        let s = snapshot(
+            vec![
+                node("fits", "2600m", "2Gi", 110),
+                node("short", "2599m", "2Gi", 110),
+            ],
+            vec![],
+        );
+        with_pre_filter(&s, &sidecar_pod(), |pre| {
+            let r = &pre.state.pod.requests;
+            assert_eq!(r.milli_cpu, 2600);
+            // Memory: app 1Gi + sidecar 256Mi vs init 512Mi + 256Mi: 1280Mi + 64Mi.
+            assert_eq!(r.memory, (1280 + 64) << 20);
+        });
+        let d = decide_json(&s, &sidecar_pod());
+        assert_feasible(&d, "fits");
+        assert_rejected(
+            &d,
+            "short",
+            Code::UnschedulableAndUnresolvable,
+            NAME,
+            &["Insufficient cpu"],
+        );
+        // A bound sidecar pod is accounted the same way on its node.
+        let s = snapshot(
+            vec![node("n", "4", "8Gi", 110)],
+            vec![bound(sidecar_pod(), "n")],
+        );
+        assert_eq!(s.nodes[0].requested.milli_cpu, 2600);
+        assert_eq!(
+            status(&s, &pod("q", "1401m", ""), "n"),
+            rejected(Code::Unschedulable, &["Insufficient cpu"])
+        );
+        assert_eq!(status(&s, &pod("q", "1400m", ""), "n"), None);
+    }
+
+    #[test]
+    fn least_allocated_score() {
+        let s = snapshot(
+            vec![
+                node("empty", "4", "8Gi", 110),
+                node("busy", "4", "8Gi", 110),
+            ],
+            vec![bound(pod("a", "2", "2Gi"), "busy")],
+        );
+        let d = decide_json(&s, &pod("p", "1", "2Gi"));
+        // empty: cpu (4000-1000)*100/4000 = 75, memory (8-2)*100/8 = 75 -> 75.
+        assert_eq!(plugin_score(&d, "empty", NAME), Some(75));
+        // busy: cpu (4000-3000)*100/4000 = 25, memory (8-4)*100/8 = 50 -> 37.
+        assert_eq!(plugin_score(&d, "busy", NAME), Some(37));
+    }
+
+    #[test]
+    fn least_allocated_uses_non_zero_defaults() {
+        // Best-effort pods count as 100m / 200Mi each when scoring.
+        let s = snapshot(
+            vec![node("a", "1", "1000Mi", 110), node("b", "1", "1000Mi", 110)],
+            vec![bound(pod("be", "", ""), "b")],
+        );
+        let d = decide_json(&s, &pod("p", "", ""));
+        // a: cpu (1000-100)*100/1000 = 90, memory (1000-200)*100/1000 = 80 -> 85.
+        assert_eq!(plugin_score(&d, "a", NAME), Some(85));
+        // b: cpu (1000-200)*100/1000 = 80, memory (1000-400)*100/1000 = 60 -> 70.
+        assert_eq!(plugin_score(&d, "b", NAME), Some(70));
+        // A request above capacity scores 0 for that resource.
+        assert_eq!(least_requested(1001, 1000), 0);
+        assert_eq!(least_requested(5, 0), 0);
+    }
+
+    #[test]
+    fn preemption_frees_enough_cpu() {
+        let s = snapshot(
+            vec![node("n", "4", "8Gi", 110)],
+            vec![
+                started(
+                    prio(bound(pod("old", "2", ""), "n"), 10),
+                    "2024-05-01T10:00:00Z",
+                ),
+                started(
+                    prio(bound(pod("new", "2", ""), "n"), 10),
+                    "2024-05-01T11:00:00Z",
+                ),
+            ],
+        );
+        let d = decide_json(&s, &prio(pod("p", "2", ""), 100));
+        assert_rejected(&d, "n", Code::Unschedulable, NAME, &["Insufficient cpu"]);
+        assert_eq!(d.outcome, Outcome::Preempts);
+        // The older pod is more important and is reprieved first.
+        assert_eq!(victims(&d, "n"), Some(strings(&["default/new"])));
+    }
+}

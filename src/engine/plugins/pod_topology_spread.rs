@@ -317,3 +317,328 @@ impl NodeScorer for Scorer<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::engine::decision::Outcome;
+    use crate::engine::status::Code;
+    use crate::engine::test_support::*;
+
+    const ZONE: &str = "topology.kubernetes.io/zone";
+
+    fn zoned(name: &str, zone: &str) -> Value {
+        labeled(node(name, "4", "8Gi", 110), json!({ZONE: zone}))
+    }
+
+    fn web(name: &str) -> Value {
+        labeled(pod(name, "100m", ""), json!({"app": "web"}))
+    }
+
+    fn constraint(key: &str, max_skew: i32, action: &str) -> Value {
+        json!({
+            "maxSkew": max_skew,
+            "topologyKey": key,
+            "whenUnsatisfiable": action,
+            "labelSelector": {"matchLabels": {"app": "web"}},
+        })
+    }
+
+    fn spreading(p: Value, constraints: Value) -> Value {
+        merge(
+            p,
+            json!({"spec": {"topologySpreadConstraints": constraints}}),
+        )
+    }
+
+    fn hard(max_skew: i32) -> Value {
+        constraint(ZONE, max_skew, "DoNotSchedule")
+    }
+
+    /// a and b in z1 with two web pods on a; c in z2 with none.
+    fn two_zones() -> crate::engine::Snapshot {
+        snapshot(
+            vec![zoned("a", "z1"), zoned("b", "z1"), zoned("c", "z2")],
+            vec![bound(web("w1"), "a"), bound(web("w2"), "a")],
+        )
+    }
+
+    #[test]
+    fn max_skew_counts_matching_pods_per_domain() {
+        let s = two_zones();
+        let d = decide_json(&s, &spreading(web("p"), json!([hard(1)])));
+        // z1: 2 + 1 − min 0 = 3 > 1.
+        for n in ["a", "b"] {
+            assert_rejected(&d, n, Code::Unschedulable, NAME, &[REASON]);
+        }
+        assert_feasible(&d, "c");
+        // maxSkew 3 tolerates it.
+        let d = decide_json(&s, &spreading(web("p"), json!([hard(3)])));
+        assert_eq!(d.feasible_nodes, strings(&["a", "b", "c"]));
+        // maxSkew 2: 2 + 1 − 0 = 3 > 2 still.
+        let d = decide_json(&s, &spreading(web("p"), json!([hard(2)])));
+        assert_eq!(d.feasible_nodes, strings(&["c"]));
+    }
+
+    #[test]
+    fn an_incoming_pod_that_does_not_match_adds_nothing() {
+        let s = two_zones();
+        let other = labeled(pod("p", "100m", ""), json!({"app": "batch"}));
+        // z1: 2 + 0 − 0 = 2 ≤ 2.
+        let d = decide_json(&s, &spreading(other.clone(), json!([hard(2)])));
+        assert_eq!(d.feasible_nodes, strings(&["a", "b", "c"]));
+        let d = decide_json(&s, &spreading(other, json!([hard(1)])));
+        assert_eq!(d.feasible_nodes, strings(&["c"]));
+    }
+
+    #[test]
+    fn node_without_the_topology_key_is_unresolvable() {
+        let s = snapshot(
+            vec![zoned("a", "z1"), node("bare", "4", "8Gi", 110)],
+            vec![bound(web("w1"), "bare"), bound(web("w2"), "bare")],
+        );
+        let d = decide_json(&s, &spreading(web("p"), json!([hard(1)])));
+        assert_rejected(
+            &d,
+            "bare",
+            Code::UnschedulableAndUnresolvable,
+            NAME,
+            &[REASON_MISSING_LABEL],
+        );
+        // The bare node's pods count in no domain: z1 is 0 + 1 − 0.
+        assert_feasible(&d, "a");
+    }
+
+    #[test]
+    fn min_domains_treats_the_global_minimum_as_zero() {
+        let s = snapshot(
+            vec![zoned("a", "z1"), zoned("c", "z2")],
+            vec![bound(web("w1"), "a"), bound(web("w2"), "c")],
+        );
+        let with_min = |min: Option<i32>| {
+            let mut c = hard(1);
+            if let Some(m) = min {
+                c["minDomains"] = json!(m);
+            }
+            decide_json(&s, &spreading(web("p"), json!([c])))
+        };
+        // Two domains with one pod each: 1 + 1 − 1 = 1.
+        assert_eq!(with_min(None).feasible_nodes, strings(&["a", "c"]));
+        assert_eq!(with_min(Some(2)).feasible_nodes, strings(&["a", "c"]));
+        // Fewer domains than minDomains: 1 + 1 − 0 = 2 > 1 everywhere.
+        let d = with_min(Some(3));
+        for n in ["a", "c"] {
+            assert_rejected(&d, n, Code::Unschedulable, NAME, &[REASON]);
+        }
+    }
+
+    #[test]
+    fn node_affinity_policy_honor_excludes_unselected_nodes() {
+        let s = snapshot(
+            vec![
+                labeled(zoned("a", "z1"), json!({"pool": "x"})),
+                labeled(zoned("b", "z2"), json!({"pool": "y"})),
+            ],
+            vec![bound(web("w1"), "a")],
+        );
+        let p = |policy: Option<&str>| {
+            let mut c = hard(1);
+            if let Some(policy) = policy {
+                c["nodeAffinityPolicy"] = json!(policy);
+            }
+            merge(
+                spreading(web("p"), json!([c])),
+                json!({"spec": {"nodeSelector": {"pool": "x"}}}),
+            )
+        };
+        // Honor (the default): z2 is not a domain, so the minimum is z1's 1.
+        for policy in [None, Some("Honor")] {
+            let d = decide_json(&s, &p(policy));
+            assert_feasible(&d, "a");
+            assert_rejected(
+                &d,
+                "b",
+                Code::UnschedulableAndUnresolvable,
+                "NodeAffinity",
+                &["node(s) didn't match Pod's node affinity/selector"],
+            );
+        }
+        // Ignore: z2 counts with 0 pods, so a has skew 2.
+        let d = decide_json(&s, &p(Some("Ignore")));
+        assert_rejected(&d, "a", Code::Unschedulable, NAME, &[REASON]);
+    }
+
+    #[test]
+    fn node_taints_policy_honor_excludes_untolerated_nodes() {
+        let s = snapshot(
+            vec![
+                zoned("a", "z1"),
+                tainted(
+                    zoned("b", "z2"),
+                    json!([{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]),
+                ),
+            ],
+            vec![bound(web("w1"), "a")],
+        );
+        let p = |policy: Option<&str>| {
+            let mut c = hard(1);
+            if let Some(policy) = policy {
+                c["nodeTaintsPolicy"] = json!(policy);
+            }
+            spreading(web("p"), json!([c]))
+        };
+        // Ignore (the default): the tainted z2 counts with 0 pods.
+        for policy in [None, Some("Ignore")] {
+            let d = decide_json(&s, &p(policy));
+            assert_rejected(&d, "a", Code::Unschedulable, NAME, &[REASON]);
+            assert_rejected(
+                &d,
+                "b",
+                Code::UnschedulableAndUnresolvable,
+                "TaintToleration",
+                &["node(s) had untolerated taint(s)"],
+            );
+        }
+        let d = decide_json(&s, &p(Some("Honor")));
+        assert_feasible(&d, "a");
+        // With a toleration the tainted node is a domain again, even under Honor.
+        let tolerant = merge(
+            p(Some("Honor")),
+            json!({"spec": {"tolerations": [{"key": "dedicated", "operator": "Exists"}]}}),
+        );
+        let d = decide_json(&s, &tolerant);
+        assert_rejected(&d, "a", Code::Unschedulable, NAME, &[REASON]);
+        assert_feasible(&d, "b");
+    }
+
+    #[test]
+    fn other_namespaces_and_terminating_pods_do_not_count() {
+        let s = snapshot(
+            vec![zoned("a", "z1"), zoned("c", "z2")],
+            vec![
+                bound(in_namespace(web("o1"), "other"), "a"),
+                bound(in_namespace(web("o2"), "other"), "a"),
+                bound(
+                    merge(
+                        web("gone"),
+                        json!({"metadata": {"deletionTimestamp": "2024-05-01T12:00:00Z"}}),
+                    ),
+                    "a",
+                ),
+            ],
+        );
+        let d = decide_json(&s, &spreading(web("p"), json!([hard(1)])));
+        assert_eq!(d.feasible_nodes, strings(&["a", "c"]));
+        // The same pods in the pod's own namespace do count.
+        let d = decide_json(
+            &s,
+            &in_namespace(spreading(web("p"), json!([hard(1)])), "other"),
+        );
+        assert_eq!(d.feasible_nodes, strings(&["c"]));
+    }
+
+    #[test]
+    fn pre_filter_state_and_skip() {
+        let s = two_zones();
+        with_pre_filter(&s, &web("p"), |pre| assert!(pre.state.spread.is_none()));
+        with_pre_filter(&s, &spreading(web("p"), json!([hard(1)])), |pre| {
+            let st = pre.state.spread.as_ref().unwrap();
+            assert_eq!(st.counts[0].get("z1"), Some(&2));
+            assert_eq!(st.counts[0].get("z2"), Some(&0));
+            assert_eq!(st.min_match(0), 0);
+        });
+        // Soft constraints alone do not run the filter.
+        with_pre_filter(
+            &s,
+            &spreading(web("p"), json!([constraint(ZONE, 1, "ScheduleAnyway")])),
+            |pre| assert!(pre.state.spread.is_none()),
+        );
+    }
+
+    #[test]
+    fn preemption_updates_counts_pod_by_pod() {
+        let s = snapshot(
+            vec![
+                zoned("a", "z1"),
+                labeled(node("c", "1", "8Gi", 110), json!({ZONE: "z2"})),
+            ],
+            vec![
+                started(prio(bound(web("web-old"), "a"), 0), "2024-05-01T10:00:00Z"),
+                started(prio(bound(web("web-new"), "a"), 0), "2024-05-01T11:00:00Z"),
+                prio(bound(pod("system", "1", ""), "c"), 2000),
+            ],
+        );
+        let d = decide_json(&s, &prio(spreading(web("p"), json!([hard(2)])), 1000));
+        assert_rejected(&d, "a", Code::Unschedulable, NAME, &[REASON]);
+        assert_rejected(
+            &d,
+            "c",
+            Code::Unschedulable,
+            "NodeResourcesFit",
+            &["Insufficient cpu"],
+        );
+        assert_eq!(d.outcome, Outcome::Preempts);
+        // Without both: 0 + 1. Reprieving web-old: 1 + 1 ≤ 2. web-new: 2 + 1 > 2.
+        assert_eq!(victims(&d, "a"), Some(strings(&["default/web-new"])));
+        let c = &d.preemption.as_ref().unwrap().nodes["c"];
+        assert!(!c.candidate);
+        assert_eq!(
+            c.reasons,
+            Some(strings(&["No preemption victims found for incoming pod"]))
+        );
+    }
+
+    #[test]
+    fn soft_hostname_constraint_scores_fewer_matches_higher() {
+        let s = snapshot(
+            vec![node("a", "4", "8Gi", 110), node("b", "4", "8Gi", 110)],
+            vec![bound(web("w1"), "a")],
+        );
+        let p = spreading(web("p"), json!([constraint(HOSTNAME, 1, "ScheduleAnyway")]));
+        let d = decide_json(&s, &p);
+        // Weight ln(2 + 2); raw a round(1 × 1.386) = 1, b 0; normalised
+        // 100 × (max + min − s) / max: a 0, b 100; plugin weight 2.
+        assert_eq!(plugin_score(&d, "a", NAME), Some(0));
+        assert_eq!(plugin_score(&d, "b", NAME), Some(200));
+    }
+
+    #[test]
+    fn soft_zone_constraint_ignores_nodes_without_the_key() {
+        let s = snapshot(
+            vec![
+                zoned("a", "z1"),
+                zoned("b", "z1"),
+                zoned("c", "z2"),
+                node("d", "4", "8Gi", 110),
+            ],
+            vec![
+                bound(web("w1"), "a"),
+                bound(web("w2"), "a"),
+                bound(web("w3"), "b"),
+            ],
+        );
+        let score = |max_skew: i32| {
+            let d = decide_json(
+                &s,
+                &spreading(
+                    web("p"),
+                    json!([constraint(ZONE, max_skew, "ScheduleAnyway")]),
+                ),
+            );
+            ["a", "b", "c", "d"].map(|n| plugin_score(&d, n, NAME).unwrap())
+        };
+        // Two zones: weight ln 4 = 1.386. Raw z1 round(3 × 1.386) = 4, z2 0, d ignored.
+        assert_eq!(score(1), [0, 0, 200, 0]);
+        // maxSkew 2 adds 1 to each raw score: 5 and 1 → 100 × 1/5 = 20 and 100.
+        assert_eq!(score(2), [40, 40, 200, 0]);
+    }
+
+    #[test]
+    fn no_soft_constraints_skip_scoring() {
+        let s = two_zones();
+        let d = decide_json(&s, &spreading(web("p"), json!([hard(5)])));
+        assert_eq!(plugin_score(&d, "a", NAME), None);
+    }
+}
