@@ -2557,8 +2557,13 @@ mod tests {
         assert_eq!(s.cluster.nodes.len(), 50);
         assert_eq!(s.cluster.pods.len(), 50 * 30 + 7);
         let snapshot = Snapshot::build(s.cluster).unwrap();
-        assert_eq!(snapshot.pending.len(), 7);
-        assert!(snapshot.nominated.is_empty());
+        assert_eq!(snapshot.pending_pods().count(), 7);
+        assert!(
+            snapshot
+                .nodes
+                .iter()
+                .all(|n| snapshot.nominated_pods(n.name()).is_empty())
+        );
         for node in &snapshot.nodes {
             assert_eq!(node.pods.len(), 30, "{}", node.name());
         }

@@ -21,8 +21,8 @@ pub const DEFAULT_CLUSTER: &str = "default";
 /// One object to create or replace.
 #[derive(Debug, Clone)]
 pub enum Object {
-    Node(Node),
-    Pod(Pod),
+    Node(Box<Node>),
+    Pod(Box<Pod>),
     PodDisruptionBudget(PodDisruptionBudget),
     PriorityClass(PriorityClass),
     Namespace(Namespace),
@@ -68,8 +68,8 @@ impl Batch {
             .map(Object::PriorityClass)
             .chain(namespaces.into_iter().map(Object::Namespace))
             .chain(pdbs.into_iter().map(Object::PodDisruptionBudget))
-            .chain(nodes.into_iter().map(Object::Node))
-            .chain(pods.into_iter().map(Object::Pod))
+            .chain(nodes.into_iter().map(|n| Object::Node(Box::new(n))))
+            .chain(pods.into_iter().map(|p| Object::Pod(Box::new(p))))
             .map(Change::Upsert)
             .collect();
         Batch {
@@ -133,10 +133,10 @@ impl Indexes {
     fn remove_pod(&self, key: &str) -> Option<Arc<Pod>> {
         let (_, old) = self.pods.remove(key)?;
         self.pods_by_uid.remove(&old.uid);
-        if let Some(node) = &old.node_name {
-            if let Some(mut keys) = self.pods_by_node.get_mut(node) {
-                keys.remove(key);
-            }
+        if let Some(node) = &old.node_name
+            && let Some(mut keys) = self.pods_by_node.get_mut(node)
+        {
+            keys.remove(key);
         }
         if let Some(mut keys) = self.pods_by_namespace.get_mut(&old.namespace) {
             keys.remove(key);
@@ -245,18 +245,18 @@ impl ClusterState {
         for change in batch.changes {
             match change {
                 Change::Upsert(Object::Node(n)) => {
-                    ix.nodes.insert(n.name.clone(), Arc::new(n.clone()));
-                    edit.upsert_node(n);
+                    ix.nodes.insert(n.name.clone(), Arc::new((*n).clone()));
+                    edit.upsert_node(*n);
                 }
                 Change::Delete(ObjectKey::Node(name)) => {
                     ix.nodes.remove(&name);
                     edit.remove_node(&name);
                 }
                 Change::Upsert(Object::Pod(p)) => {
-                    if let Some(old) = ix.insert_pod(Arc::new(p.clone())) {
+                    if let Some(old) = ix.insert_pod(Arc::new((*p).clone())) {
                         edit.remove_pod(&old);
                     }
-                    edit.add_pod(p);
+                    edit.add_pod(*p);
                 }
                 Change::Delete(ObjectKey::Pod { namespace, name }) => {
                     if let Some(old) = ix.remove_pod(&format!("{namespace}/{name}")) {

@@ -18,30 +18,45 @@ impl Drop for Server {
 }
 
 fn grpcurl(args: &[&str]) -> Output {
-    Command::new("grpcurl").args(args).output().expect("grpcurl runs")
+    Command::new("grpcurl")
+        .args(args)
+        .output()
+        .expect("grpcurl runs")
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn scenario_file(dir: &Path) -> (PathBuf, String) {
-    let line = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/public.jsonl"))
-        .unwrap()
-        .lines()
-        .next()
-        .unwrap()
-        .to_string();
+    let line = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/public.jsonl"),
+    )
+    .unwrap()
+    .lines()
+    .next()
+    .unwrap()
+    .to_string();
     let case: serde_json::Value = serde_json::from_str(&line).unwrap();
     let path = dir.join("state.json");
-    std::fs::File::create(&path).unwrap().write_all(case["scenario"].to_string().as_bytes()).unwrap();
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(case["scenario"].to_string().as_bytes())
+        .unwrap();
     (path, case["scenario"]["pod"].to_string())
 }
 
 #[test]
 fn grpcurl_lists_checks_health_and_places_over_reflection() {
     if Command::new("grpcurl").arg("-version").output().is_err() {
-        assert!(std::env::var_os("ORACLE_REQUIRE_GRPCURL").is_none(), "grpcurl is required but not installed");
+        assert!(
+            std::env::var_os("ORACLE_REQUIRE_GRPCURL").is_none(),
+            "grpcurl is required but not installed"
+        );
         eprintln!("grpcurl not installed; skipping (CI installs it and requires it)");
         return;
     }
@@ -65,28 +80,57 @@ fn grpcurl_lists_checks_health_and_places_over_reflection() {
             assert!(String::from_utf8_lossy(&out.stdout).contains("SERVING"));
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "server did not become healthy");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "server did not become healthy"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let list = grpcurl(&["-plaintext", &addr, "list"]);
     let services = String::from_utf8_lossy(&list.stdout);
-    assert!(services.contains("preemption_oracle.v1.PreemptionOracle"), "{services}");
+    assert!(
+        services.contains("preemption_oracle.v1.PreemptionOracle"),
+        "{services}"
+    );
     assert!(services.contains("grpc.health.v1.Health"), "{services}");
 
     let body = serde_json::json!({"pod": {"json": pod}, "options": {"explain": true}}).to_string();
-    let out = grpcurl(&["-plaintext", "-d", &body, &addr, "preemption_oracle.v1.PreemptionOracle/Place"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = grpcurl(&[
+        "-plaintext",
+        "-d",
+        &body,
+        &addr,
+        "preemption_oracle.v1.PreemptionOracle/Place",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(answer["outcome"], "OUTCOME_PREEMPTS");
     assert_eq!(answer["node"], "node-1");
     assert_eq!(answer["victims"].as_array().unwrap().len(), 4);
-    assert_eq!(answer["fitError"], "0/1 nodes are available: 1 Insufficient cpu.");
+    assert_eq!(
+        answer["fitError"],
+        "0/1 nodes are available: 1 Insufficient cpu."
+    );
 
     // A malformed pod is INVALID_ARGUMENT naming the field.
     let bad = serde_json::json!({"pod": {"json": "{\"metadata\":{\"name\":\"p\"},\"spec\":{\"containers\":[{\"name\":\"c\",\"resources\":{\"requests\":{\"cpu\":\"x\"}}}]}}"}}).to_string();
-    let out = grpcurl(&["-plaintext", "-d", &bad, &addr, "preemption_oracle.v1.PreemptionOracle/Place"]);
+    let out = grpcurl(&[
+        "-plaintext",
+        "-d",
+        &bad,
+        &addr,
+        "preemption_oracle.v1.PreemptionOracle/Place",
+    ]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("InvalidArgument") && err.contains("spec.containers[0].resources.requests.cpu"), "{err}");
+    assert!(
+        err.contains("InvalidArgument")
+            && err.contains("spec.containers[0].resources.requests.cpu"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -166,7 +166,7 @@ impl Cluster {
         let objects = decode_cluster(&doc).expect("cluster decodes");
         let snapshot = Snapshot::build(objects).expect("snapshot builds");
         let pod =
-            decode_pod(&self.pending_json(), &snapshot.priority_classes).expect("pod decodes");
+            decode_pod(&self.pending_json(), &snapshot.priority_classes()).expect("pod decodes");
         decide(&snapshot, &pod)
     }
 

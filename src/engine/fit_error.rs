@@ -17,10 +17,10 @@ pub fn message(
             *histogram.entry(reason.as_str()).or_insert(0) += 1;
         }
     }
-    if let Some(reason) = absent_reason {
-        if statuses.len() < num_nodes {
-            *histogram.entry(reason).or_insert(0) += num_nodes - statuses.len();
-        }
+    if let Some(reason) = absent_reason
+        && statuses.len() < num_nodes
+    {
+        *histogram.entry(reason).or_insert(0) += num_nodes - statuses.len();
     }
     let mut parts: Vec<String> = histogram
         .into_iter()

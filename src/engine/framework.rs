@@ -122,6 +122,9 @@ pub struct NodeScores {
     pub plugins: Vec<(&'static str, i64)>,
 }
 
+/// A score plugin's name, weight, and its PreScore result (`None`: skipped).
+type WeightedScorer<'a> = (&'static str, i64, Option<Box<dyn NodeScorer + 'a>>);
+
 /// Runs PreScore, Score and NormalizeScore for `feasible` (in that order) and weighs
 /// the results.
 pub fn run_scores(
@@ -130,7 +133,7 @@ pub fn run_scores(
     feasible: &[&NodeInfo],
 ) -> Vec<NodeScores> {
     let pod = &state.pod.pod;
-    let scorers: Vec<(&'static str, i64, Option<Box<dyn NodeScorer + '_>>)> = vec![
+    let scorers: Vec<WeightedScorer<'_>> = vec![
         (
             taint_toleration::NAME,
             3,

@@ -46,10 +46,12 @@ pub struct NodeVictims {
 }
 
 type Violations = Vec<Arc<PodDisruptionBudget>>;
+/// A pod whose eviction would violate the listed budgets.
+type Violating = (Arc<PodInfo>, Violations);
 
 /// `filterPodsWithPDBViolation`: splits `pods` (most important first) into those whose
 /// eviction would exceed a budget (with the budgets it exceeds) and the others.
-fn split_by_pdb(pods: Vec<Arc<PodInfo>>) -> (Vec<(Arc<PodInfo>, Violations)>, Vec<Arc<PodInfo>>) {
+fn split_by_pdb(pods: Vec<Arc<PodInfo>>) -> (Vec<Violating>, Vec<Arc<PodInfo>>) {
     let mut allowed: HashMap<String, i64> = HashMap::new();
     let mut violating = Vec::new();
     let mut others = Vec::new();
@@ -846,7 +848,7 @@ mod tests {
         let p = pending(&s, &incoming("2"));
         let info = PodInfo::new(p, Vec::new());
         let pre = crate::engine::framework::run_pre_filter(&s, &info);
-        let v = select_victims(&s, &pre.state, 0).expect("candidate");
+        let v = select_victims(&s, &pre.state, &s.nodes[0]).expect("candidate");
         let names: Vec<&str> = v.victims.iter().map(|(p, _)| p.pod.name.as_str()).collect();
         assert_eq!(names, ["p100", "p50"]);
         assert_eq!(v.num_pdb_violations, 0);

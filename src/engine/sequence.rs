@@ -72,12 +72,12 @@ pub fn commit(snapshot: &Snapshot, pod: &Pod, decision: &Decision) -> Snapshot {
         return snapshot.clone();
     };
     let mut edit = snapshot.edit();
-    if let Some(candidate) = decision.chosen_candidate() {
-        if let Some(info) = snapshot.node(node) {
-            for victim in &candidate.victim_details {
-                if let Some(p) = info.pods.iter().find(|p| p.pod.uid == victim.uid) {
-                    edit.remove_pod(&p.pod);
-                }
+    if let Some(candidate) = decision.chosen_candidate()
+        && let Some(info) = snapshot.node(node)
+    {
+        for victim in &candidate.victim_details {
+            if let Some(p) = info.pods.iter().find(|p| p.pod.uid == victim.uid) {
+                edit.remove_pod(&p.pod);
             }
         }
     }

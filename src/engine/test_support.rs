@@ -189,7 +189,7 @@ pub fn snapshot(nodes: Vec<Value>, pods: Vec<Value>) -> Snapshot {
 
 /// Decodes the pending pod against the snapshot's priority classes.
 pub fn pending(snapshot: &Snapshot, pod: &Value) -> Pod {
-    decode_pod(pod, &snapshot.priority_classes).unwrap_or_else(|e| panic!("decode pod: {e}"))
+    decode_pod(pod, &snapshot.priority_classes()).unwrap_or_else(|e| panic!("decode pod: {e}"))
 }
 
 /// Decodes `pod` and decides it on `snapshot`.

@@ -527,7 +527,10 @@ fn resolve_priority(
                 if explicit_policy.is_some_and(|p| p != policy) {
                     return Err(err(
                         "spec.preemptionPolicy",
-                        format!("must not differ from PriorityClass {name:?}'s {}", policy.as_str()),
+                        format!(
+                            "must not differ from PriorityClass {name:?}'s {}",
+                            policy.as_str()
+                        ),
                     ));
                 }
                 return Ok((class.value, policy));
@@ -551,7 +554,11 @@ fn resolve_priority(
                     if explicit_policy.is_some_and(|p| p != policy) {
                         return Err(err(
                             "spec.preemptionPolicy",
-                            format!("must not differ from the default PriorityClass {:?}'s {}", c.name, policy.as_str()),
+                            format!(
+                                "must not differ from the default PriorityClass {:?}'s {}",
+                                c.name,
+                                policy.as_str()
+                            ),
                         ));
                     }
                     Ok((c.value, policy))

@@ -130,18 +130,18 @@ pub fn batch(
         existing_classes
     };
     for (i, p) in parsed.iter().enumerate() {
-        if let Ok((kind, v)) = p {
-            if kind == "PriorityClass" {
-                let doc = serde_json::json!({"priorityClasses": [v]});
-                let c = kube::decode_cluster(&doc).map_err(|e| {
-                    invalid(
-                        &format!("changes[{i}].upsert"),
-                        strip_list_prefix(e, "priorityClasses[0]"),
-                    )
-                })?;
-                classes.retain(|x| x.name != c.priority_classes[0].name);
-                classes.extend(c.priority_classes);
-            }
+        if let Ok((kind, v)) = p
+            && kind == "PriorityClass"
+        {
+            let doc = serde_json::json!({"priorityClasses": [v]});
+            let c = kube::decode_cluster(&doc).map_err(|e| {
+                invalid(
+                    &format!("changes[{i}].upsert"),
+                    strip_list_prefix(e, "priorityClasses[0]"),
+                )
+            })?;
+            classes.retain(|x| x.name != c.priority_classes[0].name);
+            classes.extend(c.priority_classes);
         }
     }
     let mut changes = Vec::with_capacity(parsed.len());
@@ -165,7 +165,7 @@ pub fn batch(
                     }));
                     continue;
                 }
-                Object::Pod(pod)
+                Object::Pod(Box::new(pod))
             }
             "Node" | "PodDisruptionBudget" | "PriorityClass" | "Namespace" => {
                 let field = match kind.as_str() {
@@ -178,7 +178,7 @@ pub fn batch(
                 let mut c = kube::decode_cluster(&doc)
                     .map_err(|e| invalid(&path, strip_list_prefix(e, &format!("{field}[0]"))))?;
                 match kind.as_str() {
-                    "Node" => Object::Node(c.nodes.remove(0)),
+                    "Node" => Object::Node(Box::new(c.nodes.remove(0))),
                     "PodDisruptionBudget" => Object::PodDisruptionBudget(c.pdbs.remove(0)),
                     "PriorityClass" => Object::PriorityClass(c.priority_classes.remove(0)),
                     _ => Object::Namespace(c.namespaces.remove(0)),

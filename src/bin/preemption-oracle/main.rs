@@ -3,6 +3,7 @@
 mod conformance_cmd;
 mod generate_cmd;
 mod place_cmd;
+mod remote;
 mod serve_cmd;
 
 use std::process::ExitCode;

@@ -1,4 +1,5 @@
-//! `preemption-oracle place --state FILE --pod FILE [--json]`.
+//! `preemption-oracle place --state FILE --pod FILE [--json]`, or against a running
+//! server: `preemption-oracle place --server ADDR --pod FILE [--cluster NAME] [--json]`.
 //!
 //! Exit status: 0 with a decision (whatever its outcome), 2 for bad input (a file that
 //! cannot be read, invalid JSON/YAML, a bad object or field, an inconsistent cluster),
@@ -19,8 +20,14 @@ use preemption_oracle::report;
 #[derive(clap::Args)]
 pub struct Args {
     /// Cluster state: a conformance-style scenario object or a kubectl `v1 List`.
+    #[arg(long, required_unless_present = "server", conflicts_with = "server")]
+    state: Option<PathBuf>,
+    /// Ask a running server (`host:port` or `http://host:port`) instead of a state file.
     #[arg(long)]
-    state: PathBuf,
+    server: Option<String>,
+    /// With --server: the cluster to ask about ("" is the default cluster).
+    #[arg(long, default_value = "", requires = "server")]
+    cluster: String,
     /// The pending pod (YAML or JSON).
     #[arg(long)]
     pod: PathBuf,
@@ -39,6 +46,9 @@ impl InputError {
 }
 
 pub fn run(args: Args) -> ExitCode {
+    if let Some(server) = &args.server {
+        return crate::remote::place(server, &args.cluster, &args.pod, args.json);
+    }
     let decision = match decide(&args) {
         Ok(d) => d,
         Err(InputError(message)) => {
@@ -76,9 +86,13 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 fn decide(args: &Args) -> Result<engine::Decision, InputError> {
-    let cluster = read_cluster(&args.state)?;
+    let state = args
+        .state
+        .as_deref()
+        .expect("clap requires --state without --server");
+    let cluster = read_cluster(state)?;
     let pod = read_pod(&args.pod, &cluster)?;
-    let snapshot = Snapshot::build(cluster).map_err(|e| InputError::new(&args.state, e))?;
+    let snapshot = Snapshot::build(cluster).map_err(|e| InputError::new(state, e))?;
     Ok(engine::decide(&snapshot, &pod))
 }
 

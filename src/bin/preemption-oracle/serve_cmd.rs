@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use preemption_oracle::generate::{GeneratorConfig, generate_scenario};
 use preemption_oracle::kube;
 use preemption_oracle::service::server::{self, Limits};
 use preemption_oracle::store::{Batch, Store};
@@ -34,6 +35,17 @@ fn initial_state(args: &Args) -> Result<Option<Batch>, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let doc = kube::parse_document(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         let cluster = kube::decode_cluster(&doc).map_err(|e| format!("{}: {e}", path.display()))?;
+        return Ok(Some(Batch::replace_with(cluster)));
+    }
+    if args.demo {
+        let config = GeneratorConfig {
+            nodes: args.nodes,
+            pods_per_node: args.pods_per_node,
+            seed: 1,
+            pending_pods: args.nodes / 10,
+        };
+        let doc = generate_scenario(&config);
+        let cluster = kube::decode_cluster(&doc).map_err(|e| format!("demo cluster: {e}"))?;
         return Ok(Some(Batch::replace_with(cluster)));
     }
     Ok(None)

@@ -169,9 +169,9 @@ mod tests {
             ],
             vec![],
         );
-        assert_eq!(s.images["db:1"].size, 300 * MB);
-        assert_eq!(s.images["db:1"].num_nodes, 2);
-        assert_eq!(s.images["db@sha256:1"].num_nodes, 1);
+        assert_eq!(s.image("db:1").unwrap().size, 300 * MB);
+        assert_eq!(s.image("db:1").unwrap().num_nodes, 2);
+        assert_eq!(s.image("db@sha256:1").unwrap().num_nodes, 1);
         let d = decide_json(&s, &running("db:1"));
         // 300 MiB × 2/3 = 200 MiB: 100 × (200 − 23) / (1000 − 23) = 18 on both nodes.
         assert_eq!(plugin_score(&d, "a", NAME), Some(18));
@@ -190,6 +190,6 @@ mod tests {
             ],
             vec![],
         );
-        assert_eq!(s.images["x:1"].num_nodes, 1);
+        assert_eq!(s.image("x:1").unwrap().num_nodes, 1);
     }
 }

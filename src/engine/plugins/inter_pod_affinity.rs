@@ -39,13 +39,14 @@ fn bump(counts: &mut TopologyCounts, node: &Node, key: &str, delta: i64) {
 /// (`mergeAffinityTermNamespacesIfNotEmpty`).
 fn resolve_namespaces(term: &PodAffinityTerm, snapshot: &Snapshot) -> PodAffinityTerm {
     let mut t = term.clone();
-    if let Selector::All(reqs) = &term.namespace_selector {
-        if !reqs.is_empty() {
-            for ns in snapshot.namespaces() {
-                if term.namespace_selector.matches(&ns.labels) {
-                    t.namespaces.insert(ns.name.clone());
-                }
-            }
+    if let Selector::All(reqs) = &term.namespace_selector
+        && !reqs.is_empty()
+    {
+        for ns in snapshot
+            .namespaces()
+            .filter(|ns| term.namespace_selector.matches(&ns.labels))
+        {
+            t.namespaces.insert(ns.name.clone());
         }
     }
     t

@@ -60,10 +60,10 @@ pub fn pre_filter(pod: &Pod) -> PreFilter {
 
 /// Whether a node satisfies the pod's `nodeSelector` and required node affinity.
 pub fn required_matches(pod: &Pod, name: &str, labels: &Labels) -> bool {
-    if let Some(selector) = &pod.node_selector {
-        if !selector.iter().all(|(k, v)| labels.get(k) == Some(v)) {
-            return false;
-        }
+    if let Some(selector) = &pod.node_selector
+        && !selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+    {
+        return false;
     }
     pod.node_affinity.required_matches(name, labels)
 }
