@@ -217,6 +217,18 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// Keeps the answer (outcome, node, tie sets, the chosen candidate, FitError) and
+    /// drops the per-node explanations.
+    pub fn drop_explanations(&mut self) {
+        self.filter.clear();
+        self.scores.clear();
+        if let Some(p) = self.preemption.as_mut() {
+            p.nodes.clear();
+            let chosen = self.node.as_deref();
+            p.candidates.retain(|c| Some(c.node.as_str()) == chosen);
+        }
+    }
+
     /// The selected candidate, when the pod preempts.
     pub fn chosen_candidate(&self) -> Option<&Candidate> {
         let node = self.node.as_ref()?;

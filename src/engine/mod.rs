@@ -34,8 +34,60 @@ use crate::model::Pod;
 /// The Kubernetes version whose scheduler the engine reproduces.
 pub const K8S_VERSION: &str = "v1.35.4";
 
-/// Decides where `pod` would land on `snapshot`, and whom it would preempt.
+/// How a decision is evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evaluation {
+    /// Nodes in parallel, with the per-node shortcuts (the service's path).
+    Fast,
+    /// The straightforward evaluation: every filter on every node, one thread, no
+    /// shortcuts. The baseline the benchmarks compare against, and the reference the
+    /// fast path must agree with.
+    Straightforward,
+}
+
+/// What a decision computes and reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Report every node's verdict, every feasible node's score and every preemption
+    /// candidate. Without it the decision carries the outcome, the node, the tie sets,
+    /// the chosen candidate's victims and the FitError.
+    pub explain: bool,
+    pub evaluation: Evaluation,
+}
+
+impl Options {
+    /// Everything explained, fast evaluation.
+    pub const EXPLAINED: Options = Options {
+        explain: true,
+        evaluation: Evaluation::Fast,
+    };
+    /// The answer only, fast evaluation.
+    pub const ANSWER: Options = Options {
+        explain: false,
+        evaluation: Evaluation::Fast,
+    };
+}
+
+/// `f` over every node, in parallel for the fast evaluation, in order.
+pub(crate) fn for_each_node<T: Send>(
+    nodes: &[std::sync::Arc<snapshot::NodeInfo>],
+    evaluation: Evaluation,
+    f: impl Fn(usize, &snapshot::NodeInfo) -> T + Sync + Send,
+) -> Vec<T> {
+    match evaluation {
+        Evaluation::Fast => nodes.par_iter().enumerate().map(|(i, n)| f(i, n)).collect(),
+        Evaluation::Straightforward => nodes.iter().enumerate().map(|(i, n)| f(i, n)).collect(),
+    }
+}
+
+/// Decides where `pod` would land on `snapshot`, and whom it would preempt, with every
+/// explanation.
 pub fn decide(snapshot: &Snapshot, pod: &Pod) -> Decision {
+    decide_with(snapshot, pod, Options::EXPLAINED)
+}
+
+/// Decides where `pod` would land on `snapshot`, and whom it would preempt.
+pub fn decide_with(snapshot: &Snapshot, pod: &Pod, options: Options) -> Decision {
     let incoming = PodInfo::new(pod.clone(), Vec::new());
     let num_nodes = snapshot.nodes.len();
     let pre = framework::run_pre_filter(snapshot, &incoming);
@@ -51,27 +103,21 @@ pub fn decide(snapshot: &Snapshot, pod: &Pod) -> Decision {
             .iter()
             .map(|_| Some((status.clone(), "PreFilter")))
             .collect(),
-        None => snapshot
-            .nodes
-            .par_iter()
-            .enumerate()
-            .map(|(i, node)| {
-                let in_scope = pre
-                    .node_names
-                    .as_ref()
-                    .is_none_or(|names| names.contains(node.name()))
-                    || nominated == Some(i);
-                if !in_scope {
-                    let reason = format!(
-                        "node(s) didn't satisfy plugin(s) [{}]",
-                        pre.restricting_plugins.join(" ")
-                    );
-                    return Some((Status::unresolvable(reason), "PreFilterResult"));
-                }
-                framework::run_filters_with_nominated(snapshot, &pre.state, node)
-                    .map(|s| (s, "Filter"))
-            })
-            .collect(),
+        None => for_each_node(&snapshot.nodes, options.evaluation, |i, node| {
+            let in_scope = pre
+                .node_names
+                .as_ref()
+                .is_none_or(|names| names.contains(node.name()))
+                || nominated == Some(i);
+            if !in_scope {
+                let reason = format!(
+                    "node(s) didn't satisfy plugin(s) [{}]",
+                    pre.restricting_plugins.join(" ")
+                );
+                return Some((Status::unresolvable(reason), "PreFilterResult"));
+            }
+            framework::run_filters_with_nominated(snapshot, &pre.state, node).map(|s| (s, "Filter"))
+        }),
     };
 
     let mut filter = BTreeMap::new();
@@ -146,7 +192,7 @@ pub fn decide(snapshot: &Snapshot, pod: &Pod) -> Decision {
     };
 
     let (outcome, node, preemption, fit_error) = if feasible.is_empty() {
-        let preemption = preemption::preempt(snapshot, &pre.state, &rejected);
+        let preemption = preemption::preempt(snapshot, &pre.state, &rejected, options.evaluation);
         let mut fit_error = match &pre.rejection {
             Some(status) => fit_error::pre_filter_message(num_nodes, status),
             None => fit_error::message(num_nodes, &rejected, None),
@@ -175,7 +221,7 @@ pub fn decide(snapshot: &Snapshot, pod: &Pod) -> Decision {
         )
     };
 
-    Decision {
+    let mut decision = Decision {
         outcome,
         node,
         k8s_version: K8S_VERSION,
@@ -190,5 +236,9 @@ pub fn decide(snapshot: &Snapshot, pod: &Pod) -> Decision {
         placement,
         preemption,
         fit_error,
+    };
+    if !options.explain {
+        decision.drop_explanations();
     }
+    decision
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
+use super::Evaluation;
 use super::cycle_state::CycleState;
 use super::decision::{Candidate, PostFilter, Preemption, PreemptionNode, Victim};
 use super::fit_error;
@@ -201,6 +202,7 @@ pub fn preempt(
     snapshot: &Snapshot,
     state: &CycleState,
     statuses: &BTreeMap<String, Status>,
+    evaluation: Evaluation,
 ) -> Preemption {
     let pod = state.pod;
     if let Some(reason) = ineligible_reason(snapshot, pod, statuses) {
@@ -224,22 +226,23 @@ pub fn preempt(
         .filter(|(_, s)| s.code == Code::Unschedulable)
         .filter_map(|(name, _)| snapshot.node_index(name).map(|i| (name, i)))
         .collect();
-    let results: Vec<(String, Result<NodeVictims, Status>)> = potential
-        .par_iter()
-        .map(|(name, i)| {
-            let result = select_victims(snapshot, state, &snapshot.nodes[*i]).and_then(|v| {
-                if v.victims.is_empty() {
-                    Err(Status::new(
-                        Code::Error,
-                        format!("expected at least one victim pod on node {name:?}"),
-                    ))
-                } else {
-                    Ok(v)
-                }
-            });
-            ((*name).clone(), result)
-        })
-        .collect();
+    let dry_run = |(name, i): &(&String, usize)| {
+        let result = select_victims(snapshot, state, &snapshot.nodes[*i]).and_then(|v| {
+            if v.victims.is_empty() {
+                Err(Status::new(
+                    Code::Error,
+                    format!("expected at least one victim pod on node {name:?}"),
+                ))
+            } else {
+                Ok(v)
+            }
+        });
+        ((*name).clone(), result)
+    };
+    let results: Vec<(String, Result<NodeVictims, Status>)> = match evaluation {
+        Evaluation::Fast => potential.par_iter().map(dry_run).collect(),
+        Evaluation::Straightforward => potential.iter().map(dry_run).collect(),
+    };
     let mut nodes = BTreeMap::new();
     let mut candidates = BTreeMap::new();
     let mut failures = BTreeMap::new();
