@@ -3,9 +3,9 @@
 //! overlays on a snapshot. Nothing here changes stored state: every step produces a
 //! new snapshot value.
 
-use super::decide;
 use super::decision::{Decision, Outcome};
 use super::snapshot::Snapshot;
+use super::{Options, decide_with};
 use crate::model::{Node, Pod};
 
 /// Hypothetical changes to evaluate a query against.
@@ -94,11 +94,16 @@ pub fn commit(snapshot: &Snapshot, pod: &Pod, decision: &Decision) -> Snapshot {
 
 /// Places `pods` in order, each on the snapshot left by the ones before. With
 /// `all_or_nothing`, stops at the first pod that cannot be placed.
-pub fn place_in_order(snapshot: &Snapshot, pods: &[Pod], all_or_nothing: bool) -> Vec<Decision> {
+pub fn place_in_order(
+    snapshot: &Snapshot,
+    pods: &[Pod],
+    all_or_nothing: bool,
+    options: Options,
+) -> Vec<Decision> {
     let mut current = snapshot.clone();
     let mut decisions = Vec::with_capacity(pods.len());
     for pod in pods {
-        let decision = decide(&current, pod);
+        let decision = decide_with(&current, pod, options);
         let placed = matches!(decision.outcome, Outcome::Scheduled | Outcome::Preempts);
         current = commit(&current, pod, &decision);
         decisions.push(decision);

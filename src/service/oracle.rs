@@ -14,7 +14,7 @@ use tracing::{Instrument, info_span};
 use super::{decode, pb, response};
 use crate::engine::decision::Outcome;
 use crate::engine::sequence::{WhatIf, pending_in_queue_order, place_in_order};
-use crate::engine::{Snapshot, decide};
+use crate::engine::{Options, Snapshot, decide_with};
 use crate::store::{ClusterState, Published, Store};
 
 /// How long `min_revision` waits when the call carries no deadline.
@@ -196,7 +196,12 @@ impl pb::preemption_oracle_server::PreemptionOracle for Oracle {
             nodes = snapshot.nodes.len(),
             outcome = tracing::field::Empty
         );
-        let decision = compute(move || decide(&snapshot, &pod)).await?;
+        let decide_options = if options.explain {
+            Options::EXPLAINED
+        } else {
+            Options::ANSWER
+        };
+        let decision = compute(move || decide_with(&snapshot, &pod, decide_options)).await?;
         span.record("outcome", tracing::field::debug(decision.outcome));
         Ok(Response::new(response::place(
             &decision,
@@ -224,7 +229,14 @@ impl pb::preemption_oracle_server::PreemptionOracle for Oracle {
         let snapshot = overlay(&published.snapshot, &what_if(&options)?)?;
         let count = pods.len();
         let all_or_nothing = req.all_or_nothing;
-        let decisions = compute(move || place_in_order(&snapshot, &pods, all_or_nothing)).await?;
+        let decide_options = if options.explain {
+            Options::EXPLAINED
+        } else {
+            Options::ANSWER
+        };
+        let decisions =
+            compute(move || place_in_order(&snapshot, &pods, all_or_nothing, decide_options))
+                .await?;
         let admitted = decisions.len() == count
             && decisions
                 .iter()
@@ -254,7 +266,7 @@ impl pb::preemption_oracle_server::PreemptionOracle for Oracle {
             if limit > 0 {
                 pods.truncate(limit);
             }
-            let decisions = place_in_order(&snapshot, &pods, false);
+            let decisions = place_in_order(&snapshot, &pods, false, Options::ANSWER);
             (pods, decisions)
         })
         .await?;
