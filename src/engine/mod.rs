@@ -126,14 +126,18 @@ pub fn decide_with(snapshot: &Snapshot, pod: &Pod, options: Options) -> Decision
     for (node, status) in snapshot.nodes.iter().zip(statuses) {
         match status {
             None => {
-                filter.insert(node.name().to_string(), NodeVerdict::feasible());
+                if options.explain {
+                    filter.insert(node.name().to_string(), NodeVerdict::feasible());
+                }
                 feasible.push(node.as_ref());
             }
             Some((status, source)) => {
-                filter.insert(
-                    node.name().to_string(),
-                    NodeVerdict::rejected(&status, source),
-                );
+                if options.explain {
+                    filter.insert(
+                        node.name().to_string(),
+                        NodeVerdict::rejected(&status, source),
+                    );
+                }
                 rejected.insert(node.name().to_string(), status);
             }
         }
@@ -192,7 +196,7 @@ pub fn decide_with(snapshot: &Snapshot, pod: &Pod, options: Options) -> Decision
     };
 
     let (outcome, node, preemption, fit_error) = if feasible.is_empty() {
-        let preemption = preemption::preempt(snapshot, &pre.state, &rejected, options.evaluation);
+        let preemption = preemption::preempt(snapshot, &pre.state, &rejected, options);
         let mut fit_error = match &pre.rejection {
             Some(status) => fit_error::pre_filter_message(num_nodes, status),
             None => fit_error::message(num_nodes, &rejected, None),

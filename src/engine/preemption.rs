@@ -8,13 +8,14 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::Evaluation;
 use super::cycle_state::CycleState;
 use super::decision::{Candidate, PostFilter, Preemption, PreemptionNode, Victim};
 use super::fit_error;
 use super::framework::run_filters_with_nominated;
+use super::plugins::node_resources_fit::fits;
 use super::snapshot::{NodeInfo, PodInfo, Snapshot};
 use super::status::{Code, Status};
+use super::{Evaluation, Options};
 use crate::model::{PodDisruptionBudget, PreemptionPolicy};
 
 pub const NO_VICTIMS: &str = "No preemption victims found for incoming pod";
@@ -134,6 +135,88 @@ pub fn select_victims(
     })
 }
 
+/// A dry run's result on one node.
+enum DryRun {
+    Candidate(NodeVictims),
+    /// Not a candidate, with the status that says why.
+    Rejected(Status),
+    /// Not a candidate: even without every lower-priority pod the pod's requests do
+    /// not fit. The exact status (which may come from an earlier plugin) is computed
+    /// only when it is reported.
+    DoesNotFit,
+}
+
+/// `SelectVictimsOnNode` with shortcuts that cannot change its result:
+/// - when the requests do not fit even with every lower-priority pod gone, the node is
+///   not a candidate, whatever the other filters say;
+/// - when nothing but resources can change as pods come and go (no topology spread or
+///   inter-pod affinity state, no host ports, no nominated pods that count here), the
+///   reprieve is arithmetic on the node's requests.
+///
+/// Everything else runs the full filter plugins.
+fn dry_run_fast(snapshot: &Snapshot, state: &CycleState, node: &NodeInfo) -> DryRun {
+    let incoming = &state.pod.pod;
+    let lower: Vec<&Arc<PodInfo>> = node
+        .pods
+        .iter()
+        .filter(|p| p.pod.priority < incoming.priority)
+        .collect();
+    if lower.is_empty() {
+        return DryRun::Rejected(Status::unresolvable(NO_VICTIMS));
+    }
+    let mut used = node.requested.clone();
+    for p in &lower {
+        used.accumulate(&p.requests, -1);
+    }
+    let mut pods = node.pods.len() - lower.len();
+    let request = &state.pod.requests;
+    let allocatable = &node.node.allocatable;
+    let allowed = node.node.allowed_pods;
+    if !fits(request, allocatable, allowed, &used, pods) {
+        return DryRun::DoesNotFit;
+    }
+    let only_resources_change = state.spread.is_none()
+        && state.inter_pod.is_none()
+        && incoming.host_ports.is_empty()
+        && !snapshot
+            .nominated_pods(node.name())
+            .iter()
+            .any(|p| p.pod.priority >= incoming.priority);
+    if !only_resources_change {
+        return match select_victims(snapshot, state, node) {
+            Ok(v) => DryRun::Candidate(v),
+            Err(status) => DryRun::Rejected(status),
+        };
+    }
+    let mut potential: Vec<Arc<PodInfo>> = lower.into_iter().cloned().collect();
+    potential.sort_by(|a, b| more_important(a, b));
+    let (violating, others) = split_by_pdb(potential);
+    let has_both = !violating.is_empty() && !others.is_empty();
+    let mut victims = Vec::new();
+    let mut num_pdb_violations = 0;
+    let ordered = violating
+        .into_iter()
+        .map(|(p, v)| (p, v, true))
+        .chain(others.into_iter().map(|p| (p, Vec::new(), false)));
+    for (p, violated, is_violating) in ordered {
+        used.accumulate(&p.requests, 1);
+        if fits(request, allocatable, allowed, &used, pods + 1) {
+            pods += 1;
+        } else {
+            used.accumulate(&p.requests, -1);
+            num_pdb_violations += i64::from(is_violating);
+            victims.push((p, violated));
+        }
+    }
+    if has_both {
+        victims.sort_by(|a, b| more_important(&a.0, &b.0));
+    }
+    DryRun::Candidate(NodeVictims {
+        victims,
+        num_pdb_violations,
+    })
+}
+
 /// The candidate selection criteria, in order; each maps a candidate to a value to
 /// maximise (`pickOneNodeForPreemption`).
 fn selection_scores(c: &NodeVictims) -> [i64; 5] {
@@ -202,7 +285,7 @@ pub fn preempt(
     snapshot: &Snapshot,
     state: &CycleState,
     statuses: &BTreeMap<String, Status>,
-    evaluation: Evaluation,
+    options: Options,
 ) -> Preemption {
     let pod = state.pod;
     if let Some(reason) = ineligible_reason(snapshot, pod, statuses) {
@@ -226,56 +309,53 @@ pub fn preempt(
         .filter(|(_, s)| s.code == Code::Unschedulable)
         .filter_map(|(name, _)| snapshot.node_index(name).map(|i| (name, i)))
         .collect();
-    let dry_run = |(name, i): &(&String, usize)| {
-        let result = select_victims(snapshot, state, &snapshot.nodes[*i]).and_then(|v| {
-            if v.victims.is_empty() {
-                Err(Status::new(
-                    Code::Error,
-                    format!("expected at least one victim pod on node {name:?}"),
-                ))
-            } else {
-                Ok(v)
-            }
-        });
-        ((*name).clone(), result)
+    let dry_run = |&(_, i): &(&String, usize)| {
+        let node = &snapshot.nodes[i];
+        match options.evaluation {
+            Evaluation::Fast => dry_run_fast(snapshot, state, node),
+            Evaluation::Straightforward => match select_victims(snapshot, state, node) {
+                Ok(v) => DryRun::Candidate(v),
+                Err(status) => DryRun::Rejected(status),
+            },
+        }
     };
-    let results: Vec<(String, Result<NodeVictims, Status>)> = match evaluation {
+    let results: Vec<DryRun> = match options.evaluation {
         Evaluation::Fast => potential.par_iter().map(dry_run).collect(),
         Evaluation::Straightforward => potential.iter().map(dry_run).collect(),
     };
-    let mut nodes = BTreeMap::new();
     let mut candidates = BTreeMap::new();
     let mut failures = BTreeMap::new();
-    for (name, result) in results {
+    let mut unexplained = Vec::new();
+    for (&(name, i), result) in potential.iter().zip(results) {
         match result {
-            Ok(v) => {
-                nodes.insert(
-                    name.clone(),
-                    PreemptionNode {
-                        candidate: true,
-                        victims: Some(v.victims.iter().map(|(p, _)| p.pod.key()).collect()),
-                        num_pdb_violations: v.num_pdb_violations,
-                        code: None,
-                        plugin: None,
-                        reasons: None,
-                    },
-                );
-                candidates.insert(name, v);
+            DryRun::Candidate(v) if v.victims.is_empty() => {
+                let message = format!("expected at least one victim pod on node {name:?}");
+                failures.insert(name.clone(), Status::new(Code::Error, message));
             }
-            Err(status) => {
-                nodes.insert(
-                    name.clone(),
-                    PreemptionNode {
-                        candidate: false,
-                        victims: None,
-                        num_pdb_violations: 0,
-                        code: Some(status.code.as_str().into()),
-                        plugin: status.plugin.map(str::to_string),
-                        reasons: Some(status.reasons.clone()),
-                    },
-                );
-                failures.insert(name, status);
+            DryRun::Candidate(v) => {
+                candidates.insert(name.clone(), v);
             }
+            DryRun::Rejected(status) => {
+                failures.insert(name.clone(), status);
+            }
+            DryRun::DoesNotFit => unexplained.push((name, i)),
+        }
+    }
+    // The exact status of a node the shortcut ruled out is needed only to explain it,
+    // or for the FitError when no node is a candidate.
+    if options.explain || candidates.is_empty() {
+        for (name, i) in unexplained {
+            // A node whose requests do not fit is never a candidate; the full run
+            // only finds out which filter says so first.
+            let status = select_victims(snapshot, state, &snapshot.nodes[i])
+                .err()
+                .unwrap_or_else(|| {
+                    Status::new(
+                        Code::Error,
+                        format!("node {name:?} unexpectedly became a candidate"),
+                    )
+                });
+            failures.insert(name.clone(), status);
         }
     }
     let selected = select_tie_set(&candidates);
@@ -293,6 +373,13 @@ pub fn preempt(
             clears_nominated_node_name: None,
         }
     };
+    let chosen = selected.first();
+    let reported = |node: &String| options.explain || Some(node) == chosen;
+    let nodes = if options.explain {
+        node_reports(&candidates, &failures)
+    } else {
+        BTreeMap::new()
+    };
     Preemption {
         eligible: true,
         ineligible_reason: None,
@@ -300,26 +387,67 @@ pub fn preempt(
         nodes,
         candidates: candidates
             .iter()
-            .map(|(node, v)| Candidate {
-                node: node.clone(),
-                victims: v.victims.iter().map(|(p, _)| p.pod.key()).collect(),
-                num_pdb_violations: v.num_pdb_violations,
-                victim_details: v
-                    .victims
-                    .iter()
-                    .map(|(p, pdbs)| Victim {
-                        pod: p.pod.key(),
-                        uid: p.pod.uid.clone(),
-                        priority: p.pod.priority,
-                        violated_pdbs: pdbs.iter().map(|b| b.key()).collect(),
-                    })
-                    .collect(),
-            })
+            .filter(|(node, _)| reported(node))
+            .map(|(node, v)| candidate_report(node, v))
             .collect(),
         upstream_select_candidate_picks: selected.clone(),
         selected_tie_set: selected,
         post_filter,
     }
+}
+
+fn candidate_report(node: &str, v: &NodeVictims) -> Candidate {
+    let victim_details: Vec<Victim> = v
+        .victims
+        .iter()
+        .map(|(p, pdbs)| Victim {
+            pod: p.pod.key(),
+            uid: p.pod.uid.clone(),
+            priority: p.pod.priority,
+            violated_pdbs: pdbs.iter().map(|b| b.key()).collect(),
+        })
+        .collect();
+    Candidate {
+        node: node.to_string(),
+        victims: victim_details.iter().map(|d| d.pod.clone()).collect(),
+        num_pdb_violations: v.num_pdb_violations,
+        victim_details,
+    }
+}
+
+/// Every potential node's dry-run result, for explanations.
+fn node_reports(
+    candidates: &BTreeMap<String, NodeVictims>,
+    failures: &BTreeMap<String, Status>,
+) -> BTreeMap<String, PreemptionNode> {
+    let mut nodes = BTreeMap::new();
+    for (name, v) in candidates {
+        nodes.insert(
+            name.clone(),
+            PreemptionNode {
+                candidate: true,
+                victims: Some(v.victims.iter().map(|(p, _)| p.pod.key()).collect()),
+                num_pdb_violations: v.num_pdb_violations,
+                code: None,
+                plugin: None,
+                reasons: None,
+            },
+        );
+    }
+    for (name, status) in failures {
+        nodes.insert(
+            name.clone(),
+            PreemptionNode {
+                candidate: false,
+                victims: None,
+                num_pdb_violations: 0,
+                code: Some(status.code.as_str().into()),
+                plugin: status.plugin.map(str::to_string),
+                reasons: Some(status.reasons.clone()),
+            },
+        );
+    }
+    nodes
 }
 
 #[cfg(test)]

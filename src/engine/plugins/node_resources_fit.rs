@@ -58,6 +58,32 @@ pub fn insufficient_resources(request: &Resources, node: &NodeInfo) -> Vec<Insuf
     out
 }
 
+/// Whether `request` fits a node with `allocatable` and `allowed_pods` on which pods
+/// already request `used` and number `pods`: the same test as
+/// [`insufficient_resources`], without building reasons.
+pub fn fits(
+    request: &Resources,
+    allocatable: &Resources,
+    allowed_pods: i64,
+    used: &Resources,
+    pods: usize,
+) -> bool {
+    if pods as i64 + 1 > allowed_pods {
+        return false;
+    }
+    let ok = |want: i64, have: i64, in_use: i64| want <= 0 || want <= have - in_use;
+    ok(request.milli_cpu, allocatable.milli_cpu, used.milli_cpu)
+        && ok(request.memory, allocatable.memory, used.memory)
+        && ok(
+            request.ephemeral_storage,
+            allocatable.ephemeral_storage,
+            used.ephemeral_storage,
+        )
+        && request.scalars.iter().all(|(name, want)| {
+            *want == 0 || ok(*want, allocatable.scalar(name), used.scalar(name))
+        })
+}
+
 pub struct NodeResourcesFit;
 
 impl FilterPlugin for NodeResourcesFit {

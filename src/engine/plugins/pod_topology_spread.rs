@@ -5,6 +5,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use rayon::prelude::*;
+
 use super::node_affinity::required_matches;
 use super::{FilterPlugin, MAX_NODE_SCORE, NodeScorer};
 use crate::engine::cycle_state::CycleState;
@@ -64,6 +66,31 @@ fn count_matching(
         .count() as i64
 }
 
+/// For every node (in parallel, as upstream's parallelizer does), per constraint: the
+/// matching pods, or `None` when the node does not count for the constraint (it lacks a
+/// topology key, or the inclusion policies leave it out).
+fn matching_per_node(
+    snapshot: &Snapshot,
+    pod: &Pod,
+    constraints: &[TopologySpreadConstraint],
+) -> Vec<Vec<Option<i64>>> {
+    snapshot
+        .nodes
+        .par_iter()
+        .map(|info| {
+            let node = &info.node;
+            let counted = has_all_keys(node, constraints);
+            constraints
+                .iter()
+                .map(|c| {
+                    (counted && node_included(c, pod, node))
+                        .then(|| count_matching(&info.pods, c, &pod.namespace))
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// The two smallest domain counts (`criticalPaths`), updated as upstream updates them.
 #[derive(Debug, Clone)]
 struct CriticalPaths([(String, i64); 2]);
@@ -120,18 +147,17 @@ pub fn pre_filter(snapshot: &Snapshot, pod: &Pod) -> Option<FilterState> {
         return None;
     }
     let mut counts: Vec<HashMap<String, i64>> = vec![HashMap::new(); constraints.len()];
-    for info in &snapshot.nodes {
-        let node = &info.node;
-        if !has_all_keys(node, &constraints) {
-            continue;
-        }
-        for (i, c) in constraints.iter().enumerate() {
-            if !node_included(c, pod, node) {
-                continue;
+    for (info, per_constraint) in
+        snapshot
+            .nodes
+            .iter()
+            .zip(matching_per_node(snapshot, pod, &constraints))
+    {
+        for (i, matching) in per_constraint.into_iter().enumerate() {
+            if let Some(n) = matching {
+                let value = &info.node.labels[&constraints[i].topology_key];
+                *counts[i].entry(value.clone()).or_insert(0) += n;
             }
-            let value = &node.labels[&c.topology_key];
-            *counts[i].entry(value.clone()).or_insert(0) +=
-                count_matching(&info.pods, c, &pod.namespace);
         }
     }
     let paths = counts
@@ -250,17 +276,16 @@ pub fn pre_score<'a>(
             ((size + 2) as f64).ln()
         })
         .collect();
-    for info in &snapshot.nodes {
-        let node = &info.node;
-        if !has_all_keys(node, &constraints) {
-            continue;
-        }
-        for (i, c) in constraints.iter().enumerate() {
-            if !node_included(c, pod, node) {
-                continue;
-            }
-            if let Some(count) = counts[i].get_mut(&node.labels[&c.topology_key]) {
-                *count += count_matching(&info.pods, c, &pod.namespace);
+    for (info, per_constraint) in
+        snapshot
+            .nodes
+            .iter()
+            .zip(matching_per_node(snapshot, pod, &constraints))
+    {
+        for (i, matching) in per_constraint.into_iter().enumerate() {
+            let value = &info.node.labels[&constraints[i].topology_key];
+            if let (Some(n), Some(count)) = (matching, counts[i].get_mut(value)) {
+                *count += n;
             }
         }
     }

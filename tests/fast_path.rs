@@ -1,0 +1,130 @@
+//! Speed never buys a different answer: the fast evaluation (parallel, with per-node
+//! shortcuts) and the straightforward one (every filter on every node, one thread) must
+//! decide identically, explained or not, on the public vectors and on generated
+//! clusters of many shapes.
+
+use std::path::Path;
+
+use preemption_oracle::engine::{Decision, Evaluation, Options, Snapshot, decide_with};
+use preemption_oracle::generate::{GeneratorConfig, generate_scenario};
+use preemption_oracle::kube;
+use preemption_oracle::model::Pod;
+use serde_json::{Value, json};
+
+const STRAIGHTFORWARD: Options = Options {
+    explain: true,
+    evaluation: Evaluation::Straightforward,
+};
+const STRAIGHTFORWARD_ANSWER: Options = Options {
+    explain: false,
+    evaluation: Evaluation::Straightforward,
+};
+
+fn as_json(d: &Decision) -> Value {
+    serde_json::to_value(d).unwrap()
+}
+
+fn assert_same(snapshot: &Snapshot, pod: &Pod, what: &str) {
+    let fast = as_json(&decide_with(snapshot, pod, Options::EXPLAINED));
+    let reference = as_json(&decide_with(snapshot, pod, STRAIGHTFORWARD));
+    assert_eq!(fast, reference, "{what}: explained decisions differ");
+    let fast = as_json(&decide_with(snapshot, pod, Options::ANSWER));
+    let reference = as_json(&decide_with(snapshot, pod, STRAIGHTFORWARD_ANSWER));
+    assert_eq!(fast, reference, "{what}: answers differ");
+}
+
+#[test]
+fn public_vectors_decide_the_same_both_ways() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/public.jsonl");
+    for line in std::fs::read_to_string(path).unwrap().lines() {
+        let case: Value = serde_json::from_str(line).unwrap();
+        let scenario = kube::decode_scenario(&case["scenario"]).unwrap();
+        let snapshot = Snapshot::build(scenario.cluster).unwrap();
+        assert_same(
+            &snapshot,
+            &scenario.pod.unwrap(),
+            case["name"].as_str().unwrap(),
+        );
+    }
+}
+
+/// The generated pending pod with its requests replaced.
+fn with_requests(pod: &Value, requests: Value) -> Value {
+    let mut p = pod.clone();
+    p["spec"]["containers"][0]["resources"] = json!({"requests": requests});
+    p
+}
+
+#[test]
+fn generated_clusters_decide_the_same_both_ways() {
+    for seed in 1..=12u64 {
+        let nodes = 20 + (seed as usize * 7) % 40;
+        let pods_per_node = 8 + (seed as usize * 5) % 25;
+        let doc = generate_scenario(&GeneratorConfig {
+            nodes,
+            pods_per_node,
+            seed,
+            pending_pods: 5,
+        });
+        let scenario = kube::decode_scenario(&doc).unwrap();
+        let classes = scenario.cluster.priority_classes.clone();
+        let snapshot = Snapshot::build(scenario.cluster).unwrap();
+        let pending = &doc["pod"];
+        let mut pods = vec![scenario.pod.unwrap()];
+        for (i, requests) in [
+            json!({"cpu": "100m", "memory": "128Mi"}),
+            json!({"cpu": "3", "memory": "6Gi"}),
+            json!({"cpu": "12", "memory": "40Gi"}),
+            json!({"cpu": "500", "memory": "1Ti"}),
+            json!({"nvidia.com/gpu": "1", "cpu": "2"}),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut p = with_requests(pending, requests);
+            p["metadata"]["name"] = json!(format!("variant-{i}"));
+            pods.push(kube::decode_pod(&p, &classes).unwrap());
+            // The same pod without its spread and affinity terms takes the arithmetic
+            // reprieve; with them, the full filters.
+            let mut plain = p.clone();
+            plain["metadata"]["name"] = json!(format!("plain-{i}"));
+            plain["spec"]["topologySpreadConstraints"] = json!([]);
+            plain["spec"]["affinity"] = Value::Null;
+            pods.push(kube::decode_pod(&plain, &classes).unwrap());
+        }
+        for pod in &pods {
+            assert_same(
+                &snapshot,
+                pod,
+                &format!("seed {seed}, {} nodes, pod {}", nodes, pod.name),
+            );
+        }
+    }
+}
+
+#[test]
+fn the_pod_count_limit_is_kept_by_the_arithmetic_reprieve() {
+    let low = |name: &str, minute: u32| {
+        json!({"metadata": {"name": name, "labels": {"app": "low"}},
+               "spec": {"nodeName": "n", "containers": [{"name": "c", "resources": {"requests": {"cpu": "100m"}}}]},
+               "status": {"phase": "Running", "startTime": format!("2024-01-01T00:{minute:02}:00Z")}})
+    };
+    let doc = json!({
+        "nodes": [{"metadata": {"name": "n"}, "status": {"allocatable": {"cpu": "4", "memory": "8Gi", "pods": "4"}}}],
+        "pods": [low("a", 1), low("b", 2), low("c", 3), low("d", 4)],
+        "priorityClasses": [{"metadata": {"name": "high"}, "value": 1000}],
+        "pdbs": [{"metadata": {"name": "low", "namespace": "default"},
+                  "spec": {"selector": {"matchLabels": {"app": "low"}}}, "status": {"disruptionsAllowed": 0}}],
+        "pod": {"metadata": {"name": "p"}, "spec": {"priorityClassName": "high",
+                "containers": [{"name": "c", "resources": {"requests": {"cpu": "100m"}}}]}},
+    });
+    let scenario = kube::decode_scenario(&doc).unwrap();
+    let snapshot = Snapshot::build(scenario.cluster).unwrap();
+    let pod = scenario.pod.unwrap();
+    assert_same(&snapshot, &pod, "pod-count limit");
+    let d = decide_with(&snapshot, &pod, Options::ANSWER);
+    let victims = &d.chosen_candidate().expect("preempts").victims;
+    // All four are PDB-protected; the least important one goes, and it violates.
+    assert_eq!(victims, &["default/d".to_string()]);
+    assert_eq!(d.chosen_candidate().unwrap().num_pdb_violations, 1);
+}
