@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use rayon::prelude::*;
+
 use super::{FilterPlugin, MAX_NODE_SCORE, NodeScorer};
 use crate::engine::cycle_state::CycleState;
 use crate::engine::snapshot::{NodeInfo, Snapshot};
@@ -249,76 +251,71 @@ pub struct Scorer {
     topology_score: BTreeMap<String, HashMap<String, i64>>,
 }
 
-fn add_term(
-    scores: &mut BTreeMap<String, HashMap<String, i64>>,
-    node: &Node,
-    key: &str,
-    weight: i64,
-) {
-    if let Some(value) = node.labels.get(key) {
-        *scores
-            .entry(key.to_string())
-            .or_default()
-            .entry(value.clone())
-            .or_insert(0) += weight;
-    }
-}
-
 /// PreScore: `None` (skip) when no existing pod contributes anything.
 pub fn pre_score(snapshot: &Snapshot, pod: &Pod) -> Option<Scorer> {
     let preferred = resolve_weighted(&pod.pod_affinity.preferred_affinity, snapshot);
     let preferred_anti = resolve_weighted(&pod.pod_affinity.preferred_anti_affinity, snapshot);
     let has_constraints = !preferred.is_empty() || !preferred_anti.is_empty();
     let namespace_labels = snapshot.namespace_labels(&pod.namespace);
+    // Per node (in parallel, as upstream): the weights its pods contribute, by topology
+    // key; merged afterwards.
+    let per_node: Vec<Vec<(&str, &str, i64)>> = snapshot
+        .nodes
+        .par_iter()
+        .map(|info| {
+            let node = &info.node;
+            let mut out: Vec<(&str, &str, i64)> = Vec::new();
+            if node.labels.is_empty() {
+                return out;
+            }
+            let mut add = |key: &'_ str, weight: i64| {
+                if let Some((k, v)) = node.labels.get_key_value(key) {
+                    out.push((k.as_str(), v.as_str(), weight));
+                }
+            };
+            for existing in info
+                .pods
+                .iter()
+                .filter(|p| has_constraints || p.has_affinity())
+            {
+                let e = &existing.pod;
+                // The incoming pod's preferred terms, selecting the existing pod.
+                for (terms, sign) in [(&preferred, 1), (&preferred_anti, -1)] {
+                    for w in terms.iter().filter(|w| own_term_matches(&w.term, e)) {
+                        add(&w.term.topology_key, sign * i64::from(w.weight));
+                    }
+                }
+                // The existing pod's terms, selecting the incoming pod.
+                for t in &e.pod_affinity.required_affinity {
+                    if t.matches(&pod.namespace, &pod.labels, namespace_labels) {
+                        add(&t.topology_key, HARD_POD_AFFINITY_WEIGHT);
+                    }
+                }
+                for (terms, sign) in [
+                    (&e.pod_affinity.preferred_affinity, 1),
+                    (&e.pod_affinity.preferred_anti_affinity, -1),
+                ] {
+                    for w in terms.iter().filter(|w| {
+                        w.term
+                            .matches(&pod.namespace, &pod.labels, namespace_labels)
+                    }) {
+                        add(&w.term.topology_key, sign * i64::from(w.weight));
+                    }
+                }
+            }
+            out
+        })
+        .collect();
     let mut topology_score: BTreeMap<String, HashMap<String, i64>> = BTreeMap::new();
-    for info in &snapshot.nodes {
-        let node = &info.node;
-        if node.labels.is_empty() {
-            continue;
-        }
-        for existing in info
-            .pods
-            .iter()
-            .filter(|p| has_constraints || p.has_affinity())
-        {
-            let e = &existing.pod;
-            // The incoming pod's preferred terms, selecting the existing pod.
-            for (terms, sign) in [(&preferred, 1), (&preferred_anti, -1)] {
-                for w in terms.iter().filter(|w| own_term_matches(&w.term, e)) {
-                    add_term(
-                        &mut topology_score,
-                        node,
-                        &w.term.topology_key,
-                        sign * i64::from(w.weight),
-                    );
-                }
-            }
-            // The existing pod's terms, selecting the incoming pod.
-            for t in &e.pod_affinity.required_affinity {
-                if t.matches(&pod.namespace, &pod.labels, namespace_labels) {
-                    add_term(
-                        &mut topology_score,
-                        node,
-                        &t.topology_key,
-                        HARD_POD_AFFINITY_WEIGHT,
-                    );
-                }
-            }
-            for (terms, sign) in [
-                (&e.pod_affinity.preferred_affinity, 1),
-                (&e.pod_affinity.preferred_anti_affinity, -1),
-            ] {
-                for w in terms.iter().filter(|w| {
-                    w.term
-                        .matches(&pod.namespace, &pod.labels, namespace_labels)
-                }) {
-                    add_term(
-                        &mut topology_score,
-                        node,
-                        &w.term.topology_key,
-                        sign * i64::from(w.weight),
-                    );
-                }
+    for (key, value, weight) in per_node.into_iter().flatten() {
+        let values = match topology_score.get_mut(key) {
+            Some(v) => v,
+            None => topology_score.entry(key.to_string()).or_default(),
+        };
+        match values.get_mut(value) {
+            Some(w) => *w += weight,
+            None => {
+                values.insert(value.to_string(), weight);
             }
         }
     }
