@@ -82,7 +82,7 @@ pub fn commit(snapshot: &Snapshot, pod: &Pod, decision: &Decision) -> Snapshot {
         }
     }
     // The pod may already be in the state (pending or nominated); it moves to its node.
-    if let Some(existing) = snapshot.find_pod(&pod.key()) {
+    if let Some(existing) = snapshot.find_unbound_pod(pod) {
         edit.remove_pod(&existing.pod);
     }
     let mut bound = pod.clone();

@@ -91,6 +91,11 @@ pub struct NodeInfo {
     pub non_zero_cpu: i64,
     pub non_zero_memory: i64,
     pub used_ports: HostPortSet,
+    /// How many of its pods declare pod affinity or anti-affinity (`PodsWithAffinity`).
+    pub pods_with_affinity: usize,
+    /// How many of its pods have required anti-affinity terms
+    /// (`PodsWithRequiredAntiAffinity`).
+    pub pods_with_required_anti_affinity: usize,
 }
 
 impl NodeInfo {
@@ -103,6 +108,8 @@ impl NodeInfo {
             non_zero_cpu: 0,
             non_zero_memory: 0,
             used_ports: HostPortSet::default(),
+            pods_with_affinity: 0,
+            pods_with_required_anti_affinity: 0,
         }
     }
 
@@ -126,6 +133,16 @@ impl NodeInfo {
     }
 
     fn update(&mut self, p: &PodInfo, sign: i64) {
+        let step = |count: &mut usize, applies: bool| {
+            if applies {
+                *count = if sign > 0 { *count + 1 } else { *count - 1 };
+            }
+        };
+        step(&mut self.pods_with_affinity, p.has_affinity());
+        step(
+            &mut self.pods_with_required_anti_affinity,
+            p.has_required_anti_affinity(),
+        );
         self.requested.accumulate(&p.requests, sign);
         self.non_zero_cpu += sign * p.non_zero_cpu;
         self.non_zero_memory += sign * p.non_zero_memory;
@@ -279,6 +296,16 @@ impl Snapshot {
             .filter(|(_, b)| b.covers(pod))
             .map(|(_, b)| Arc::clone(b))
             .collect()
+    }
+
+    /// The pod with `pod`'s namespace and name among the pods not bound to a node
+    /// (waiting in the queue, or nominated to the node `pod` names).
+    pub fn find_unbound_pod(&self, pod: &Pod) -> Option<&Arc<PodInfo>> {
+        let same = |p: &&Arc<PodInfo>| p.pod.namespace == pod.namespace && p.pod.name == pod.name;
+        self.pending.get(&pod.key()).or_else(|| {
+            let node = pod.nominated_node_name.as_deref()?;
+            self.nominated.get(node)?.iter().find(same)
+        })
     }
 
     /// Finds a pod by `namespace/name`: bound, nominated or pending.

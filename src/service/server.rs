@@ -60,7 +60,8 @@ pub async fn serve(
     let oracle = pb::preemption_oracle_server::PreemptionOracleServer::new(Oracle::new(store))
         .max_decoding_message_size(limits.max_message_bytes)
         .max_encoding_message_size(limits.max_message_bytes);
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // Small answers (SyncState acks) go out at once rather than behind Nagle's algorithm.
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     Server::builder()
         .timeout(limits.request_timeout)
         .layer(TraceLayer::new_for_grpc())

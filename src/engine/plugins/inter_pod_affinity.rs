@@ -114,7 +114,13 @@ pub fn pre_filter(snapshot: &Snapshot, pod: &Pod) -> Option<FilterState> {
         anti_affinity_counts: TopologyCounts::new(),
     };
     let own_terms = !state.affinity.is_empty() || !state.anti_affinity.is_empty();
-    for info in &snapshot.nodes {
+    // Without terms of its own, only nodes holding pods with required anti-affinity
+    // matter (upstream's `HavePodsWithRequiredAntiAffinityList`).
+    let relevant = snapshot
+        .nodes
+        .iter()
+        .filter(|info| own_terms || info.pods_with_required_anti_affinity > 0);
+    for info in relevant {
         for existing in &info.pods {
             if existing.has_required_anti_affinity() {
                 state.count_existing_anti_affinity(pod, &existing.pod, &info.node, 1);
@@ -265,7 +271,9 @@ pub fn pre_score(snapshot: &Snapshot, pod: &Pod) -> Option<Scorer> {
         .map(|info| {
             let node = &info.node;
             let mut out: Vec<(&str, &str, i64)> = Vec::new();
-            if node.labels.is_empty() {
+            // Without preferred terms of its own only pods with affinity contribute
+            // (upstream's `HavePodsWithAffinityList`).
+            if node.labels.is_empty() || !(has_constraints || info.pods_with_affinity > 0) {
                 return out;
             }
             let mut add = |key: &'_ str, weight: i64| {

@@ -283,8 +283,9 @@ pub fn pre_score<'a>(
             .zip(matching_per_node(snapshot, pod, &constraints))
     {
         for (i, matching) in per_constraint.into_iter().enumerate() {
+            let Some(n) = matching else { continue };
             let value = &info.node.labels[&constraints[i].topology_key];
-            if let (Some(n), Some(count)) = (matching, counts[i].get_mut(value)) {
+            if let Some(count) = counts[i].get_mut(value) {
                 *count += n;
             }
         }

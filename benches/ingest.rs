@@ -1,0 +1,229 @@
+//! Ingest, in process, on generated clusters (500 and 5,000 nodes × 30 pods by default;
+//! see `common` for sizes):
+//!
+//! - `initial-sync/N`: `ClusterState::apply(Batch::replace_with(..))` of the whole
+//!   decoded cluster into an empty store (objects/s). JSON decoding is timed once when
+//!   the cluster is built and printed on stderr (`decoded … in … s`);
+//! - `stream-apply/N/B`: batches of B pod upserts (existing pods sent again, as a
+//!   watch's MODIFIED events carry them) applied to a loaded store (objects/s);
+//! - `stream-json/N/B`: the same batches as the SyncState handler sees them: Kubernetes
+//!   JSON text decoded and validated by `service::decode::batch`, then applied;
+//! - `refresh-1-pod/N`: one pod changes (a 1-pod batch): the new snapshot published.
+//!
+//! After the groups a timed loop prints p50/p99 of the one-pod refresh and the
+//! sustained updates/s of the streams.
+
+mod common;
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use preemption_oracle::service::decode;
+use preemption_oracle::service::pb;
+use preemption_oracle::store::{Batch, Change, ClusterState, Object, Store};
+
+/// A store whose default cluster holds the whole cluster.
+fn loaded(cl: &common::Cluster) -> (Store, Arc<ClusterState>) {
+    let store = Store::new();
+    let state = store.cluster_or_create("");
+    state.apply(Batch::replace_with(cl.objects.clone()));
+    (store, state)
+}
+
+/// Upserts of `size` existing pods, starting at `*next` (wrapping).
+fn pod_batch(cl: &common::Cluster, next: &mut usize, size: usize) -> Batch {
+    let pods = &cl.objects.pods;
+    let changes = (0..size)
+        .map(|_| {
+            let p = &pods[*next % pods.len()];
+            *next += 1;
+            Change::Upsert(Object::Pod(Box::new(p.clone())))
+        })
+        .collect();
+    Batch {
+        replace: false,
+        changes,
+    }
+}
+
+/// A SyncState message of `size` pod upserts as Kubernetes JSON text.
+fn json_request(cl: &common::Cluster, next: &mut usize, size: usize) -> pb::SyncStateRequest {
+    let changes = (0..size)
+        .map(|_| {
+            let text = cl.pod_json[*next % cl.pod_json.len()].clone();
+            *next += 1;
+            pb::ObjectChange {
+                change: Some(pb::object_change::Change::Upsert(pb::KubeObject {
+                    object: Some(pb::kube_object::Object::Json(text)),
+                })),
+            }
+        })
+        .collect();
+    pb::SyncStateRequest {
+        cluster: String::new(),
+        replace: false,
+        changes,
+        batch_id: String::new(),
+    }
+}
+
+fn initial_sync(c: &mut Criterion) {
+    for nodes in common::sizes() {
+        if !common::selected(&format!("initial-sync/{nodes}")) {
+            continue;
+        }
+        let cl = common::cluster(nodes, 0);
+        let objects = cl.objects.nodes.len()
+            + cl.objects.pods.len()
+            + cl.objects.pdbs.len()
+            + cl.objects.priority_classes.len()
+            + cl.objects.namespaces.len();
+        let mut group = c.benchmark_group("initial-sync");
+        group.throughput(Throughput::Elements(objects as u64));
+        group.bench_function(BenchmarkId::from_parameter(nodes), |b| {
+            b.iter_batched(
+                || (Store::new(), Batch::replace_with(cl.objects.clone())),
+                |(store, batch)| {
+                    store.cluster_or_create("").apply(batch);
+                    // Dropped outside the timing.
+                    store
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        group.finish();
+        let mut applies = Vec::new();
+        for _ in 0..if common::bench_mode() { 3 } else { 1 } {
+            let store = Store::new();
+            let batch = Batch::replace_with(cl.objects.clone());
+            let t = std::time::Instant::now();
+            store.cluster_or_create("").apply(batch);
+            applies.push(t.elapsed());
+        }
+        applies.sort();
+        println!(
+            "initial-sync/{nodes}: {objects} objects applied in {} (median of {}), {:.0} objects/s",
+            common::human(applies[applies.len() / 2]),
+            applies.len(),
+            objects as f64 / applies[applies.len() / 2].as_secs_f64(),
+        );
+    }
+}
+
+fn stream(c: &mut Criterion) {
+    for nodes in common::sizes() {
+        let wanted = |size: usize| {
+            common::selected(&format!("stream-apply/{nodes}/{size}"))
+                || common::selected(&format!("stream-json/{nodes}/{size}"))
+        };
+        if !wanted(100) && !wanted(1000) {
+            continue;
+        }
+        let cl = common::cluster(nodes, 0);
+        let (_store, state) = loaded(&cl);
+        for size in [100, 1000] {
+            if !wanted(size) {
+                continue;
+            }
+            let mut group = c.benchmark_group(format!("stream-apply/{nodes}"));
+            group.throughput(Throughput::Elements(size as u64));
+            let mut next = 0;
+            group.bench_function(BenchmarkId::from_parameter(size), |b| {
+                b.iter_batched(
+                    || pod_batch(&cl, &mut next, size),
+                    |batch| state.apply(batch),
+                    BatchSize::PerIteration,
+                )
+            });
+            group.finish();
+
+            let mut group = c.benchmark_group(format!("stream-json/{nodes}"));
+            group.throughput(Throughput::Elements(size as u64));
+            let mut next = 0;
+            group.bench_function(BenchmarkId::from_parameter(size), |b| {
+                b.iter_batched(
+                    || json_request(&cl, &mut next, size),
+                    |req| {
+                        let batch = decode::batch(&req, state.priority_classes())
+                            .expect("generated pods decode");
+                        state.apply(batch)
+                    },
+                    BatchSize::PerIteration,
+                )
+            });
+            group.finish();
+
+            // Sustained rate, setup included in neither.
+            let mut next = 0;
+            let batches: Vec<Batch> = (0..if common::bench_mode() { 200 } else { 2 })
+                .map(|_| pod_batch(&cl, &mut next, size))
+                .collect();
+            let n = batches.len();
+            let t = std::time::Instant::now();
+            for batch in batches {
+                state.apply(batch);
+            }
+            let apply = t.elapsed();
+            let mut next = 0;
+            let requests: Vec<pb::SyncStateRequest> =
+                (0..n).map(|_| json_request(&cl, &mut next, size)).collect();
+            let t = std::time::Instant::now();
+            for req in &requests {
+                let batch = decode::batch(req, state.priority_classes()).expect("decodes");
+                state.apply(batch);
+            }
+            let json = t.elapsed();
+            println!(
+                "updates/s {nodes} nodes, batches of {size}: apply {:.0}/s, decode+apply (JSON) {:.0}/s ({n} batches each)",
+                (n * size) as f64 / apply.as_secs_f64(),
+                (n * size) as f64 / json.as_secs_f64(),
+            );
+        }
+    }
+}
+
+fn refresh(c: &mut Criterion) {
+    for nodes in common::sizes() {
+        if !common::selected(&format!("refresh-1-pod/{nodes}")) {
+            continue;
+        }
+        let cl = common::cluster(nodes, 0);
+        let (_store, state) = loaded(&cl);
+        let mut group = c.benchmark_group("refresh-1-pod");
+        let mut next = 0;
+        group.bench_function(BenchmarkId::from_parameter(nodes), |b| {
+            b.iter_batched(
+                || pod_batch(&cl, &mut next, 1),
+                |batch| state.apply(black_box(batch)),
+                BatchSize::SmallInput,
+            )
+        });
+        group.finish();
+        let mut next = 0;
+        let batches: Vec<Batch> = (0..if common::bench_mode() { 20_000 } else { 1 })
+            .map(|_| pod_batch(&cl, &mut next, 1))
+            .collect();
+        let mut batches = batches.into_iter();
+        let s = common::timed(Duration::from_secs(2), 100, 20_000, || {
+            batches.next().map(|b| state.apply(b))
+        });
+        println!("latency refresh-1-pod/{nodes}: {}", s.summary());
+    }
+}
+
+fn criterion() -> Criterion {
+    Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args()
+}
+
+criterion_group! {
+    name = benches;
+    config = criterion();
+    targets = initial_sync, stream, refresh
+}
+criterion_main!(benches);

@@ -1,0 +1,229 @@
+//! Query latency, in process, on generated clusters (500 and 5,000 nodes × 30 pods by
+//! default; see `common` for sizes):
+//!
+//! - `place-fit/N`: `decide_with(Options::ANSWER)` for a pod that fits (the generator's
+//!   pending pod with cpu 100m / memory 128Mi);
+//! - `place-preempt/N`: the generator's pending pod, which fits nowhere and preempts;
+//! - `place-batch/N`: `place_in_order` of a gang of 100 fitting pods (each sees the
+//!   ones before);
+//! - `pending-pods/N`: 1,000 queued pods (`pending_pods = 1000`):
+//!   `pending_in_queue_order` + `place_in_order`, what the PendingPods call does.
+//!
+//! After each criterion group a timed loop measures the fast path and the
+//! straightforward evaluation (every filter on every node, one thread) in the same
+//! process and prints `latency …` lines (p50/p99) and
+//! `ratio NAME/N: straightforward/fast = …x`.
+
+mod common;
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use preemption_oracle::engine::sequence::{commit, pending_in_queue_order, place_in_order};
+use preemption_oracle::engine::{Decision, Evaluation, Options, Outcome, decide_with};
+
+const STRAIGHTFORWARD: Options = Options {
+    explain: false,
+    evaluation: Evaluation::Straightforward,
+};
+
+fn same_answer(fast: &Decision, straightforward: &Decision, what: &str) {
+    assert_eq!(
+        (fast.outcome, &fast.node),
+        (straightforward.outcome, &straightforward.node),
+        "{what}: the fast and the straightforward evaluation disagree"
+    );
+}
+
+fn place_fit(c: &mut Criterion) {
+    for nodes in common::sizes() {
+        if !common::selected(&format!("place-fit/{nodes}")) {
+            continue;
+        }
+        let cl = common::cluster(nodes, 0);
+        let (snapshot, pod) = (&*cl.snapshot, &cl.fitting_pod);
+        let fast = decide_with(snapshot, pod, Options::ANSWER);
+        assert_eq!(fast.outcome, Outcome::Scheduled, "the fitting pod must fit");
+        same_answer(
+            &fast,
+            &decide_with(snapshot, pod, STRAIGHTFORWARD),
+            "place-fit",
+        );
+
+        let mut group = c.benchmark_group("place-fit");
+        group.bench_function(BenchmarkId::from_parameter(nodes), |b| {
+            b.iter(|| decide_with(black_box(snapshot), black_box(pod), Options::ANSWER))
+        });
+        group.finish();
+        common::compare(
+            &format!("place-fit/{nodes}"),
+            Duration::from_secs(2),
+            5,
+            || decide_with(snapshot, pod, Options::ANSWER),
+            || decide_with(snapshot, pod, STRAIGHTFORWARD),
+        );
+    }
+}
+
+fn place_preempt(c: &mut Criterion) {
+    for nodes in common::sizes() {
+        if !common::selected(&format!("place-preempt/{nodes}")) {
+            continue;
+        }
+        let cl = common::cluster(nodes, 0);
+        let (snapshot, pod) = (&*cl.snapshot, &cl.preempting_pod);
+        let fast = decide_with(snapshot, pod, Options::ANSWER);
+        assert_eq!(
+            fast.outcome,
+            Outcome::Preempts,
+            "the pending pod must preempt"
+        );
+        let victims = fast
+            .chosen_candidate()
+            .map_or(0, |c| c.victim_details.len());
+        println!(
+            "place-preempt/{nodes}: preempts on {:?}, {victims} victim(s)",
+            fast.node
+        );
+        same_answer(
+            &fast,
+            &decide_with(snapshot, pod, STRAIGHTFORWARD),
+            "place-preempt",
+        );
+
+        let mut group = c.benchmark_group("place-preempt");
+        group.bench_function(BenchmarkId::from_parameter(nodes), |b| {
+            b.iter(|| decide_with(black_box(snapshot), black_box(pod), Options::ANSWER))
+        });
+        group.finish();
+        common::compare(
+            &format!("place-preempt/{nodes}"),
+            Duration::from_secs(2),
+            3,
+            || decide_with(snapshot, pod, Options::ANSWER),
+            || decide_with(snapshot, pod, STRAIGHTFORWARD),
+        );
+    }
+}
+
+fn place_batch(c: &mut Criterion) {
+    for nodes in common::sizes() {
+        if !common::selected(&format!("place-batch/{nodes}")) {
+            continue;
+        }
+        let cl = common::cluster(nodes, 0);
+        let snapshot = &*cl.snapshot;
+        let pods = common::gang(&cl.fitting_pod_json, 100, &cl.objects);
+        // Where a batch's time goes: the decisions, or the snapshot each placed pod
+        // leaves for the next (`sequence::commit`).
+        let decision = decide_with(snapshot, &pods[0], Options::ANSWER);
+        assert_eq!(decision.outcome, Outcome::Scheduled, "gang pods fit");
+        let decide = common::timed(Duration::from_secs(1), 5, 100_000, || {
+            decide_with(snapshot, &pods[0], Options::ANSWER)
+        });
+        let step = common::timed(Duration::from_secs(1), 5, 100_000, || {
+            commit(snapshot, &pods[0], &decision)
+        });
+        println!(
+            "place-batch/{nodes}: one pod's decision p50 {}, its commit (next snapshot) p50 {}",
+            common::human(decide.quantile(0.5)),
+            common::human(step.quantile(0.5)),
+        );
+
+        // The timed loop first: with a slow engine one iteration can take seconds, and
+        // criterion (10 samples at least) runs only when it is short enough.
+        let fast = common::compare(
+            &format!("place-batch/{nodes}"),
+            Duration::from_secs(3),
+            2,
+            || {
+                let decisions = place_in_order(snapshot, &pods, true, Options::ANSWER);
+                assert!(
+                    decisions.len() == 100
+                        && decisions.iter().all(|d| d.outcome == Outcome::Scheduled),
+                    "every gang pod must fit"
+                );
+                decisions
+            },
+            || place_in_order(snapshot, &pods, true, STRAIGHTFORWARD),
+        );
+        if common::criterion_fits(&format!("place-batch/{nodes}"), fast.quantile(0.5)) {
+            let mut group = c.benchmark_group("place-batch");
+            group.bench_function(BenchmarkId::from_parameter(nodes), |b| {
+                b.iter(|| {
+                    place_in_order(black_box(snapshot), black_box(&pods), true, Options::ANSWER)
+                })
+            });
+            group.finish();
+        }
+    }
+}
+
+fn pending_pods(c: &mut Criterion) {
+    for nodes in common::sizes() {
+        if !common::selected(&format!("pending-pods/{nodes}")) {
+            continue;
+        }
+        let cl = common::cluster(nodes, 1000);
+        let snapshot = &*cl.snapshot;
+        let run = |options: Options| {
+            let pods = pending_in_queue_order(snapshot);
+            place_in_order(snapshot, &pods, false, options)
+        };
+        // The timed loop first (its first fast run gives the classification below); with
+        // a slow engine one run can take a minute, and criterion (10 samples at least)
+        // runs only when it is short enough.
+        let mut first = None;
+        let fast = common::compare(
+            &format!("pending-pods/{nodes}"),
+            Duration::from_secs(3),
+            1,
+            || {
+                let decisions = run(Options::ANSWER);
+                if first.is_none() {
+                    first = Some(decisions.iter().map(|d| d.outcome).collect::<Vec<_>>());
+                }
+                decisions
+            },
+            || run(STRAIGHTFORWARD),
+        );
+        let outcomes = first.expect("ran once");
+        let expected = if common::bench_mode() {
+            1000
+        } else {
+            outcomes.len()
+        };
+        assert_eq!(outcomes.len(), expected, "1,000 pending pods");
+        let count = |o: Outcome| outcomes.iter().filter(|d| **d == o).count();
+        println!(
+            "pending-pods/{nodes}: {} scheduled, {} preempt, {} unschedulable, {} not eligible",
+            count(Outcome::Scheduled),
+            count(Outcome::Preempts),
+            count(Outcome::Unschedulable),
+            count(Outcome::NotEligible),
+        );
+        if common::criterion_fits(&format!("pending-pods/{nodes}"), fast.quantile(0.5)) {
+            let mut group = c.benchmark_group("pending-pods");
+            group.bench_function(BenchmarkId::from_parameter(nodes), |b| {
+                b.iter(|| run(Options::ANSWER))
+            });
+            group.finish();
+        }
+    }
+}
+
+fn criterion() -> Criterion {
+    Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args()
+}
+
+criterion_group! {
+    name = benches;
+    config = criterion();
+    targets = place_fit, place_preempt, place_batch, pending_pods
+}
+criterion_main!(benches);

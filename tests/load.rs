@@ -1,0 +1,152 @@
+//! `oracle-load` end to end: a real `preemption-oracle serve --demo` (50 nodes × 10 pods)
+//! on a free loopback port, loaded for about 2 s by 4 clients while a writer streams 200
+//! updates/s; its closing line must parse, with qps > 0 and no errors. Also: it refuses
+//! a non-loopback target without `--allow-remote`.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SERVER: &str = env!("CARGO_BIN_EXE_preemption-oracle");
+const LOAD: &str = env!("CARGO_BIN_EXE_oracle-load");
+
+/// The server process, killed (SIGKILL, by its own id) when dropped.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `serve --demo` and waits until a Place is answered (oracle-load with one
+/// client and a tiny duration doubles as the probe).
+fn start_server() -> (Server, String) {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = Command::new(SERVER)
+        .args([
+            "serve",
+            "--demo",
+            "--nodes",
+            "50",
+            "--pods-per-node",
+            "10",
+            "--listen",
+            &addr,
+        ])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let mut server = Server(child);
+    let started = Instant::now();
+    loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            let mut err = String::new();
+            let _ = server.0.stderr.take().unwrap().read_to_string(&mut err);
+            panic!("serve exited early ({status}): {err}");
+        }
+        if std::net::TcpStream::connect(&addr).is_ok() {
+            let probe = Command::new(LOAD)
+                .args(["--server", &addr, "--clients", "1", "--duration", "0.05"])
+                .output()
+                .unwrap();
+            if probe.status.success() {
+                return (server, addr);
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "serve did not answer within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `key=value` pairs of a line such as `place: qps=… p50_us=… p99_us=… errors=…`.
+fn fields(line: &str) -> HashMap<&str, &str> {
+    line.split_whitespace()
+        .skip(1)
+        .filter_map(|kv| kv.split_once('='))
+        .collect()
+}
+
+#[test]
+fn oracle_load_runs_against_serve_demo_with_ingest() {
+    let (_server, addr) = start_server();
+    let out = Command::new(LOAD)
+        .args([
+            "--server",
+            &addr,
+            "--clients",
+            "4",
+            "--duration",
+            "2",
+            "--ingest-rate",
+            "200",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "oracle-load failed: {}\n{stdout}\n{stderr}",
+        out.status
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    let last = *lines.last().expect("some output");
+    assert!(last.starts_with("place: "), "last line: {last:?}\n{stdout}");
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("place: ")).count(),
+        1,
+        "exactly one place line:\n{stdout}"
+    );
+    let place = fields(last);
+    let qps: f64 = place["qps"].parse().unwrap();
+    let p50: u64 = place["p50_us"].parse().unwrap();
+    let p99: u64 = place["p99_us"].parse().unwrap();
+    let errors: u64 = place["errors"].parse().unwrap();
+    assert!(qps > 0.0, "{last}");
+    assert!(p50 > 0 && p99 >= p50, "{last}");
+    assert_eq!(errors, 0, "{stdout}\n{stderr}");
+
+    let ingest = lines
+        .iter()
+        .find(|l| l.starts_with("ingest: "))
+        .unwrap_or_else(|| panic!("an ingest line:\n{stdout}"));
+    let ingest = fields(ingest);
+    let updates: u64 = ingest["updates"].parse().unwrap();
+    let acked: u64 = ingest["acked"].parse().unwrap();
+    let batches: u64 = ingest["batches"].parse().unwrap();
+    assert!(
+        updates >= 100,
+        "about 400 updates in 2 s at 200/s: {stdout}"
+    );
+    assert_eq!(acked, batches, "every batch acknowledged: {stdout}");
+    assert_eq!(ingest["errors"], "0", "{stdout}\n{stderr}");
+}
+
+#[test]
+fn oracle_load_refuses_remote_targets() {
+    let out = Command::new(LOAD)
+        .args(["--server", "192.0.2.1:50051", "--duration", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not a loopback address"), "{stderr}");
+}
