@@ -213,17 +213,9 @@ fn refresh(c: &mut Criterion) {
     }
 }
 
-fn criterion() -> Criterion {
-    Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args()
-}
-
 criterion_group! {
     name = benches;
-    config = criterion();
+    config = common::criterion();
     targets = initial_sync, stream, refresh
 }
 criterion_main!(benches);

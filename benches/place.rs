@@ -213,17 +213,9 @@ fn pending_pods(c: &mut Criterion) {
     }
 }
 
-fn criterion() -> Criterion {
-    Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args()
-}
-
 criterion_group! {
     name = benches;
-    config = criterion();
+    config = common::criterion();
     targets = place_fit, place_preempt, place_batch, pending_pods
 }
 criterion_main!(benches);

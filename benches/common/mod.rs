@@ -306,3 +306,12 @@ pub fn compare<A, B>(
     println!("ratio {name}: straightforward/fast = {ratio:.1}x (p50 vs p50)");
     f
 }
+
+/// Criterion settings shared by the benches: few samples, short runs, on 2 cores.
+pub fn criterion() -> criterion::Criterion {
+    criterion::Criterion::default()
+        .sample_size(10)
+        .warm_up_time(std::time::Duration::from_secs(1))
+        .measurement_time(std::time::Duration::from_secs(3))
+        .configure_from_args()
+}
