@@ -4,6 +4,9 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use rayon::prelude::*;
+
+use super::Evaluation;
 use super::cycle_state::CycleState;
 use super::plugins::{
     FilterPlugin, NodeScorer, image_locality, inter_pod_affinity, node_affinity, node_name,
@@ -131,6 +134,7 @@ pub fn run_scores(
     snapshot: &Snapshot,
     state: &CycleState,
     feasible: &[&NodeInfo],
+    evaluation: Evaluation,
 ) -> Vec<NodeScores> {
     let pod = &state.pod.pod;
     let scorers: Vec<WeightedScorer<'_>> = vec![
@@ -183,7 +187,10 @@ pub fn run_scores(
         .collect();
     for (name, weight, scorer) in scorers {
         let Some(scorer) = scorer else { continue };
-        let mut raw: Vec<i64> = feasible.iter().map(|n| scorer.score(n)).collect();
+        let mut raw: Vec<i64> = match evaluation {
+            Evaluation::Fast => feasible.par_iter().map(|n| scorer.score(n)).collect(),
+            Evaluation::Straightforward => feasible.iter().map(|n| scorer.score(n)).collect(),
+        };
         scorer.normalize(feasible, &mut raw);
         for (node_scores, score) in out.iter_mut().zip(raw) {
             node_scores.plugins.push((name, score * weight));

@@ -143,7 +143,7 @@ pub fn decide_with(snapshot: &Snapshot, pod: &Pod, options: Options) -> Decision
         }
     }
 
-    let scores = framework::run_scores(snapshot, &pre.state, &feasible);
+    let scores = framework::run_scores(snapshot, &pre.state, &feasible, options.evaluation);
     let score_map: BTreeMap<String, NodeScore> = feasible
         .iter()
         .zip(&scores)
