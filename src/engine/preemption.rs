@@ -89,7 +89,7 @@ pub fn select_victims(
     let incoming = &state.pod.pod;
     let mut node = node.clone();
     let mut state = state.clone();
-    let mut potential: Vec<Arc<PodInfo>> = node
+    let potential: Vec<Arc<PodInfo>> = node
         .pods
         .iter()
         .filter(|p| p.pod.priority < incoming.priority)
@@ -105,34 +105,48 @@ pub fn select_victims(
     if let Some(status) = run_filters_with_nominated(snapshot, &state, &node) {
         return Err(status);
     }
+    Ok(reprieve(potential, |p| {
+        node.add_pod(Arc::clone(p));
+        state.add_pod(p, &node.node);
+        let fits = run_filters_with_nominated(snapshot, &state, &node).is_none();
+        if !fits {
+            node.remove_pod(&p.pod.uid);
+            state.remove_pod(p, &node.node);
+        }
+        fits
+    }))
+}
+
+/// Upstream's reprieve: most important first, the pods whose eviction would violate a
+/// PDB before the others, each put back if `keep` says the pod still fits with it (and
+/// `keep` undoes the addition when it does not). The pods not kept are the victims,
+/// most important first.
+fn reprieve(
+    mut potential: Vec<Arc<PodInfo>>,
+    mut keep: impl FnMut(&Arc<PodInfo>) -> bool,
+) -> NodeVictims {
     potential.sort_by(|a, b| more_important(a, b));
     let (violating, others) = split_by_pdb(potential);
     let has_both = !violating.is_empty() && !others.is_empty();
     let mut victims: Vec<(Arc<PodInfo>, Violations)> = Vec::new();
     let mut num_pdb_violations = 0;
-    let candidates = violating
+    let ordered = violating
         .into_iter()
         .map(|(p, v)| (p, v, true))
         .chain(others.into_iter().map(|p| (p, Vec::new(), false)));
-    for (p, violated, is_violating) in candidates {
-        node.add_pod(Arc::clone(&p));
-        state.add_pod(&p, &node.node);
-        if run_filters_with_nominated(snapshot, &state, &node).is_some() {
-            node.remove_pod(&p.pod.uid);
-            state.remove_pod(&p, &node.node);
-            if is_violating {
-                num_pdb_violations += 1;
-            }
+    for (p, violated, is_violating) in ordered {
+        if !keep(&p) {
+            num_pdb_violations += i64::from(is_violating);
             victims.push((p, violated));
         }
     }
     if has_both {
         victims.sort_by(|a, b| more_important(&a.0, &b.0));
     }
-    Ok(NodeVictims {
+    NodeVictims {
         victims,
         num_pdb_violations,
-    })
+    }
 }
 
 /// A dry run's result on one node.
@@ -188,33 +202,18 @@ fn dry_run_fast(snapshot: &Snapshot, state: &CycleState, node: &NodeInfo) -> Dry
             Err(status) => DryRun::Rejected(status),
         };
     }
-    let mut potential: Vec<Arc<PodInfo>> = lower.into_iter().cloned().collect();
-    potential.sort_by(|a, b| more_important(a, b));
-    let (violating, others) = split_by_pdb(potential);
-    let has_both = !violating.is_empty() && !others.is_empty();
-    let mut victims = Vec::new();
-    let mut num_pdb_violations = 0;
-    let ordered = violating
-        .into_iter()
-        .map(|(p, v)| (p, v, true))
-        .chain(others.into_iter().map(|p| (p, Vec::new(), false)));
-    for (p, violated, is_violating) in ordered {
+    let potential: Vec<Arc<PodInfo>> = lower.into_iter().cloned().collect();
+    DryRun::Candidate(reprieve(potential, |p| {
         used.accumulate(&p.requests, 1);
-        if fits(request, allocatable, allowed, &used, pods + 1) {
+        // The node now holds `pods + 1` pods with `p` back.
+        let still_fits = fits(request, allocatable, allowed, &used, pods + 1);
+        if still_fits {
             pods += 1;
         } else {
             used.accumulate(&p.requests, -1);
-            num_pdb_violations += i64::from(is_violating);
-            victims.push((p, violated));
         }
-    }
-    if has_both {
-        victims.sort_by(|a, b| more_important(&a.0, &b.0));
-    }
-    DryRun::Candidate(NodeVictims {
-        victims,
-        num_pdb_violations,
-    })
+        still_fits
+    }))
 }
 
 /// The candidate selection criteria, in order; each maps a candidate to a value to

@@ -66,29 +66,34 @@ fn count_matching(
         .count() as i64
 }
 
-/// For every node (in parallel, as upstream's parallelizer does), per constraint: the
-/// matching pods, or `None` when the node does not count for the constraint (it lacks a
-/// topology key, or the inclusion policies leave it out).
-fn matching_per_node(
-    snapshot: &Snapshot,
+/// For every node that counts for a constraint (it has every topology key and the
+/// inclusion policies keep it): (constraint index, the node's domain value, its matching
+/// pods). Nodes are counted in parallel, as upstream's parallelizer does.
+fn domain_counts<'a>(
+    snapshot: &'a Snapshot,
     pod: &Pod,
     constraints: &[TopologySpreadConstraint],
-) -> Vec<Vec<Option<i64>>> {
-    snapshot
+) -> Vec<(usize, &'a str, i64)> {
+    let per_node: Vec<Vec<(usize, &'a str, i64)>> = snapshot
         .nodes
         .par_iter()
         .map(|info| {
             let node = &info.node;
-            let counted = has_all_keys(node, constraints);
+            if !has_all_keys(node, constraints) {
+                return Vec::new();
+            }
             constraints
                 .iter()
-                .map(|c| {
-                    (counted && node_included(c, pod, node))
-                        .then(|| count_matching(&info.pods, c, &pod.namespace))
+                .enumerate()
+                .filter(|(_, c)| node_included(c, pod, node))
+                .map(|(i, c)| {
+                    let value = node.labels[&c.topology_key].as_str();
+                    (i, value, count_matching(&info.pods, c, &pod.namespace))
                 })
                 .collect()
         })
-        .collect()
+        .collect();
+    per_node.into_iter().flatten().collect()
 }
 
 /// The two smallest domain counts (`criticalPaths`), updated as upstream updates them.
@@ -147,18 +152,8 @@ pub fn pre_filter(snapshot: &Snapshot, pod: &Pod) -> Option<FilterState> {
         return None;
     }
     let mut counts: Vec<HashMap<String, i64>> = vec![HashMap::new(); constraints.len()];
-    for (info, per_constraint) in
-        snapshot
-            .nodes
-            .iter()
-            .zip(matching_per_node(snapshot, pod, &constraints))
-    {
-        for (i, matching) in per_constraint.into_iter().enumerate() {
-            if let Some(n) = matching {
-                let value = &info.node.labels[&constraints[i].topology_key];
-                *counts[i].entry(value.clone()).or_insert(0) += n;
-            }
-        }
+    for (i, value, n) in domain_counts(snapshot, pod, &constraints) {
+        *counts[i].entry(value.to_string()).or_insert(0) += n;
     }
     let paths = counts
         .iter()
@@ -276,18 +271,9 @@ pub fn pre_score<'a>(
             ((size + 2) as f64).ln()
         })
         .collect();
-    for (info, per_constraint) in
-        snapshot
-            .nodes
-            .iter()
-            .zip(matching_per_node(snapshot, pod, &constraints))
-    {
-        for (i, matching) in per_constraint.into_iter().enumerate() {
-            let Some(n) = matching else { continue };
-            let value = &info.node.labels[&constraints[i].topology_key];
-            if let Some(count) = counts[i].get_mut(value) {
-                *count += n;
-            }
+    for (i, value, n) in domain_counts(snapshot, pod, &constraints) {
+        if let Some(count) = counts[i].get_mut(value) {
+            *count += n;
         }
     }
     Some(Scorer {
