@@ -11,7 +11,7 @@ use preemption_oracle::engine::{Snapshot, decide};
 use preemption_oracle::kube;
 use preemption_oracle::service::pb;
 use preemption_oracle::service::pb::preemption_oracle_client::PreemptionOracleClient;
-use preemption_oracle::service::server::{self, Limits};
+use preemption_oracle::service::server::{self, ServeConfig};
 use preemption_oracle::store::Store;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -29,9 +29,14 @@ impl TestServer {
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
-            server::serve(listener, Arc::new(Store::new()), Limits::default(), async {
-                let _ = stopped.await;
-            })
+            server::serve(
+                listener,
+                Arc::new(Store::new()),
+                ServeConfig::default(),
+                async {
+                    let _ = stopped.await;
+                },
+            )
             .await
             .unwrap();
         });

@@ -3,11 +3,13 @@
 //!
 //! - [`pb`]: the generated protobuf types and the descriptor set for reflection;
 //! - [`decode`] / [`native`]: requests → model, through `crate::kube`;
+//! - [`ingest`]: the one path by which state batches reach the store;
 //! - [`response`]: decisions → answers;
 //! - [`oracle`]: the service handlers;
 //! - [`server`]: the server with health, reflection and tower layers.
 
 pub mod decode;
+pub mod ingest;
 pub mod native;
 pub mod oracle;
 pub mod response;

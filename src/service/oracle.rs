@@ -11,7 +11,7 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{Instrument, info_span};
 
-use super::{decode, pb, response};
+use super::{decode, ingest, pb, response};
 use crate::engine::decision::Outcome;
 use crate::engine::sequence::{WhatIf, pending_in_queue_order, place_in_order};
 use crate::engine::{Options, Snapshot, decide_with};
@@ -149,26 +149,10 @@ impl pb::preemption_oracle_server::PreemptionOracle for Oracle {
             while let Some(Ok(req)) = inbound.next().await {
                 let store = Arc::clone(&store);
                 let span = info_span!("sync_state", cluster = %crate::store::cluster_name(&req.cluster), changes = req.changes.len());
-                let result = compute(move || {
-                    let classes = store
-                        .cluster(&req.cluster)
-                        .map(|c| c.priority_classes())
-                        .unwrap_or_default();
-                    let batch = decode::batch(&req, classes)?;
-                    let applied = batch.changes.len() as u32;
-                    let cluster = store.cluster_or_create(&req.cluster);
-                    let revision = cluster.apply(batch);
-                    tracing::info!(revision, applied, "batch applied");
-                    Ok::<_, Status>(pb::SyncStateResponse {
-                        revision,
-                        batch_id: req.batch_id,
-                        applied,
-                        cluster: cluster.name().to_string(),
-                    })
-                })
-                .instrument(span)
-                .await
-                .and_then(|r| r);
+                let result = compute(move || ingest::apply_request(&store, req))
+                    .instrument(span)
+                    .await
+                    .and_then(|r| r);
                 let failed = result.is_err();
                 if tx.send(result).await.is_err() || failed {
                     break;

@@ -1,12 +1,18 @@
 //! The gRPC server: the oracle, health and reflection (v1 and v1alpha, so grpcurl and
 //! ghz work with no .proto file), with tracing, timeouts, concurrency and message size
 //! limits as tower layers around the handlers.
+//!
+//! Health: the overall service (`""`) and `preemption_oracle.v1.PreemptionOracle` report
+//! SERVING once the state is ready (at once, unless [`ServeConfig::ready`] says to wait
+//! for a watcher's first full sync); `liveness` reports SERVING while the process runs,
+//! for a liveness probe that must not fail during a long first sync.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tonic::transport::Server;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::trace::TraceLayer;
@@ -36,17 +42,55 @@ impl Default for Limits {
     }
 }
 
+/// How to serve.
+#[derive(Debug, Clone, Default)]
+pub struct ServeConfig {
+    pub limits: Limits,
+    /// When set, health reports NOT_SERVING until this turns `true` (a watcher's first
+    /// full sync), and follows it afterwards.
+    pub ready: Option<watch::Receiver<bool>>,
+}
+
+/// The health service name a liveness probe asks for.
+pub const LIVENESS_SERVICE: &str = "liveness";
+
+/// Sets the readiness-bearing health entries: the overall service and the oracle.
+async fn set_readiness(reporter: &tonic_health::server::HealthReporter, ready: bool) {
+    type OracleServer = pb::preemption_oracle_server::PreemptionOracleServer<Oracle>;
+    let status = if ready {
+        tonic_health::ServingStatus::Serving
+    } else {
+        tonic_health::ServingStatus::NotServing
+    };
+    reporter.set_service_status("", status).await;
+    if ready {
+        reporter.set_serving::<OracleServer>().await;
+    } else {
+        reporter.set_not_serving::<OracleServer>().await;
+    }
+}
+
 /// Serves `store` on `listener` until `shutdown` completes, then drains in-flight calls.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     store: Arc<Store>,
-    limits: Limits,
+    config: ServeConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
+    let ServeConfig { limits, ready } = config;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
-        .set_serving::<pb::preemption_oracle_server::PreemptionOracleServer<Oracle>>()
+        .set_service_status(LIVENESS_SERVICE, tonic_health::ServingStatus::Serving)
         .await;
+    set_readiness(&health_reporter, ready.as_ref().is_none_or(|r| *r.borrow())).await;
+    let readiness = ready.map(|mut ready| {
+        tokio::spawn(async move {
+            while ready.changed().await.is_ok() {
+                let now = *ready.borrow_and_update();
+                set_readiness(&health_reporter, now).await;
+            }
+        })
+    });
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -62,7 +106,7 @@ pub async fn serve(
         .max_encoding_message_size(limits.max_message_bytes);
     // Small answers (SyncState acks) go out at once rather than behind Nagle's algorithm.
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    Server::builder()
+    let served = Server::builder()
         .timeout(limits.request_timeout)
         .layer(TraceLayer::new_for_grpc())
         .layer(GlobalConcurrencyLimitLayer::new(
@@ -73,7 +117,11 @@ pub async fn serve(
         .add_service(reflection_v1alpha)
         .add_service(oracle)
         .serve_with_incoming_shutdown(incoming, shutdown)
-        .await
+        .await;
+    if let Some(follower) = readiness {
+        follower.abort();
+    }
+    served
 }
 
 /// Binds `addr`.

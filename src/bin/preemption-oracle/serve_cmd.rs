@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use preemption_oracle::generate::{GeneratorConfig, generate_scenario};
 use preemption_oracle::kube;
-use preemption_oracle::service::server::{self, Limits};
+use preemption_oracle::service::server::{self, ServeConfig};
 use preemption_oracle::store::{Batch, Store};
 
 #[derive(clap::Args)]
@@ -89,7 +89,7 @@ pub fn run(args: Args) -> ExitCode {
             }
         };
         tracing::info!(addr = %args.listen, "serving preemption_oracle.v1.PreemptionOracle, grpc.health.v1.Health and reflection");
-        match server::serve(listener, store, Limits::default(), shutdown_signal()).await {
+        match server::serve(listener, store, ServeConfig::default(), shutdown_signal()).await {
             Ok(()) => {
                 tracing::info!("shut down");
                 ExitCode::SUCCESS

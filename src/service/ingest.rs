@@ -1,0 +1,31 @@
+//! The one ingest path. A `SyncStateRequest`, whether it came over a `SyncState` stream
+//! or from the built-in cluster watcher, is decoded and validated whole, then applied
+//! atomically to its cluster, producing a new revision.
+
+use tonic::Status;
+
+use super::{decode, pb};
+use crate::store::Store;
+
+/// Decodes `req` and applies it to its cluster (created on first use). Nothing is applied
+/// when any change is invalid: the error is `INVALID_ARGUMENT` naming the field.
+pub fn apply_request(
+    store: &Store,
+    req: pb::SyncStateRequest,
+) -> Result<pb::SyncStateResponse, Status> {
+    let classes = store
+        .cluster(&req.cluster)
+        .map(|c| c.priority_classes())
+        .unwrap_or_default();
+    let batch = decode::batch(&req, classes)?;
+    let applied = batch.changes.len() as u32;
+    let cluster = store.cluster_or_create(&req.cluster);
+    let revision = cluster.apply(batch);
+    tracing::info!(revision, applied, "batch applied");
+    Ok(pb::SyncStateResponse {
+        revision,
+        batch_id: req.batch_id,
+        applied,
+        cluster: cluster.name().to_string(),
+    })
+}
