@@ -43,8 +43,8 @@ fn pod_batch(cl: &common::Cluster, next: &mut usize, size: usize) -> Batch {
         })
         .collect();
     Batch {
-        replace: false,
         changes,
+        ..Batch::default()
     }
 }
 
@@ -66,6 +66,7 @@ fn json_request(cl: &common::Cluster, next: &mut usize, size: usize) -> pb::Sync
         replace: false,
         changes,
         batch_id: String::new(),
+        replace_kinds: Vec::new(),
     }
 }
 

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::engine::{Snapshot, decide};
 use crate::kube;
+use crate::model::Pod;
 
 /// Fields compared as sets rather than lists.
 const SET_FIELDS: [&str; 4] = [
@@ -123,11 +124,37 @@ fn run_case(index: usize, line: &str) -> (String, Vec<Mismatch>) {
         Ok(s) => s,
         Err(e) => return fail(name, "scenario", e.to_string()),
     };
-    let decision = decide(&snapshot, &pod);
+    let mismatches = compare_decision(&name, expected, &snapshot, &pod);
+    (name, mismatches)
+}
+
+fn compare_decision(name: &str, expected: &Value, snapshot: &Snapshot, pod: &Pod) -> Vec<Mismatch> {
+    let decision = decide(snapshot, pod);
     let got = serde_json::to_value(&decision).expect("a decision serialises");
     let mut mismatches = Vec::new();
-    compare(&name, "", expected, &got, &mut mismatches);
-    (name, mismatches)
+    compare(name, "", expected, &got, &mut mismatches);
+    mismatches
+}
+
+/// Compares the decision for a case's pending pod, taken on `snapshot` — a state built
+/// some other way, e.g. by watching a cluster that serves the case's objects — with the
+/// case's expected answer.
+pub fn check_against(case: &Value, snapshot: &Snapshot) -> Vec<Mismatch> {
+    let name = case.get("name").and_then(Value::as_str).unwrap_or("case");
+    let pod = case
+        .get("scenario")
+        .map(kube::decode_scenario)
+        .and_then(Result::ok)
+        .and_then(|s| s.pod);
+    match (pod, case.get("expected")) {
+        (Some(pod), Some(expected)) => compare_decision(name, expected, snapshot, &pod),
+        _ => vec![Mismatch {
+            case: name.into(),
+            field: "scenario.pod".into(),
+            expected: "a pending pod and an expected answer".into(),
+            got: "missing or invalid".into(),
+        }],
+    }
 }
 
 fn key_of(path: &str) -> &str {

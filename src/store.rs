@@ -28,14 +28,56 @@ pub enum Object {
     Namespace(Namespace),
 }
 
+/// The kinds of object a cluster's state holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Node,
+    Pod,
+    PodDisruptionBudget,
+    PriorityClass,
+    Namespace,
+}
+
+impl Object {
+    /// The object's identity.
+    pub fn key(&self) -> ObjectKey {
+        match self {
+            Object::Node(n) => ObjectKey::Node(n.name.clone()),
+            Object::Pod(p) => ObjectKey::Pod {
+                namespace: p.namespace.clone(),
+                name: p.name.clone(),
+            },
+            Object::PodDisruptionBudget(b) => ObjectKey::PodDisruptionBudget {
+                namespace: b.namespace.clone(),
+                name: b.name.clone(),
+            },
+            Object::PriorityClass(c) => ObjectKey::PriorityClass(c.name.clone()),
+            Object::Namespace(n) => ObjectKey::Namespace(n.name.clone()),
+        }
+    }
+}
+
 /// The identity of an object to delete.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ObjectKey {
     Node(String),
     Pod { namespace: String, name: String },
     PodDisruptionBudget { namespace: String, name: String },
     PriorityClass(String),
     Namespace(String),
+}
+
+impl ObjectKey {
+    /// The kind of object this key names.
+    pub fn kind(&self) -> Kind {
+        match self {
+            ObjectKey::Node(_) => Kind::Node,
+            ObjectKey::Pod { .. } => Kind::Pod,
+            ObjectKey::PodDisruptionBudget { .. } => Kind::PodDisruptionBudget,
+            ObjectKey::PriorityClass(_) => Kind::PriorityClass,
+            ObjectKey::Namespace(_) => Kind::Namespace,
+        }
+    }
 }
 
 /// One change of a batch.
@@ -50,6 +92,9 @@ pub enum Change {
 pub struct Batch {
     /// The batch is the cluster's whole state.
     pub replace: bool,
+    /// The batch holds every object of these kinds: the others of these kinds are
+    /// deleted (a re-list of one kind).
+    pub replace_kinds: Vec<Kind>,
     pub changes: Vec<Change>,
 }
 
@@ -74,6 +119,7 @@ impl Batch {
             .collect();
         Batch {
             replace: true,
+            replace_kinds: Vec::new(),
             changes,
         }
     }
@@ -229,6 +275,55 @@ impl ClusterState {
         }
     }
 
+    /// Objects of the batch's `replace_kinds` that the batch does not upsert.
+    fn stale_keys(&self, batch: &Batch, snapshot: &Snapshot) -> Vec<ObjectKey> {
+        if batch.replace || batch.replace_kinds.is_empty() {
+            return Vec::new();
+        }
+        let kept: HashSet<ObjectKey> = batch
+            .changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Upsert(o) => Some(o.key()),
+                Change::Delete(_) => None,
+            })
+            .collect();
+        let ix = &self.indexes;
+        let mut held = Vec::new();
+        for kind in &batch.replace_kinds {
+            match kind {
+                Kind::Node => {
+                    held.extend(ix.nodes.iter().map(|e| ObjectKey::Node(e.key().clone())))
+                }
+                Kind::Pod => held.extend(ix.pods.iter().map(|e| ObjectKey::Pod {
+                    namespace: e.value().namespace.clone(),
+                    name: e.value().name.clone(),
+                })),
+                Kind::PodDisruptionBudget => {
+                    for e in ix.pdbs_by_namespace.iter() {
+                        held.extend(e.value().iter().map(|name| ObjectKey::PodDisruptionBudget {
+                            namespace: e.key().clone(),
+                            name: name.clone(),
+                        }));
+                    }
+                }
+                Kind::PriorityClass => held.extend(
+                    snapshot
+                        .priority_classes()
+                        .into_iter()
+                        .map(|c| ObjectKey::PriorityClass(c.name)),
+                ),
+                Kind::Namespace => held.extend(
+                    snapshot
+                        .namespaces()
+                        .map(|n| ObjectKey::Namespace(n.name.clone())),
+                ),
+            }
+        }
+        held.retain(|k| !kept.contains(k));
+        held
+    }
+
     /// Applies a validated batch atomically and publishes the new snapshot. Returns
     /// the revision it produced.
     pub fn apply(&self, batch: Batch) -> u64 {
@@ -240,9 +335,11 @@ impl ClusterState {
         } else {
             (*current.snapshot).clone()
         };
+        let stale = self.stale_keys(&batch, &current.snapshot);
         let mut edit = base.edit();
         let ix = &self.indexes;
-        for change in batch.changes {
+        let changes = stale.into_iter().map(Change::Delete).chain(batch.changes);
+        for change in changes {
             match change {
                 Change::Upsert(Object::Node(n)) => {
                     ix.nodes.insert(n.name.clone(), Arc::new((*n).clone()));
@@ -342,5 +439,59 @@ impl Store {
         let mut names: Vec<String> = self.clusters.iter().map(|e| e.key().clone()).collect();
         names.sort();
         names
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kube;
+
+    fn objects(doc: serde_json::Value) -> Vec<Change> {
+        let mut batch = Batch::replace_with(kube::decode_cluster(&doc).unwrap());
+        std::mem::take(&mut batch.changes)
+    }
+
+    fn node(name: &str) -> serde_json::Value {
+        serde_json::json!({"metadata": {"name": name}, "status": {"allocatable": {"cpu": "4", "pods": "110"}}})
+    }
+
+    fn pod(name: &str, node: &str) -> serde_json::Value {
+        serde_json::json!({"metadata": {"name": name, "namespace": "default", "uid": name},
+            "spec": {"nodeName": node, "containers": [{"name": "c"}]}})
+    }
+
+    #[test]
+    fn replacing_a_kind_deletes_its_unlisted_objects_and_keeps_other_kinds() {
+        let store = Store::new();
+        let cluster = store.cluster_or_create("c");
+        cluster.apply(Batch {
+            replace: true,
+            replace_kinds: Vec::new(),
+            changes: objects(serde_json::json!({
+                "nodes": [node("n1"), node("n2")],
+                "pods": [pod("a", "n1"), pod("b", "n2"), pod("c", "n2")],
+            })),
+        });
+        // A re-list of pods that now finds only `b` and a new `d`.
+        cluster.apply(Batch {
+            replace: false,
+            replace_kinds: vec![Kind::Pod],
+            changes: objects(serde_json::json!({"pods": [pod("b", "n2"), pod("d", "n1")]})),
+        });
+        let published = cluster.published();
+        let snapshot = &published.snapshot;
+        let pods: BTreeSet<String> = snapshot
+            .nodes
+            .iter()
+            .flat_map(|n| n.pods.iter().map(|p| p.pod.key()))
+            .collect();
+        assert_eq!(
+            pods,
+            BTreeSet::from(["default/b".to_string(), "default/d".to_string()])
+        );
+        assert_eq!(snapshot.nodes.len(), 2, "nodes are not re-listed");
+        assert_eq!(cluster.counts().pods, 2);
+        assert_eq!(cluster.pod_key_by_uid("a"), None);
     }
 }

@@ -118,6 +118,7 @@ fn batch(cluster: &str, replace: bool, changes: Vec<pb::ObjectChange>) -> pb::Sy
         replace,
         changes,
         batch_id: String::new(),
+        replace_kinds: Vec::new(),
     }
 }
 

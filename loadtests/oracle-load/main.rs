@@ -553,6 +553,7 @@ async fn ingest(mut client: PreemptionOracleClient<Channel>, cfg: IngestConfig) 
             replace: false,
             changes,
             batch_id: id.to_string(),
+            replace_kinds: Vec::new(),
         };
         // The stream has back-pressure: a server that stops reading holds the writer
         // only until the deadline.

@@ -8,7 +8,7 @@ use tonic::Status;
 use super::{native, pb};
 use crate::kube::{self, DecodeError};
 use crate::model::{Node, Pod, PriorityClass};
-use crate::store::{Batch, Change, Object, ObjectKey};
+use crate::store::{Batch, Change, Kind, Object, ObjectKey};
 
 fn invalid(path: &str, e: DecodeError) -> Status {
     Status::invalid_argument(format!("{path}: {e}"))
@@ -78,26 +78,45 @@ fn key(r: &pb::ObjectRef, path: &str) -> Result<ObjectKey, Status> {
     } else {
         r.namespace.clone()
     };
-    Ok(
-        match pb::Kind::try_from(r.kind).unwrap_or(pb::Kind::Unspecified) {
-            pb::Kind::Node => ObjectKey::Node(r.name.clone()),
-            pb::Kind::Pod => ObjectKey::Pod {
-                namespace,
-                name: r.name.clone(),
-            },
-            pb::Kind::PodDisruptionBudget => ObjectKey::PodDisruptionBudget {
-                namespace,
-                name: r.name.clone(),
-            },
-            pb::Kind::PriorityClass => ObjectKey::PriorityClass(r.name.clone()),
-            pb::Kind::Namespace => ObjectKey::Namespace(r.name.clone()),
-            pb::Kind::Unspecified => {
-                return Err(Status::invalid_argument(format!(
-                    "{path}.kind: must be set"
-                )));
-            }
-        },
-    )
+    let name = r.name.clone();
+    Ok(match kind(r.kind, &format!("{path}.kind"))? {
+        Kind::Node => ObjectKey::Node(name),
+        Kind::Pod => ObjectKey::Pod { namespace, name },
+        Kind::PodDisruptionBudget => ObjectKey::PodDisruptionBudget { namespace, name },
+        Kind::PriorityClass => ObjectKey::PriorityClass(name),
+        Kind::Namespace => ObjectKey::Namespace(name),
+    })
+}
+
+fn kind(value: i32, path: &str) -> Result<Kind, Status> {
+    match pb::Kind::try_from(value).unwrap_or(pb::Kind::Unspecified) {
+        pb::Kind::Node => Ok(Kind::Node),
+        pb::Kind::Pod => Ok(Kind::Pod),
+        pb::Kind::PodDisruptionBudget => Ok(Kind::PodDisruptionBudget),
+        pb::Kind::PriorityClass => Ok(Kind::PriorityClass),
+        pb::Kind::Namespace => Ok(Kind::Namespace),
+        pb::Kind::Unspecified => Err(Status::invalid_argument(format!(
+            "{path}: must be a kind, not {value}"
+        ))),
+    }
+}
+
+fn replace_kinds(values: &[i32]) -> Result<Vec<Kind>, Status> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| kind(*v, &format!("replace_kinds[{i}]")))
+        .collect()
+}
+
+/// The change a rejected batch names: its error starts `changes[N]`. A feeder drops that
+/// one object and sends the rest.
+pub fn rejected_change(status: &Status) -> Option<usize> {
+    if status.code() != tonic::Code::InvalidArgument {
+        return None;
+    }
+    let rest = status.message().strip_prefix("changes[")?;
+    rest[..rest.find(']')?].parse().ok()
 }
 
 /// Decodes and validates a whole batch; nothing is applied unless every change is good.
@@ -194,6 +213,53 @@ pub fn batch(
     }
     Ok(Batch {
         replace: req.replace,
+        replace_kinds: replace_kinds(&req.replace_kinds)?,
         changes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json_upsert(v: serde_json::Value) -> pb::ObjectChange {
+        pb::ObjectChange {
+            change: Some(pb::object_change::Change::Upsert(pb::KubeObject {
+                object: Some(pb::kube_object::Object::Json(v.to_string())),
+            })),
+        }
+    }
+
+    #[test]
+    fn a_refused_batch_names_the_change_a_feeder_drops() {
+        let good = serde_json::json!({"kind": "Node", "metadata": {"name": "n1"}});
+        let bad = serde_json::json!({"kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": "lots"}}}]}});
+        let req = pb::SyncStateRequest {
+            changes: vec![
+                json_upsert(good.clone()),
+                json_upsert(good),
+                json_upsert(bad),
+            ],
+            ..Default::default()
+        };
+        let status = batch(&req, Vec::new()).unwrap_err();
+        assert_eq!(rejected_change(&status), Some(2), "{}", status.message());
+        assert_eq!(rejected_change(&Status::unavailable("changes[1]")), None);
+    }
+
+    #[test]
+    fn replace_kinds_must_name_kinds() {
+        let req = pb::SyncStateRequest {
+            replace_kinds: vec![pb::Kind::Pod as i32, 0],
+            ..Default::default()
+        };
+        let status = batch(&req, Vec::new()).unwrap_err();
+        assert!(
+            status.message().starts_with("replace_kinds[1]"),
+            "{}",
+            status.message()
+        );
+        assert_eq!(rejected_change(&status), None);
+    }
 }

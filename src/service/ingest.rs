@@ -11,20 +11,20 @@ use crate::store::Store;
 /// when any change is invalid: the error is `INVALID_ARGUMENT` naming the field.
 pub fn apply_request(
     store: &Store,
-    req: pb::SyncStateRequest,
+    req: &pb::SyncStateRequest,
 ) -> Result<pb::SyncStateResponse, Status> {
     let classes = store
         .cluster(&req.cluster)
         .map(|c| c.priority_classes())
         .unwrap_or_default();
-    let batch = decode::batch(&req, classes)?;
+    let batch = decode::batch(req, classes)?;
     let applied = batch.changes.len() as u32;
     let cluster = store.cluster_or_create(&req.cluster);
     let revision = cluster.apply(batch);
     tracing::info!(revision, applied, "batch applied");
     Ok(pb::SyncStateResponse {
         revision,
-        batch_id: req.batch_id,
+        batch_id: req.batch_id.clone(),
         applied,
         cluster: cluster.name().to_string(),
     })

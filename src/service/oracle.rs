@@ -149,7 +149,7 @@ impl pb::preemption_oracle_server::PreemptionOracle for Oracle {
             while let Some(Ok(req)) = inbound.next().await {
                 let store = Arc::clone(&store);
                 let span = info_span!("sync_state", cluster = %crate::store::cluster_name(&req.cluster), changes = req.changes.len());
-                let result = compute(move || ingest::apply_request(&store, req))
+                let result = compute(move || ingest::apply_request(&store, &req))
                     .instrument(span)
                     .await
                     .and_then(|r| r);

@@ -1,6 +1,7 @@
 //! The `preemption-oracle` command line: one module per subcommand.
 
 mod conformance_cmd;
+mod feed_cmd;
 mod generate_cmd;
 mod place_cmd;
 mod remote;
@@ -31,6 +32,8 @@ enum Command {
     Generate(generate_cmd::Args),
     /// Serves the gRPC API (state in through SyncState; Place, PlaceBatch, PendingPods).
     Serve(serve_cmd::Args),
+    /// Watches a Kubernetes cluster and streams its state to a remote oracle.
+    Feed(feed_cmd::Args),
 }
 
 fn main() -> ExitCode {
@@ -39,5 +42,6 @@ fn main() -> ExitCode {
         Command::Conformance(args) => conformance_cmd::run(args),
         Command::Generate(args) => generate_cmd::run(args),
         Command::Serve(args) => serve_cmd::run(args),
+        Command::Feed(args) => feed_cmd::run(args),
     }
 }

@@ -1,4 +1,4 @@
-//! `preemption-oracle serve [--listen ADDR] [--state FILE] [--demo]`.
+//! `preemption-oracle serve [--listen ADDR] [--state FILE | --demo | --kubeconfig [PATH]]`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,6 +9,7 @@ use preemption_oracle::generate::{GeneratorConfig, generate_scenario};
 use preemption_oracle::kube;
 use preemption_oracle::service::server::{self, ServeConfig};
 use preemption_oracle::store::{Batch, Store};
+use preemption_oracle::watch::{self, sink::LocalSink};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -28,6 +29,14 @@ pub struct Args {
     /// Demo size: pods per node.
     #[arg(long, default_value_t = 30, requires = "demo")]
     pods_per_node: usize,
+    /// Watch a Kubernetes cluster. With no PATH: KUBECONFIG, ~/.kube/config, or the
+    /// in-cluster service account, as kubectl finds them. Health reports NOT_SERVING
+    /// until the first full sync.
+    #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "PATH", conflicts_with_all = ["state", "demo"])]
+    kubeconfig: Option<PathBuf>,
+    /// The cluster name watched state is stored under (default: the default cluster).
+    #[arg(long, default_value = "", requires = "kubeconfig")]
+    cluster: String,
 }
 
 fn initial_state(args: &Args) -> Result<Option<Batch>, String> {
@@ -88,8 +97,22 @@ pub fn run(args: Args) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let mut config = ServeConfig::default();
+        if let Some(path) = &args.kubeconfig {
+            let path = Some(path.as_path()).filter(|p| !p.as_os_str().is_empty());
+            let client = match watch::client(path).await {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let (ready, ready_rx) = tokio::sync::watch::channel(false);
+            config.ready = Some(ready_rx);
+            tokio::spawn(keep_watching(client, args.cluster.clone(), LocalSink::new(Arc::clone(&store), ready)));
+        }
         tracing::info!(addr = %args.listen, "serving preemption_oracle.v1.PreemptionOracle, grpc.health.v1.Health and reflection");
-        match server::serve(listener, store, ServeConfig::default(), shutdown_signal()).await {
+        match server::serve(listener, store, config, shutdown_signal()).await {
             Ok(()) => {
                 tracing::info!("shut down");
                 ExitCode::SUCCESS
@@ -100,6 +123,15 @@ pub fn run(args: Args) -> ExitCode {
             }
         }
     })
+}
+
+/// Runs the watcher into this process's store for as long as the server runs.
+async fn keep_watching(client: ::kube::Client, cluster: String, mut sink: LocalSink) {
+    tracing::info!(cluster = %cluster, "watching nodes, pods, poddisruptionbudgets and priorityclasses");
+    while let Err(e) = watch::run(client.clone(), &cluster, &mut sink).await {
+        tracing::error!(error = %e, "the watcher stopped; restarting it");
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }
 
 /// Completes on SIGTERM or Ctrl-C.
