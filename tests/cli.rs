@@ -574,3 +574,35 @@ fn inconsistent_objects_are_input_errors() {
     let o = place(&fixture("kubectl-list.json"), &not_a_pod, false);
     assert_input_error(&o, &["node.json", "field `kind`", "expected a Pod"]);
 }
+
+#[test]
+fn a_bare_kubeconfig_flag_means_find_the_configuration_as_kubectl_does() {
+    // `--kubeconfig` with no path, followed by another flag: the configuration is
+    // looked for (and here not found), rather than `--listen` taken for a path.
+    let home = scratch("bare-kubeconfig");
+    for args in [
+        &["serve", "--kubeconfig", "--listen", "127.0.0.1:0"][..],
+        &[
+            "feed",
+            "--kubeconfig",
+            "--server",
+            "127.0.0.1:1",
+            "--cluster",
+            "c",
+        ][..],
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_preemption-oracle"))
+            .args(args)
+            .env("HOME", &home)
+            .env_remove("KUBECONFIG")
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("no Kubernetes configuration found"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+}

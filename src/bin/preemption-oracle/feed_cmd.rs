@@ -20,8 +20,8 @@ use tonic::transport::Channel;
 pub struct Args {
     /// Kubeconfig of the cluster to watch. With no PATH: KUBECONFIG, ~/.kube/config, or
     /// the in-cluster service account, as kubectl finds them.
-    #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "PATH")]
-    kubeconfig: Option<PathBuf>,
+    #[arg(long, num_args = 0..=1, value_name = "PATH")]
+    kubeconfig: Option<Option<PathBuf>>,
     /// The oracle to feed (host:port or URL).
     #[arg(long)]
     server: String,
@@ -128,8 +128,7 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let kubeconfig = args.kubeconfig.filter(|p| !p.as_os_str().is_empty());
-        let kube = match watch::client(kubeconfig.as_deref()).await {
+        let kube = match watch::client(args.kubeconfig.flatten().as_deref()).await {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("error: {e}");

@@ -32,8 +32,8 @@ pub struct Args {
     /// Watch a Kubernetes cluster. With no PATH: KUBECONFIG, ~/.kube/config, or the
     /// in-cluster service account, as kubectl finds them. Health reports NOT_SERVING
     /// until the first full sync.
-    #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "PATH", conflicts_with_all = ["state", "demo"])]
-    kubeconfig: Option<PathBuf>,
+    #[arg(long, num_args = 0..=1, value_name = "PATH", conflicts_with_all = ["state", "demo"])]
+    kubeconfig: Option<Option<PathBuf>>,
     /// The cluster name watched state is stored under (default: the default cluster).
     #[arg(long, default_value = "", requires = "kubeconfig")]
     cluster: String,
@@ -99,8 +99,7 @@ pub fn run(args: Args) -> ExitCode {
         };
         let mut config = ServeConfig::default();
         if let Some(path) = &args.kubeconfig {
-            let path = Some(path.as_path()).filter(|p| !p.as_os_str().is_empty());
-            let client = match watch::client(path).await {
+            let client = match watch::client(path.as_deref()).await {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("error: {e}");
