@@ -509,6 +509,27 @@ async fn the_binary_serves_mutual_tls_and_place_uses_the_client_flags() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot connect"), "{err}");
+
+    // An unknown token is refused even with a good certificate.
+    let guess = write(&dir, "guess", "guess\n");
+    let out = oracle(&[&base[..], &tls, &["--token-file", &guess]].concat());
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Unauthenticated"), "{err}");
+
+    // The token files and the writer identity reached the server.
+    let addr: SocketAddr = listen.parse().unwrap();
+    let viewer = connect(addr, &ca.pem(), Some(&client)).await.unwrap();
+    assert_eq!(code(sync(&viewer, None).await), Code::PermissionDenied);
+    assert_eq!(
+        code(sync(&viewer, Some(READER_TOKEN)).await),
+        Code::PermissionDenied
+    );
+    sync(&viewer, Some(WRITER_TOKEN)).await.unwrap();
+    let feeder = connect(addr, &ca.pem(), Some(&ca.client("feeder", &[FEEDER])))
+        .await
+        .unwrap();
+    sync(&feeder, None).await.unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
