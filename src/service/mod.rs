@@ -6,14 +6,18 @@
 //! - [`ingest`]: the one path by which state batches reach the store;
 //! - [`response`]: decisions → answers;
 //! - [`oracle`]: the service handlers;
-//! - [`server`]: the server with health, reflection and tower layers.
+//! - [`server`]: the server with health, reflection and tower layers;
+//! - [`auth`]: who may read and who may write (a tower layer), and token files;
+//! - [`tls`]: TLS material from PEM files.
 
+pub mod auth;
 pub mod decode;
 pub mod ingest;
 pub mod native;
 pub mod oracle;
 pub mod response;
 pub mod server;
+pub mod tls;
 
 /// Generated protobuf and gRPC code for `preemption_oracle.v1`.
 #[allow(clippy::all, missing_docs)]

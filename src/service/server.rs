@@ -6,6 +6,11 @@
 //! SERVING once the state is ready (at once, unless [`ServeConfig::ready`] says to wait
 //! for a watcher's first full sync); `liveness` reports SERVING while the process runs,
 //! for a liveness probe that must not fail during a long first sync.
+//!
+//! Security: [`ServeConfig::tls`] serves TLS (mutual TLS with a client CA) and
+//! [`ServeConfig::auth`] admits callers by role (see [`super::auth`]); health stays open.
+//! [`ServeConfig::health_listener`] adds a plaintext port serving only health, from the
+//! same reporter, for kubelet probes that speak neither TLS nor tokens.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,8 +22,10 @@ use tonic::transport::Server;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::trace::TraceLayer;
 
+use super::auth::{AuthConfig, AuthLayer};
 use super::oracle::Oracle;
 use super::pb;
+use super::tls::TlsConfig;
 use crate::store::Store;
 
 /// Server limits.
@@ -43,12 +50,20 @@ impl Default for Limits {
 }
 
 /// How to serve.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct ServeConfig {
     pub limits: Limits,
     /// When set, health reports NOT_SERVING until this turns `true` (a watcher's first
     /// full sync), and follows it afterwards.
     pub ready: Option<watch::Receiver<bool>>,
+    /// Serve TLS; with a client CA, every client must present a certificate it verifies.
+    pub tls: Option<TlsConfig>,
+    /// Admit only callers with a reader or writer credential (health stays open). Mutual
+    /// TLS turns this on by itself: without it, a verified client certificate is a reader.
+    pub auth: Option<AuthConfig>,
+    /// A second, plaintext listener serving only `grpc.health.v1.Health`, reporting
+    /// exactly what the main listener's health reports.
+    pub health_listener: Option<tokio::net::TcpListener>,
 }
 
 /// The health service name a liveness probe asks for.
@@ -77,7 +92,18 @@ pub async fn serve(
     config: ServeConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
-    let ServeConfig { limits, ready } = config;
+    let ServeConfig {
+        limits,
+        ready,
+        tls,
+        auth,
+        health_listener,
+    } = config;
+    let auth = auth.or_else(|| {
+        tls.as_ref()
+            .filter(|t| t.requires_client_certificates())
+            .map(|_| AuthConfig::default())
+    });
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
         .set_service_status(LIVENESS_SERVICE, tonic_health::ServingStatus::Serving)
@@ -106,18 +132,44 @@ pub async fn serve(
         .max_encoding_message_size(limits.max_message_bytes);
     // Small answers (SyncState acks) go out at once rather than behind Nagle's algorithm.
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    let served = Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = &tls {
+        builder = builder.tls_config(tls.server_config())?;
+    }
+    // The health port stops when the main one does (or fails).
+    let (stop, stopped) = watch::channel(());
+    let main = builder
         .timeout(limits.request_timeout)
         .layer(TraceLayer::new_for_grpc())
+        .layer(tower::util::option_layer(auth.map(AuthLayer::new)))
         .layer(GlobalConcurrencyLimitLayer::new(
             limits.max_concurrent_requests,
         ))
-        .add_service(health_service)
+        .add_service(health_service.clone())
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(oracle)
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await;
+        .serve_with_incoming_shutdown(incoming, async move {
+            shutdown.await;
+            drop(stop);
+        });
+    let health_only = async move {
+        let Some(listener) = health_listener else {
+            return Ok(());
+        };
+        let mut stopped = stopped;
+        Server::builder()
+            .layer(TraceLayer::new_for_grpc())
+            .add_service(health_service)
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listener),
+                async move {
+                    let _ = stopped.changed().await;
+                },
+            )
+            .await
+    };
+    let served = tokio::try_join!(main, health_only).map(|_| ());
     if let Some(follower) = readiness {
         follower.abort();
     }

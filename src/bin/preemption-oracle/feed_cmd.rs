@@ -9,12 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use preemption_oracle::service::pb;
+
 use preemption_oracle::service::pb::preemption_oracle_client::PreemptionOracleClient;
+
+use crate::remote::{self, ConnectArgs, OracleClient};
 use preemption_oracle::watch::{self, sink::BatchSink, sink::Delivery};
 use tokio::sync::{Notify, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
-use tonic::transport::Channel;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -28,6 +30,8 @@ pub struct Args {
     /// The name the cluster's state is stored under on the oracle.
     #[arg(long)]
     cluster: String,
+    #[command(flatten)]
+    connection: ConnectArgs,
 }
 
 /// The longest wait between reconnection attempts.
@@ -38,17 +42,14 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// next batch. A refused batch ends the stream on the server's side; the sink opens a
 /// new one.
 struct RemoteSink {
-    client: PreemptionOracleClient<Channel>,
+    client: OracleClient,
     requests: mpsc::Sender<pb::SyncStateRequest>,
     acks: mpsc::Receiver<Result<pb::SyncStateResponse, Status>>,
     lost: Arc<Notify>,
 }
 
 impl RemoteSink {
-    async fn open(
-        mut client: PreemptionOracleClient<Channel>,
-        lost: Arc<Notify>,
-    ) -> Result<RemoteSink, Status> {
+    async fn open(mut client: OracleClient, lost: Arc<Notify>) -> Result<RemoteSink, Status> {
         let (requests, rx) = mpsc::channel(1);
         let mut inbound = client
             .sync_state(ReceiverStream::new(rx))
@@ -103,14 +104,6 @@ impl BatchSink for RemoteSink {
     }
 }
 
-fn url(server: &str) -> String {
-    if server.contains("://") {
-        server.to_string()
-    } else {
-        format!("http://{server}")
-    }
-}
-
 pub fn run(args: Args) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -135,14 +128,16 @@ pub fn run(args: Args) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        let endpoint = match Channel::from_shared(url(&args.server)) {
+        let (endpoint, token) = match remote::endpoint(&args.server, &args.connection) {
             // Pings notice a dead peer while the cluster is quiet.
-            Ok(e) => e
-                .http2_keep_alive_interval(Duration::from_secs(10))
-                .keep_alive_timeout(Duration::from_secs(5))
-                .keep_alive_while_idle(true),
+            Ok((e, token)) => (
+                e.http2_keep_alive_interval(Duration::from_secs(10))
+                    .keep_alive_timeout(Duration::from_secs(5))
+                    .keep_alive_while_idle(true),
+                token,
+            ),
             Err(e) => {
-                eprintln!("error: --server {}: {e}", args.server);
+                eprintln!("error: {e}");
                 return ExitCode::from(2);
             }
         };
@@ -151,7 +146,8 @@ pub fn run(args: Args) -> ExitCode {
             match endpoint.connect().await {
                 Ok(channel) => {
                     tracing::info!(server = %args.server, cluster = %args.cluster, "connected; sending the full state");
-                    let client = PreemptionOracleClient::new(channel).max_encoding_message_size(usize::MAX);
+                    let client = PreemptionOracleClient::with_interceptor(channel, token.clone())
+                        .max_encoding_message_size(usize::MAX);
                     let lost = Arc::new(Notify::new());
                     let outcome = match RemoteSink::open(client, Arc::clone(&lost)).await {
                         Ok(mut sink) => tokio::select! {

@@ -1,5 +1,7 @@
 //! `preemption-oracle place --state FILE --pod FILE [--json]`, or against a running
-//! server: `preemption-oracle place --server ADDR --pod FILE [--cluster NAME] [--json]`.
+//! server: `preemption-oracle place --server ADDR --pod FILE [--cluster NAME] [--json]`
+//! with the connection flags of [`crate::remote::ConnectArgs`] (`--tls-ca`, `--tls-cert`,
+//! `--tls-key`, `--token-file`, `--tls-server-name`).
 //!
 //! Exit status: 0 with a decision (whatever its outcome), 2 for bad input (a file that
 //! cannot be read, invalid JSON/YAML, a bad object or field, an inconsistent cluster),
@@ -20,9 +22,14 @@ use preemption_oracle::report;
 #[derive(clap::Args)]
 pub struct Args {
     /// Cluster state: a conformance-style scenario object or a kubectl `v1 List`.
-    #[arg(long, required_unless_present = "server", conflicts_with = "server")]
+    #[arg(
+        long,
+        required_unless_present = "server",
+        conflicts_with_all = ["server", "tls_ca", "tls_cert", "tls_key", "token_file", "tls_server_name"]
+    )]
     state: Option<PathBuf>,
-    /// Ask a running server (`host:port` or `http://host:port`) instead of a state file.
+    /// Ask a running server (`host:port`, `http://host:port`, or `https://host:port` with
+    /// --tls-ca) instead of a state file.
     #[arg(long)]
     server: Option<String>,
     /// With --server: the cluster to ask about ("" is the default cluster).
@@ -34,6 +41,8 @@ pub struct Args {
     /// Print the decision as JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    connection: crate::remote::ConnectArgs,
 }
 
 /// An input problem, already phrased as `FILE: what is wrong`.
@@ -47,7 +56,13 @@ impl InputError {
 
 pub fn run(args: Args) -> ExitCode {
     if let Some(server) = &args.server {
-        return crate::remote::place(server, &args.cluster, &args.pod, args.json);
+        return crate::remote::place(
+            server,
+            &args.connection,
+            &args.cluster,
+            &args.pod,
+            args.json,
+        );
     }
     let decision = match decide(&args) {
         Ok(d) => d,
