@@ -4,7 +4,8 @@
 //!   `Place` counter and latency histogram. CI installs Debian's `prometheus` package
 //!   and sets ORACLE_REQUIRE_PROMETHEUS=1, so there the test cannot pass without it;
 //! - an OTLP/gRPC receiver inside the test gets the spans of a `Place` call, under the
-//!   trace id of the caller's `traceparent`, with their attributes, flushed at shutdown.
+//!   trace id of the caller's `traceparent`, with their attributes, flushed at shutdown;
+//!   with no collector listening the oracle answers as fast and still shuts down.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -282,6 +283,23 @@ impl TraceService for Receiver {
     }
 }
 
+/// Sends SIGTERM and waits (at most `limit`) for the process to exit.
+async fn terminate(process: &mut Process, limit: Duration) -> std::process::ExitStatus {
+    let term = Command::new("kill")
+        .args(["-TERM", &process.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let started = Instant::now();
+    loop {
+        if let Some(status) = process.0.try_wait().unwrap() {
+            return status;
+        }
+        assert!(started.elapsed() < limit, "the oracle did not stop");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn attr(span: &OtlpSpan, key: &str) -> Option<String> {
     let value = span
         .attributes
@@ -331,19 +349,8 @@ async fn otlp_receiver_gets_place_spans_under_the_callers_trace() {
     assert_eq!(answer.outcome(), pb::Outcome::Unschedulable);
 
     // Shutdown flushes the spans still queued.
-    let term = Command::new("kill")
-        .args(["-TERM", &oracle.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
-    let started = Instant::now();
-    while oracle.0.try_wait().unwrap().is_none() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the oracle did not stop"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let stopped = terminate(&mut oracle, Duration::from_secs(30)).await;
+    assert!(stopped.success(), "{}", tail(&log));
     serving.abort();
 
     let spans = receiver.0.lock().unwrap().clone();
@@ -394,5 +401,32 @@ async fn otlp_receiver_gets_place_spans_under_the_callers_trace() {
     // Only the oracle's own spans are exported: none from h2, hyper, tonic or tower, nor
     // from the exporter's own traffic.
     assert_eq!(spans.len(), 1 + phases.len(), "{names:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_down_collector_does_not_hurt_serving() {
+    let dir = temp_dir("otlp-down");
+    let log = dir.join("oracle.log");
+    // Nothing listens there.
+    let endpoint = format!("http://127.0.0.1:{}", free_port());
+    let (mut oracle, addr) = start_oracle(&[], &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)], &log);
+    let mut c = client(&addr).await;
+    let started = Instant::now();
+    for _ in 0..20 {
+        let answer = c
+            .place(place_request("", "100m"))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(answer.outcome(), pb::Outcome::Scheduled);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "20 answers took {:?}",
+        started.elapsed()
+    );
+    let stopped = terminate(&mut oracle, Duration::from_secs(20)).await;
+    assert!(stopped.success(), "{}", tail(&log));
     let _ = std::fs::remove_dir_all(&dir);
 }
