@@ -30,6 +30,7 @@ pub fn apply_request(
     let cluster = store.cluster_or_create(&req.cluster);
     let revision = cluster.apply(batch);
     metrics::record_batch_applied(cluster.name(), applied as usize);
+    // The caller's span (SyncState's per-batch span) declares `revision`.
     tracing::Span::current().record("revision", revision);
     tracing::info!(revision, applied, "batch applied");
     Ok(pb::SyncStateResponse {

@@ -174,19 +174,15 @@ impl Call {
         let name = code_name(code);
         record_rpc(self.method, name, elapsed);
         self.span.record("rpc.grpc.status_code", code as i32);
-        let _entered = self.span.enter();
-        match code {
-            Code::Ok => {}
-            Code::Unknown | Code::Internal | Code::DataLoss => {
-                self.span.record("otel.status_code", "ERROR");
-                tracing::warn!(code = name, ?elapsed, "call failed");
-            }
-            _ => {
-                self.span.record("otel.status_code", "ERROR");
-                tracing::debug!(code = name, ?elapsed, "call refused");
-            }
+        if code != Code::Ok {
+            self.span.record("otel.status_code", "ERROR");
         }
-        tracing::debug!(code = name, ?elapsed, "call finished");
+        let _entered = self.span.enter();
+        if matches!(code, Code::Unknown | Code::Internal | Code::DataLoss) {
+            tracing::warn!(code = name, ?elapsed, "call failed");
+        } else {
+            tracing::debug!(code = name, ?elapsed, "call finished");
+        }
     }
 }
 

@@ -43,7 +43,7 @@ pub struct Tracing {
 pub struct ExporterError(#[from] opentelemetry_otlp::ExporterBuildError);
 
 /// The OTLP endpoint from the environment, if the export is on.
-pub fn otlp_endpoint() -> Option<String> {
+fn otlp_endpoint() -> Option<String> {
     ENDPOINT_VARS
         .iter()
         .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
