@@ -4,7 +4,8 @@
 //! Data flows one way: Kubernetes objects ([`kube`]) → plain model ([`model`]) → the
 //! ingest [`store`] and its immutable snapshots → decisions ([`engine`]) → the gRPC
 //! [`service`], the CLI's [`report`] and the [`conformance`] comparison. [`generate`]
-//! makes synthetic clusters for the demo and benchmarks.
+//! makes synthetic clusters for the demo and benchmarks; [`telemetry`] holds the
+//! service's metrics and traces.
 
 pub mod conformance;
 pub mod engine;
@@ -14,4 +15,5 @@ pub mod model;
 pub mod report;
 pub mod service;
 pub mod store;
+pub mod telemetry;
 pub mod watch;

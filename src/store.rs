@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
@@ -130,6 +130,8 @@ impl Batch {
 pub struct Published {
     pub revision: u64,
     pub snapshot: Arc<Snapshot>,
+    /// When this snapshot was published (`None` before the first batch).
+    pub published_at: Option<Instant>,
 }
 
 /// The ingest indexes of one cluster.
@@ -208,6 +210,8 @@ pub struct ObjectCounts {
     pub nodes: usize,
     pub pods: usize,
     pub pdbs: usize,
+    pub priority_classes: usize,
+    pub namespaces: usize,
 }
 
 impl ClusterState {
@@ -236,9 +240,13 @@ impl ClusterState {
         self.published().snapshot.priority_classes()
     }
 
-    /// Object counts from the ingest indexes.
+    /// Object counts: nodes, pods and PDBs from the ingest indexes, priority classes and
+    /// namespaces from the published snapshot.
     pub fn counts(&self) -> ObjectCounts {
+        let published = self.published();
         ObjectCounts {
+            priority_classes: published.snapshot.priority_class_count(),
+            namespaces: published.snapshot.namespaces().count(),
             nodes: self.indexes.nodes.len(),
             pods: self.indexes.pods.len(),
             pdbs: self
@@ -387,6 +395,7 @@ impl ClusterState {
         self.published.store(Arc::new(Published {
             revision,
             snapshot: Arc::new(edit.finish()),
+            published_at: Some(Instant::now()),
         }));
         self.revisions.send_replace(revision);
         revision

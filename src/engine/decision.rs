@@ -24,6 +24,18 @@ pub enum Outcome {
     NotEligible,
 }
 
+impl Outcome {
+    /// The outcome as the API spells it (`SCHEDULED`, `PREEMPTS`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Scheduled => "SCHEDULED",
+            Outcome::Preempts => "PREEMPTS",
+            Outcome::Unschedulable => "UNSCHEDULABLE",
+            Outcome::NotEligible => "NOT_ELIGIBLE",
+        }
+    }
+}
+
 /// A node's filter verdict.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

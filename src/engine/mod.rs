@@ -6,6 +6,10 @@
 //! DefaultPreemption on every potential node. It returns a [`Decision`] that carries
 //! the outcome, the placement tie set, the preemption candidates and their victims,
 //! and the reasons for every node.
+//!
+//! Each phase of a decision is one tracing span (`filter`, `score`, `preemption`, with
+//! the number of nodes it evaluated), never one per node: with no subscriber listening
+//! a span costs a cached check.
 
 pub mod cycle_state;
 pub mod decision;
@@ -22,6 +26,7 @@ pub(crate) mod test_support;
 use std::collections::BTreeMap;
 
 use rayon::prelude::*;
+use tracing::field::Empty;
 
 pub use decision::{Decision, Outcome};
 pub use snapshot::{PodInfo, Snapshot};
@@ -90,6 +95,7 @@ pub fn decide(snapshot: &Snapshot, pod: &Pod) -> Decision {
 pub fn decide_with(snapshot: &Snapshot, pod: &Pod, options: Options) -> Decision {
     let incoming = PodInfo::new(pod.clone(), Vec::new());
     let num_nodes = snapshot.nodes.len();
+    let filter_phase = tracing::info_span!("filter", nodes = num_nodes, feasible = Empty).entered();
     let pre = framework::run_pre_filter(snapshot, &incoming);
     let nominated = pod
         .nominated_node_name
@@ -143,6 +149,10 @@ pub fn decide_with(snapshot: &Snapshot, pod: &Pod, options: Options) -> Decision
         }
     }
 
+    filter_phase.record("feasible", feasible.len());
+    drop(filter_phase);
+
+    let score_phase = tracing::info_span!("score", nodes = feasible.len()).entered();
     let scores = framework::run_scores(snapshot, &pre.state, &feasible, options.evaluation);
     let score_map: BTreeMap<String, NodeScore> = feasible
         .iter()
@@ -195,8 +205,12 @@ pub fn decide_with(snapshot: &Snapshot, pod: &Pod, options: Options) -> Decision
         }
     };
 
+    drop(score_phase);
+
     let (outcome, node, preemption, fit_error) = if feasible.is_empty() {
+        let phase = tracing::info_span!("preemption", nodes = Empty, outcome = Empty).entered();
         let preemption = preemption::preempt(snapshot, &pre.state, &rejected, options);
+        phase.record("nodes", preemption.potential_nodes.len());
         let mut fit_error = match &pre.rejection {
             Some(status) => fit_error::pre_filter_message(num_nodes, status),
             None => fit_error::message(num_nodes, &rejected, None),
@@ -215,6 +229,7 @@ pub fn decide_with(snapshot: &Snapshot, pod: &Pod, options: Options) -> Decision
         } else {
             (Outcome::Unschedulable, None)
         };
+        phase.record("outcome", outcome.as_str());
         (outcome, node, Some(preemption), Some(fit_error))
     } else {
         (

@@ -282,6 +282,11 @@ impl Snapshot {
         self.priority_classes.values().cloned().collect()
     }
 
+    /// How many priority classes the snapshot holds.
+    pub fn priority_class_count(&self) -> usize {
+        self.priority_classes.len()
+    }
+
     /// ImageLocality's summary of image `name`.
     pub fn image(&self, name: &str) -> Option<&ImageSummary> {
         self.images.get(name)

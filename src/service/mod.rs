@@ -19,6 +19,23 @@ pub mod response;
 pub mod server;
 pub mod tls;
 
+use std::time::Duration;
+
+/// Parses a `grpc-timeout` header value (`100m`, `5S`, …).
+pub fn grpc_timeout(value: &str) -> Option<Duration> {
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
 /// Generated protobuf and gRPC code for `preemption_oracle.v1`.
 #[allow(clippy::all, missing_docs)]
 pub mod pb {

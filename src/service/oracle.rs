@@ -1,5 +1,9 @@
 //! The `PreemptionOracle` gRPC service: proto ↔ model, store ↔ engine. No scheduling
 //! rules live here.
+//!
+//! Each handler records the cluster, the revision, the nodes evaluated and the outcome
+//! on the call's span (opened by `telemetry::rpc`), and opens the `snapshot` phase
+//! span; the engine's phases run under it in `spawn_blocking`.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -9,7 +13,8 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
-use tracing::{Instrument, info_span};
+use tracing::field::Empty;
+use tracing::{Instrument, Span, info_span};
 
 use super::{decode, ingest, pb, response};
 use crate::engine::decision::Outcome;
@@ -40,18 +45,28 @@ impl Oracle {
 
 /// The call's deadline from its `grpc-timeout` header.
 fn deadline<T>(req: &Request<T>) -> Option<Duration> {
-    let v = req.metadata().get("grpc-timeout")?.to_str().ok()?;
-    let (digits, unit) = v.split_at(v.len().checked_sub(1)?);
-    let n: u64 = digits.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(n * 3600),
-        "M" => Duration::from_secs(n * 60),
-        "S" => Duration::from_secs(n),
-        "m" => Duration::from_millis(n),
-        "u" => Duration::from_micros(n),
-        "n" => Duration::from_nanos(n),
-        _ => return None,
-    })
+    super::grpc_timeout(req.metadata().get("grpc-timeout")?.to_str().ok()?)
+}
+
+/// A `snapshot` phase span for `cluster` (revision and nodes recorded when known).
+fn snapshot_phase(cluster: &str) -> Span {
+    info_span!(
+        "snapshot",
+        cluster = crate::store::cluster_name(cluster),
+        revision = Empty,
+        nodes = Empty
+    )
+}
+
+/// Records on the current span (the phase, then the call) the revision and the nodes a
+/// query evaluates, and on the call's span the cluster.
+fn record_snapshot(call: &Span, cluster: &ClusterState, revision: u64, nodes: usize) {
+    let phase = Span::current();
+    phase.record("revision", revision);
+    phase.record("nodes", nodes);
+    call.record("cluster", cluster.name());
+    call.record("revision", revision);
+    call.record("nodes", nodes);
 }
 
 async fn at_revision(
@@ -123,9 +138,10 @@ fn overlay(snapshot: &Arc<Snapshot>, w: &WhatIf) -> Result<Arc<Snapshot>, Status
         .map_err(|e| Status::not_found(e.to_string()))
 }
 
-/// Runs CPU-bound engine work off the async runtime.
+/// Runs CPU-bound engine work off the async runtime, under the current span.
 async fn compute<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Status> {
-    tokio::task::spawn_blocking(f)
+    let span = Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(f))
         .await
         .map_err(|e| Status::internal(format!("evaluation failed: {e}")))
 }
@@ -143,12 +159,19 @@ impl pb::preemption_oracle_server::PreemptionOracle for Oracle {
         let mut inbound = request.into_inner();
         let store = Arc::clone(&self.store);
         let (tx, rx) = mpsc::channel(16);
+        let call = Span::current();
         tokio::spawn(async move {
             // A batch is one message: a stream cut mid-batch never delivers it, so
             // nothing is half applied.
             while let Some(Ok(req)) = inbound.next().await {
                 let store = Arc::clone(&store);
-                let span = info_span!("sync_state", cluster = %crate::store::cluster_name(&req.cluster), changes = req.changes.len());
+                let span = info_span!(
+                    parent: &call,
+                    "sync_state",
+                    cluster = %crate::store::cluster_name(&req.cluster),
+                    changes = req.changes.len(),
+                    revision = Empty
+                );
                 let result = compute(move || ingest::apply_request(&store, &req))
                     .instrument(span)
                     .await
@@ -168,25 +191,25 @@ impl pb::preemption_oracle_server::PreemptionOracle for Oracle {
     ) -> Result<Response<pb::PlaceResponse>, Status> {
         let wait = deadline(&request).unwrap_or(DEFAULT_REVISION_WAIT);
         let req = request.into_inner();
-        let cluster = self.cluster(&req.cluster)?;
+        let call = Span::current();
         let options = req.options.unwrap_or_default();
-        let published = at_revision(&cluster, options.min_revision, wait).await?;
-        let pod = decode::pod(&req.pod, &published.snapshot.priority_classes(), "pod")?;
-        let snapshot = overlay(&published.snapshot, &what_if(&options)?)?;
-        let span = info_span!(
-            "place",
-            cluster = cluster.name(),
-            revision = published.revision,
-            nodes = snapshot.nodes.len(),
-            outcome = tracing::field::Empty
-        );
+        let (published, pod, snapshot) = async {
+            let cluster = self.cluster(&req.cluster)?;
+            let published = at_revision(&cluster, options.min_revision, wait).await?;
+            let pod = decode::pod(&req.pod, &published.snapshot.priority_classes(), "pod")?;
+            let snapshot = overlay(&published.snapshot, &what_if(&options)?)?;
+            record_snapshot(&call, &cluster, published.revision, snapshot.nodes.len());
+            Ok::<_, Status>((published, pod, snapshot))
+        }
+        .instrument(snapshot_phase(&req.cluster))
+        .await?;
         let decide_options = if options.explain {
             Options::EXPLAINED
         } else {
             Options::ANSWER
         };
         let decision = compute(move || decide_with(&snapshot, &pod, decide_options)).await?;
-        span.record("outcome", tracing::field::debug(decision.outcome));
+        call.record("outcome", decision.outcome.as_str());
         Ok(Response::new(response::place(
             &decision,
             published.revision,
@@ -200,17 +223,24 @@ impl pb::preemption_oracle_server::PreemptionOracle for Oracle {
     ) -> Result<Response<pb::PlaceBatchResponse>, Status> {
         let wait = deadline(&request).unwrap_or(DEFAULT_REVISION_WAIT);
         let req = request.into_inner();
-        let cluster = self.cluster(&req.cluster)?;
+        let call = Span::current();
         let options = req.options.unwrap_or_default();
-        let published = at_revision(&cluster, options.min_revision, wait).await?;
-        let classes = published.snapshot.priority_classes();
-        let pods = req
-            .pods
-            .iter()
-            .enumerate()
-            .map(|(i, p)| decode::pod(&Some(p.clone()), &classes, &format!("pods[{i}]")))
-            .collect::<Result<Vec<_>, _>>()?;
-        let snapshot = overlay(&published.snapshot, &what_if(&options)?)?;
+        let (published, pods, snapshot) = async {
+            let cluster = self.cluster(&req.cluster)?;
+            let published = at_revision(&cluster, options.min_revision, wait).await?;
+            let classes = published.snapshot.priority_classes();
+            let pods = req
+                .pods
+                .iter()
+                .enumerate()
+                .map(|(i, p)| decode::pod(&Some(p.clone()), &classes, &format!("pods[{i}]")))
+                .collect::<Result<Vec<_>, _>>()?;
+            let snapshot = overlay(&published.snapshot, &what_if(&options)?)?;
+            record_snapshot(&call, &cluster, published.revision, snapshot.nodes.len());
+            Ok::<_, Status>((published, pods, snapshot))
+        }
+        .instrument(snapshot_phase(&req.cluster))
+        .await?;
         let count = pods.len();
         let all_or_nothing = req.all_or_nothing;
         let decide_options = if options.explain {
@@ -225,6 +255,10 @@ impl pb::preemption_oracle_server::PreemptionOracle for Oracle {
             && decisions
                 .iter()
                 .all(|d| matches!(d.outcome, Outcome::Scheduled | Outcome::Preempts));
+        call.record(
+            "outcome",
+            if admitted { "ADMITTED" } else { "NOT_ADMITTED" },
+        );
         Ok(Response::new(pb::PlaceBatchResponse {
             results: decisions
                 .iter()
@@ -241,8 +275,16 @@ impl pb::preemption_oracle_server::PreemptionOracle for Oracle {
     ) -> Result<Response<pb::PendingPodsResponse>, Status> {
         let wait = deadline(&request).unwrap_or(DEFAULT_REVISION_WAIT);
         let req = request.into_inner();
-        let cluster = self.cluster(&req.cluster)?;
-        let published = at_revision(&cluster, req.min_revision, wait).await?;
+        let call = Span::current();
+        let published = async {
+            let cluster = self.cluster(&req.cluster)?;
+            let published = at_revision(&cluster, req.min_revision, wait).await?;
+            let nodes = published.snapshot.nodes.len();
+            record_snapshot(&call, &cluster, published.revision, nodes);
+            Ok::<_, Status>(published)
+        }
+        .instrument(snapshot_phase(&req.cluster))
+        .await?;
         let snapshot = Arc::clone(&published.snapshot);
         let limit = req.limit as usize;
         let (pods, decisions) = compute(move || {
@@ -278,7 +320,18 @@ impl pb::preemption_oracle_server::PreemptionOracle for Oracle {
                     reason: d.fit_error.clone().unwrap_or_default(),
                 }
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let count =
+            |class: pb::PendingClass| pods.iter().filter(|p| p.class == class as i32).count();
+        call.record(
+            "outcome",
+            format!(
+                "{} fit, {} preempt, {} need capacity",
+                count(pb::PendingClass::Fits),
+                count(pb::PendingClass::Preempts),
+                count(pb::PendingClass::NeedsCapacity)
+            ),
+        );
         Ok(Response::new(pb::PendingPodsResponse {
             pods,
             revision: published.revision,

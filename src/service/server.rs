@@ -1,6 +1,7 @@
 //! The gRPC server: the oracle, health and reflection (v1 and v1alpha, so grpcurl and
-//! ghz work with no .proto file), with tracing, timeouts, concurrency and message size
-//! limits as tower layers around the handlers.
+//! ghz work with no .proto file), with telemetry (a span, a count and a latency per call:
+//! `telemetry::rpc`), timeouts, concurrency and message size limits as tower layers
+//! around the handlers.
 //!
 //! Health: the overall service (`""`) and `preemption_oracle.v1.PreemptionOracle` report
 //! SERVING once the state is ready (at once, unless [`ServeConfig::ready`] says to wait
@@ -20,13 +21,13 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tonic::transport::Server;
 use tower::limit::GlobalConcurrencyLimitLayer;
-use tower_http::trace::TraceLayer;
 
 use super::auth::{AuthConfig, AuthLayer};
 use super::oracle::Oracle;
 use super::pb;
 use super::tls::TlsConfig;
 use crate::store::Store;
+use crate::telemetry::rpc::RpcLayer;
 
 /// Server limits.
 #[derive(Debug, Clone)]
@@ -140,7 +141,7 @@ pub async fn serve(
     let (stop, stopped) = watch::channel(());
     let main = builder
         .timeout(limits.request_timeout)
-        .layer(TraceLayer::new_for_grpc())
+        .layer(RpcLayer::new(limits.request_timeout))
         .layer(tower::util::option_layer(auth.map(AuthLayer::new)))
         .layer(GlobalConcurrencyLimitLayer::new(
             limits.max_concurrent_requests,
@@ -159,7 +160,7 @@ pub async fn serve(
         };
         let mut stopped = stopped;
         Server::builder()
-            .layer(TraceLayer::new_for_grpc())
+            .layer(RpcLayer::new(limits.request_timeout))
             .add_service(health_service)
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(listener),

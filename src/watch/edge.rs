@@ -56,6 +56,18 @@ impl Watched for PriorityClass {
     const KIND: pb::Kind = pb::Kind::PriorityClass;
 }
 
+/// The Kubernetes name of a kind, as metrics label it.
+pub fn kind_name(kind: pb::Kind) -> &'static str {
+    match kind {
+        pb::Kind::Node => "Node",
+        pb::Kind::Pod => "Pod",
+        pb::Kind::PodDisruptionBudget => "PodDisruptionBudget",
+        pb::Kind::PriorityClass => "PriorityClass",
+        pb::Kind::Namespace => "Namespace",
+        pb::Kind::Unspecified => "Unspecified",
+    }
+}
+
 /// The upsert of `object`, stripped, as Kubernetes JSON. `None` (with a warning) in the
 /// one case the object cannot be written out, which k8s-openapi's types do not produce.
 pub fn upsert<K: Watched>(mut object: K) -> Option<pb::ObjectChange> {

@@ -25,6 +25,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use tonic::Status;
 
 use crate::service::{decode, pb};
+use crate::telemetry::metrics;
 use assemble::{Assembler, Step};
 use edge::Watched;
 use sink::{BatchSink, Delivery};
@@ -99,6 +100,7 @@ pub async fn run(
         for (kind, step) in burst {
             if matches!(step, Step::Restart) && assembler.synced() {
                 tracing::info!(?kind, cluster, "re-listing");
+                metrics::record_relist(crate::store::cluster_name(cluster), edge::kind_name(kind));
             }
             for batch in assembler.push(kind, step) {
                 deliver(sink, batch).await?;

@@ -1,7 +1,7 @@
 //! `preemption-oracle serve [--listen ADDR] [--state FILE | --demo | --kubeconfig [PATH]]`,
 //! with TLS (`--tls-cert`, `--tls-key`, `--client-ca`), access control
-//! (`--writer-token-file`, `--reader-token-file`, `--writer-identity`) and a plaintext
-//! health port (`--health-listen`).
+//! (`--writer-token-file`, `--reader-token-file`, `--writer-identity`), a plaintext
+//! health port (`--health-listen`) and Prometheus metrics (`--metrics-listen`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,6 +14,7 @@ use preemption_oracle::service::auth::{AuthConfig, CredentialFileError, Tokens, 
 use preemption_oracle::service::server::{self, ServeConfig};
 use preemption_oracle::service::tls::{TlsConfig, read_certificates, read_private_key};
 use preemption_oracle::store::{Batch, Store};
+use preemption_oracle::telemetry::{metrics, traces};
 use preemption_oracle::watch::{self, sink::LocalSink};
 
 #[derive(clap::Args)]
@@ -21,6 +22,9 @@ pub struct Args {
     /// Address to listen on. Loopback by default.
     #[arg(long, default_value = "127.0.0.1:50051", env = "ORACLE_LISTEN")]
     listen: SocketAddr,
+    /// Serve Prometheus metrics on this address (`GET /metrics`). Off by default.
+    #[arg(long, value_name = "ADDR", env = "ORACLE_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// Load this state into the default cluster at start: a conformance-style scenario
     /// or a kubectl `v1 List`, JSON or YAML.
     #[arg(long, conflicts_with = "demo")]
@@ -140,11 +144,32 @@ fn initial_state(args: &Args) -> Result<Option<Batch>, String> {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The OTLP exporter's channel and the metrics listener run on the runtime.
+    let _runtime = runtime.enter();
+    let tracing = match traces::init() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(addr) = args.metrics_listen {
+        if let Err(e) = metrics::install(addr) {
+            eprintln!("error: metrics on {addr}: {e}");
+            return ExitCode::FAILURE;
+        }
+        tracing::info!(%addr, "serving Prometheus metrics on /metrics");
+    }
     let batch = match initial_state(&args) {
         Ok(b) => b,
         Err(e) => {
@@ -169,16 +194,9 @@ pub fn run(args: Args) -> ExitCode {
         let revision = store.cluster_or_create("").apply(batch);
         tracing::info!(objects, revision, "initial state loaded");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    if args.metrics_listen.is_some() {
+        runtime.spawn(metrics::refresh_state(Arc::clone(&store)));
+    }
     runtime.block_on(async move {
         let listener = match server::bind(args.listen).await {
             Ok(l) => l,
@@ -229,7 +247,9 @@ pub fn run(args: Args) -> ExitCode {
                 LocalSink::new(Arc::clone(&store), ready),
             ));
         }
-        match server::serve(listener, store, config, shutdown_signal()).await {
+        let served = server::serve(listener, store, config, shutdown_signal()).await;
+        tracing.shutdown().await;
+        match served {
             Ok(()) => {
                 tracing::info!("shut down");
                 ExitCode::SUCCESS
