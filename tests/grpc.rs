@@ -779,3 +779,28 @@ async fn place_batch_and_pending_pods_account_for_order() {
     assert_eq!(answer.outcome, pb::Outcome::Scheduled as i32);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_open_sync_streams() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let mut acks = c
+        .sync_state(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    tx.send(batch("", false, vec![upsert(&node("n1", "4"))]))
+        .await
+        .unwrap();
+    assert!(acks.message().await.unwrap().is_some());
+    // A feeder keeps its stream open for ever; shutdown must not wait for it.
+    tokio::time::timeout(Duration::from_secs(10), server.stop())
+        .await
+        .expect("the server drains while a SyncState stream is open");
+    match acks.message().await {
+        Err(s) => assert_eq!(s.code(), tonic::Code::Unavailable, "{s}"),
+        Ok(other) => panic!("the stream should end with UNAVAILABLE, got {other:?}"),
+    }
+    drop(tx);
+}

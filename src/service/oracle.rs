@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
@@ -29,11 +29,14 @@ const DEFAULT_REVISION_WAIT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct Oracle {
     store: Arc<Store>,
+    /// Changes (its sender is dropped) when the server begins to shut down.
+    shutdown: watch::Receiver<()>,
 }
 
 impl Oracle {
-    pub fn new(store: Arc<Store>) -> Oracle {
-        Oracle { store }
+    /// The service over `store`; `shutdown` changes or closes when the server stops.
+    pub fn new(store: Arc<Store>, shutdown: watch::Receiver<()>) -> Oracle {
+        Oracle { store, shutdown }
     }
 
     fn cluster(&self, name: &str) -> Result<Arc<ClusterState>, Status> {
@@ -160,10 +163,22 @@ impl pb::preemption_oracle_server::PreemptionOracle for Oracle {
         let store = Arc::clone(&self.store);
         let (tx, rx) = mpsc::channel(16);
         let call = Span::current();
+        let mut shutdown = self.shutdown.clone();
         tokio::spawn(async move {
             // A batch is one message: a stream cut mid-batch never delivers it, so
             // nothing is half applied.
-            while let Some(Ok(req)) = inbound.next().await {
+            loop {
+                let req = tokio::select! {
+                    next = inbound.next() => match next {
+                        Some(Ok(req)) => req,
+                        _ => break,
+                    },
+                    _ = shutdown.changed() => {
+                        let bye = Status::unavailable("the server is shutting down; reconnect");
+                        let _ = tx.send(Err(bye)).await;
+                        break;
+                    }
+                };
                 let store = Arc::clone(&store);
                 let span = info_span!(
                     parent: &call,

@@ -128,17 +128,21 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()
         .expect("descriptor sets are valid");
-    let oracle = pb::preemption_oracle_server::PreemptionOracleServer::new(Oracle::new(store))
-        .max_decoding_message_size(limits.max_message_bytes)
-        .max_encoding_message_size(limits.max_message_bytes);
+    // Shutdown drops `stop`: the health port stops, and open SyncState streams end (a
+    // feeder's stream never ends by itself, and draining would wait for it).
+    let (stop, stopped) = watch::channel(());
+    let oracle = pb::preemption_oracle_server::PreemptionOracleServer::new(Oracle::new(
+        store,
+        stopped.clone(),
+    ))
+    .max_decoding_message_size(limits.max_message_bytes)
+    .max_encoding_message_size(limits.max_message_bytes);
     // Small answers (SyncState acks) go out at once rather than behind Nagle's algorithm.
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let mut builder = Server::builder();
     if let Some(tls) = &tls {
         builder = builder.tls_config(tls.server_config())?;
     }
-    // The health port stops when the main one does (or fails).
-    let (stop, stopped) = watch::channel(());
     let main = builder
         .timeout(limits.request_timeout)
         .layer(RpcLayer::new(limits.request_timeout))
