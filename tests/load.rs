@@ -3,36 +3,20 @@
 //! updates/s; its closing line must parse, with qps > 0 and no errors. Also: it refuses
 //! a non-loopback target without `--allow-remote`.
 
+mod support;
+
 use std::collections::HashMap;
 use std::io::Read;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::{Process, free_port};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_preemption-oracle");
 const LOAD: &str = env!("CARGO_BIN_EXE_oracle-load");
 
-/// The server process, killed (SIGKILL, by its own id) when dropped.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts `serve --demo` and waits until a Place is answered (oracle-load with one
 /// client and a tiny duration doubles as the probe).
-fn start_server() -> (Server, String) {
+fn start_server() -> (Process, String) {
     let addr = format!("127.0.0.1:{}", free_port());
     let child = Command::new(SERVER)
         .args([
@@ -51,7 +35,7 @@ fn start_server() -> (Server, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("serve starts");
-    let mut server = Server(child);
+    let mut server = Process(child);
     let started = Instant::now();
     loop {
         if let Some(status) = server.0.try_wait().unwrap() {

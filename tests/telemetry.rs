@@ -7,13 +7,16 @@
 //!   trace id of the caller's `traceparent`, with their attributes, flushed at shutdown;
 //!   with no collector listening the oracle answers as fast and still shuts down.
 
+mod support;
+
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::{Process, free_port};
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
@@ -27,24 +30,6 @@ use preemption_oracle::service::pb;
 use preemption_oracle::service::pb::preemption_oracle_client::PreemptionOracleClient;
 use serde_json::{Value, json};
 use tonic::transport::Channel;
-
-/// A child process killed when the test ends, however it ends.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("oracle-{name}-{}", std::process::id()));

@@ -5,11 +5,14 @@
 //! port. The last tests run the real binary with the TLS flags and `place --server` with
 //! the client flags.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::{Process, free_port};
 
 use preemption_oracle::kube;
 use preemption_oracle::service::auth::{AuthConfig, Tokens};
@@ -369,24 +372,6 @@ async fn mutual_tls_identities_decide_who_writes_and_health_has_its_own_plaintex
     };
     assert!(foreign.is_err(), "a certificate from another CA got in");
     server.stop().await;
-}
-
-/// The real binary, killed when dropped.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn oracle(args: &[&str]) -> Output {

@@ -5,11 +5,14 @@
 //! after that oracle restarts; and the public conformance vectors, served by the API
 //! server and watched, give the expected answers.
 
+mod support;
+
+use support::{Process, free_port};
 mod apiserver;
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,14 +32,6 @@ fn scratch_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("oracle-watch-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn fixture_objects() -> Vec<Value> {
@@ -159,26 +154,37 @@ fn find(api: &ApiServer, kind: &str, name: &str) -> Value {
         .unwrap_or_else(|| panic!("no {kind} {name}"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn watched_state_follows_the_cluster_through_drops_and_relists() {
-    let api = ApiServer::start(&fixture_objects()).await;
-    let kubeconfig = api.kubeconfig(&scratch_dir("follow"));
-    let store = Arc::new(Store::new());
+/// Runs the watcher into `store` as `cluster`, and waits for its first full sync.
+async fn watch_until_synced(
+    store: &Arc<Store>,
+    kubeconfig: &Path,
+    cluster: &str,
+) -> tokio::task::JoinHandle<Result<(), tonic::Status>> {
     let (ready_tx, mut ready) = watch::channel(false);
-    let client = preemption_oracle::watch::client(Some(&kubeconfig))
+    let client = preemption_oracle::watch::client(Some(kubeconfig))
         .await
         .unwrap();
     let watcher = tokio::spawn({
-        let store = Arc::clone(&store);
+        let store = Arc::clone(store);
+        let cluster = cluster.to_string();
         async move {
             let mut sink = LocalSink::new(store, ready_tx);
-            preemption_oracle::watch::run(client, "watched", &mut sink).await
+            preemption_oracle::watch::run(client, &cluster, &mut sink).await
         }
     });
     tokio::time::timeout(CONVERGE_WITHIN, ready.wait_for(|r| *r))
         .await
         .expect("the first full sync lands")
         .unwrap();
+    watcher
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watched_state_follows_the_cluster_through_drops_and_relists() {
+    let api = ApiServer::start(&fixture_objects()).await;
+    let kubeconfig = api.kubeconfig(&scratch_dir("follow"));
+    let store = Arc::new(Store::new());
+    let watcher = watch_until_synced(&store, &kubeconfig, "watched").await;
     // The first full sync is one batch: at readiness the state is already whole.
     let first = store.cluster("watched").unwrap().published();
     assert_eq!(first.revision, 1, "one replace batch");
@@ -261,18 +267,8 @@ async fn watched_state_follows_the_cluster_through_drops_and_relists() {
     watcher.abort();
 }
 
-/// A child process killed when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn oracle(args: &[&str]) -> Running {
-    Running(
+fn oracle(args: &[&str]) -> Process {
+    Process(
         Command::new(env!("CARGO_BIN_EXE_preemption-oracle"))
             .args(args)
             .env("RUST_LOG", "warn")
@@ -428,21 +424,7 @@ async fn public_vectors_from_watched_state() {
         let api = ApiServer::start(&objects).await;
         let kubeconfig = api.kubeconfig(&dir);
         let store = Arc::new(Store::new());
-        let (ready_tx, mut ready) = watch::channel(false);
-        let client = preemption_oracle::watch::client(Some(&kubeconfig))
-            .await
-            .unwrap();
-        let watcher = tokio::spawn({
-            let store = Arc::clone(&store);
-            async move {
-                let mut sink = LocalSink::new(store, ready_tx);
-                preemption_oracle::watch::run(client, "", &mut sink).await
-            }
-        });
-        tokio::time::timeout(CONVERGE_WITHIN, ready.wait_for(|r| *r))
-            .await
-            .unwrap_or_else(|_| panic!("{}: no full sync", case["name"]))
-            .unwrap();
+        let watcher = watch_until_synced(&store, &kubeconfig, "").await;
         watcher.abort();
         let snapshot = Arc::clone(&store.cluster("").unwrap().published().snapshot);
         failures.extend(preemption_oracle::conformance::check_against(

@@ -36,6 +36,20 @@ enum Command {
     Feed(feed_cmd::Args),
 }
 
+/// The Tokio runtime a subcommand runs on; on failure, the message is printed and the
+/// exit code returned.
+fn start_runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, ExitCode> {
+    let mut builder = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    builder.enable_all().build().map_err(|e| {
+        eprintln!("error: cannot start the runtime: {e}");
+        ExitCode::FAILURE
+    })
+}
+
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Place(args) => place_cmd::run(args),

@@ -144,15 +144,9 @@ fn initial_state(args: &Args) -> Result<Option<Batch>, String> {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::start_runtime(true) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     // The OTLP exporter's channel and the metrics listener run on the runtime.
     let _runtime = runtime.enter();
