@@ -39,7 +39,7 @@ fn pod_batch(cl: &common::Cluster, next: &mut usize, size: usize) -> Batch {
         .map(|_| {
             let p = &pods[*next % pods.len()];
             *next += 1;
-            Change::Upsert(Object::Pod(Box::new(p.clone())))
+            Change::Upsert(Object::Pod(Arc::new(p.clone())))
         })
         .collect();
     Batch {

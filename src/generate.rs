@@ -13,6 +13,9 @@
 //! `DoNotSchedule` zone spread constraints are within their skew, tainted nodes only run
 //! pods that tolerate their taints, and start times are unique per node.
 //!
+//! [`generate_objects`] gives the same cluster already decoded into model objects, one
+//! node at a time, without holding the whole document (what `serve --demo` loads).
+//!
 //! Everything is drawn from a small self-contained PRNG (splitmix64) and only IEEE basic
 //! arithmetic, so the same [`GeneratorConfig`] always gives byte-identical JSON, on any
 //! platform and with any number of threads.
@@ -21,6 +24,9 @@ use std::io::{self, Write};
 
 use rayon::prelude::*;
 use serde_json::{Map, Value, json};
+
+use crate::kube;
+use crate::model::{Node, Pod};
 
 /// What to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,15 +62,9 @@ pub fn generate_scenario(cfg: &GeneratorConfig) -> Value {
         .into_par_iter()
         .map(|i| plan.render_node(i))
         .collect();
-    // Pods come from the same writer as `write_scenario`, parsed back node by node.
     let per_node: Vec<Vec<Value>> = (0..plan.nodes.len())
         .into_par_iter()
-        .map(|i| {
-            let mut buf = vec![b'['];
-            plan.write_node_pods(i, &mut buf);
-            buf.push(b']');
-            serde_json::from_slice(&buf).expect("the generator writes valid JSON")
-        })
+        .map(|i| plan.node_pods(i))
         .collect();
     let mut pods = Vec::with_capacity(cfg.nodes * cfg.pods_per_node + cfg.pending_pods);
     for chunk in per_node {
@@ -83,6 +83,48 @@ pub fn generate_scenario(cfg: &GeneratorConfig) -> Value {
         Value::Array(render_priority_classes()),
     );
     Value::Object(doc)
+}
+
+/// [`generate_scenario`]'s scenario, decoded: the same objects as
+/// `kube::decode_scenario(&generate_scenario(cfg))`, without ever holding the whole
+/// document (what `serve --demo` loads). Each node is rendered and decoded with its pods
+/// in parallel, so only one node's JSON per thread exists at a time.
+pub fn generate_objects(cfg: &GeneratorConfig) -> kube::Scenario {
+    const VALID: &str = "the generator writes valid objects";
+    let plan = Plan::build(cfg);
+    // Everything but the nodes and their pods is small: decoded as one document.
+    let head = json!({
+        "pdbs": plan.render_pdbs(),
+        "pod": plan.render_pending_pod(),
+        "pods": plan.render_queue(),
+        "priorityClasses": render_priority_classes(),
+    });
+    let kube::Scenario { mut cluster, pod } = kube::decode_scenario(&head).expect(VALID);
+    let classes = &cluster.priority_classes;
+    let per_node: Vec<(Node, Vec<Pod>)> = (0..plan.nodes.len())
+        .into_par_iter()
+        .map(|i| {
+            let node = kube::decode_node(&plan.render_node(i)).expect(VALID);
+            let pods = plan
+                .node_pods(i)
+                .iter()
+                .filter(|p| !kube::pod_is_terminal(p))
+                .map(|p| kube::decode_pod(p, classes).expect(VALID))
+                .collect();
+            (node, pods)
+        })
+        .collect();
+    let bound: usize = per_node.iter().map(|(_, pods)| pods.len()).sum();
+    let mut pods = Vec::with_capacity(bound + cluster.pods.len());
+    let mut nodes = Vec::with_capacity(per_node.len());
+    for (node, node_pods) in per_node {
+        nodes.push(node);
+        pods.extend(node_pods);
+    }
+    pods.append(&mut cluster.pods);
+    cluster.nodes = nodes;
+    cluster.pods = pods;
+    kube::Scenario { cluster, pod }
 }
 
 /// Writes the scenario as compact JSON with every object's keys in sorted order (what
@@ -2337,6 +2379,14 @@ impl Plan {
         })
     }
 
+    /// Node `i`'s pods, from [`Plan::write_node_pods`] parsed back.
+    fn node_pods(&self, i: usize) -> Vec<Value> {
+        let mut buf = vec![b'['];
+        self.write_node_pods(i, &mut buf);
+        buf.push(b']');
+        serde_json::from_slice(&buf).expect("the generator writes valid JSON")
+    }
+
     /// Writes node `i`'s pods, comma-separated, keys sorted. The hot path: everything
     /// but the per-pod fields comes pre-serialised from [`PodJson`].
     fn write_node_pods(&self, i: usize, buf: &mut Vec<u8>) {
@@ -2499,7 +2549,6 @@ mod tests {
 
     use super::*;
     use crate::engine::{self, Outcome, Snapshot};
-    use crate::kube;
     use crate::model::ClusterObjects;
     use crate::model::taints::{TaintEffect, tolerated};
 
@@ -2530,6 +2579,15 @@ mod tests {
         );
         let other = serde_json::to_vec(&generate_scenario(&config(8))).unwrap();
         assert!(other != a, "different seeds give the same cluster");
+    }
+
+    #[test]
+    fn generated_objects_are_the_decoded_scenario() {
+        for cfg in [config(1), config(7)] {
+            let (direct, decoded) = (generate_objects(&cfg), cluster(&cfg));
+            assert!(direct.cluster == decoded.cluster, "seed {}", cfg.seed);
+            assert!(direct.pod == decoded.pod, "seed {}", cfg.seed);
+        }
     }
 
     #[test]

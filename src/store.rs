@@ -18,11 +18,12 @@ use crate::model::{Namespace, Node, Pod, PodDisruptionBudget, PriorityClass};
 /// The name used for requests that name no cluster.
 pub const DEFAULT_CLUSTER: &str = "default";
 
-/// One object to create or replace.
+/// One object to create or replace. Nodes and pods are shared, not copied, between the
+/// ingest indexes and the snapshot.
 #[derive(Debug, Clone)]
 pub enum Object {
-    Node(Box<Node>),
-    Pod(Box<Pod>),
+    Node(Arc<Node>),
+    Pod(Arc<Pod>),
     PodDisruptionBudget(PodDisruptionBudget),
     PriorityClass(PriorityClass),
     Namespace(Namespace),
@@ -113,8 +114,8 @@ impl Batch {
             .map(Object::PriorityClass)
             .chain(namespaces.into_iter().map(Object::Namespace))
             .chain(pdbs.into_iter().map(Object::PodDisruptionBudget))
-            .chain(nodes.into_iter().map(|n| Object::Node(Box::new(n))))
-            .chain(pods.into_iter().map(|p| Object::Pod(Box::new(p))))
+            .chain(nodes.into_iter().map(|n| Object::Node(Arc::new(n))))
+            .chain(pods.into_iter().map(|p| Object::Pod(Arc::new(p))))
             .map(Change::Upsert)
             .collect();
         Batch {
@@ -350,18 +351,18 @@ impl ClusterState {
         for change in changes {
             match change {
                 Change::Upsert(Object::Node(n)) => {
-                    ix.nodes.insert(n.name.clone(), Arc::new((*n).clone()));
-                    edit.upsert_node(*n);
+                    ix.nodes.insert(n.name.clone(), Arc::clone(&n));
+                    edit.upsert_node(n);
                 }
                 Change::Delete(ObjectKey::Node(name)) => {
                     ix.nodes.remove(&name);
                     edit.remove_node(&name);
                 }
                 Change::Upsert(Object::Pod(p)) => {
-                    if let Some(old) = ix.insert_pod(Arc::new((*p).clone())) {
+                    if let Some(old) = ix.insert_pod(Arc::clone(&p)) {
                         edit.remove_pod(&old);
                     }
-                    edit.add_pod(*p);
+                    edit.add_pod(p);
                 }
                 Change::Delete(ObjectKey::Pod { namespace, name }) => {
                     if let Some(old) = ix.remove_pod(&format!("{namespace}/{name}")) {

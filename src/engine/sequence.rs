@@ -125,7 +125,7 @@ pub fn pending_in_queue_order(snapshot: &Snapshot) -> Vec<Pod> {
                 .iter()
                 .flat_map(|n| snapshot.nominated_pods(n.name())),
         )
-        .map(|p| p.pod.clone())
+        .map(|p| Pod::clone(&p.pod))
         .collect();
     pods.sort_by(|a, b| {
         b.priority

@@ -22,7 +22,8 @@ use crate::model::{
 /// A pod with what the scheduler precomputes for it (`framework.PodInfo`).
 #[derive(Debug, Clone)]
 pub struct PodInfo {
-    pub pod: Pod,
+    /// The pod, shared with the ingest index that holds it.
+    pub pod: Arc<Pod>,
     /// `PodRequests`, as `NodeInfo.Requested` counts it.
     pub requests: Resources,
     /// Requests with the scheduler's non-zero defaults, as `NodeInfo.NonZeroRequested`.
@@ -34,7 +35,8 @@ pub struct PodInfo {
 
 impl PodInfo {
     /// Precomputes a pod's requests; `pdbs` are the budgets covering it.
-    pub fn new(pod: Pod, pdbs: Vec<Arc<PodDisruptionBudget>>) -> PodInfo {
+    pub fn new(pod: impl Into<Arc<Pod>>, pdbs: Vec<Arc<PodDisruptionBudget>>) -> PodInfo {
+        let pod = pod.into();
         let requests = pod.requests();
         let (non_zero_cpu, non_zero_memory) = pod.resources.non_zero_requests();
         PodInfo {
@@ -351,9 +353,9 @@ impl SnapshotEdit {
 
     /// Adds a node, or replaces it keeping the pods bound to it. Pods already bound to
     /// a node of that name attach to it.
-    pub fn upsert_node(&mut self, node: Node) {
+    pub fn upsert_node(&mut self, node: impl Into<Arc<Node>>) {
+        let node: Arc<Node> = node.into();
         let name = node.name.clone();
-        let node = Arc::new(node);
         if node.images
             != self
                 .node_mut(&name)
@@ -400,8 +402,10 @@ impl SnapshotEdit {
     }
 
     /// Adds a pod where it belongs: bound to its node, nominated, or pending.
-    pub fn add_pod(&mut self, pod: Pod) -> Arc<PodInfo> {
-        let info = Arc::new(PodInfo::new(pod.clone(), self.snapshot.pdbs_covering(&pod)));
+    pub fn add_pod(&mut self, pod: impl Into<Arc<Pod>>) -> Arc<PodInfo> {
+        let pod = pod.into();
+        let pdbs = self.snapshot.pdbs_covering(&pod);
+        let info = Arc::new(PodInfo::new(pod, pdbs));
         self.add_pod_info(Arc::clone(&info));
         info
     }

@@ -52,13 +52,14 @@ fn namespace_of(meta: &wire::ObjectMeta) -> String {
 }
 
 fn resource_list(list: &Option<wire::WireResourceList>, path: &str) -> Result<ResourceList> {
-    let mut out = ResourceList::new();
-    for (name, text) in list.iter().flatten() {
-        let q =
-            Quantity::parse(&text.0).map_err(|e| err(format!("{path}.{name}"), e.to_string()))?;
-        out.insert(name.clone(), q);
-    }
-    Ok(out)
+    list.iter()
+        .flatten()
+        .map(|(name, text)| {
+            Quantity::parse(&text.0)
+                .map(|q| (name.clone(), q))
+                .map_err(|e| err(format!("{path}.{name}"), e.to_string()))
+        })
+        .collect()
 }
 
 /// Converts a Node.
@@ -480,12 +481,20 @@ pub fn normalized_image_name(image: &str) -> String {
     }
 }
 
+/// Requests after API-server defaulting: a resource with a limit and no request
+/// requests its limit.
+fn defaulted_from_limits(requests: ResourceList, limits: ResourceList) -> ResourceList {
+    let defaulted: Vec<_> = limits
+        .into_iter()
+        .filter(|(name, _)| !requests.contains_key(name))
+        .collect();
+    requests.into_iter().chain(defaulted).collect()
+}
+
 fn container_resources(c: &wire::Container, path: &str) -> Result<ContainerResources> {
-    let mut requests = resource_list(&c.resources.requests, &format!("{path}.resources.requests"))?;
+    let requests = resource_list(&c.resources.requests, &format!("{path}.resources.requests"))?;
     let limits = resource_list(&c.resources.limits, &format!("{path}.resources.limits"))?;
-    for (name, q) in limits {
-        requests.entry(name).or_insert(q);
-    }
+    let requests = defaulted_from_limits(requests, limits);
     Ok(ContainerResources {
         requests,
         restartable: c.restart_policy.as_deref() == Some("Always"),
@@ -610,13 +619,11 @@ pub fn pod(p: &wire::Pod, classes: &[PriorityClass]) -> Result<Pod> {
         .collect::<Result<Vec<_>>>()?;
     let pod_level_requests = match &spec.resources {
         Some(r) => {
-            let mut req = resource_list(&r.requests, "spec.resources.requests")?;
-            for (name, q) in resource_list(&r.limits, "spec.resources.limits")? {
-                req.entry(name).or_insert(q);
-            }
-            req
+            let requests = resource_list(&r.requests, "spec.resources.requests")?;
+            let limits = resource_list(&r.limits, "spec.resources.limits")?;
+            defaulted_from_limits(requests, limits)
         }
-        None => ResourceList::new(),
+        None => ResourceList::default(),
     };
     let mut host_ports = Vec::new();
     let sidecars = spec

@@ -14,7 +14,7 @@ pub use convert::{SYSTEM_PRIORITY_CLASSES, normalized_image_name};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::model::{ClusterObjects, Pod, PriorityClass};
+use crate::model::{ClusterObjects, Node, Pod, PriorityClass};
 
 /// A document or object that could not be decoded, with the path of the bad field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,6 +76,12 @@ fn typed<T: DeserializeOwned>(value: &Value) -> Result<T, DecodeError> {
 pub fn decode_pod(value: &Value, classes: &[PriorityClass]) -> Result<Pod, DecodeError> {
     let wire: wire::Pod = typed(value)?;
     convert::pod(&wire, classes)
+}
+
+/// Decodes one node object.
+pub fn decode_node(value: &Value) -> Result<Node, DecodeError> {
+    let wire: wire::Node = typed(value)?;
+    convert::node(&wire)
 }
 
 /// Whether a pod object is in a terminal phase (`Succeeded` or `Failed`).

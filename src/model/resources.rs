@@ -10,8 +10,74 @@ use std::collections::BTreeMap;
 
 use super::quantity::Quantity;
 
-/// Resource name → quantity, as in a container's `resources.requests`.
-pub type ResourceList = BTreeMap<String, Quantity>;
+/// Resource name → quantity, as in a container's `resources.requests`, in name order.
+///
+/// A sorted `Vec`, not a `BTreeMap`: every container of every pod holds one, with two or
+/// three entries, and a map's node allocation would be several times their size.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResourceList(Vec<(String, Quantity)>);
+
+impl ResourceList {
+    /// The quantity of resource `name`.
+    pub fn get(&self, name: &str) -> Option<&Quantity> {
+        self.0
+            .binary_search_by(|(n, _)| n.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.0[i].1)
+    }
+
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Resource names, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(n, _)| n)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Quantity)> {
+        self.0.iter().map(|(n, q)| (n, q))
+    }
+}
+
+impl FromIterator<(String, Quantity)> for ResourceList {
+    /// Like collecting into a map: of two entries with one name, the later one wins.
+    fn from_iter<I: IntoIterator<Item = (String, Quantity)>>(iter: I) -> ResourceList {
+        let mut entries: Vec<(String, Quantity)> = iter.into_iter().collect();
+        // Reversed, a stable sort puts the later of two same-named entries first, and
+        // `dedup_by` keeps the first.
+        entries.reverse();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.dedup_by(|a, b| a.0 == b.0);
+        entries.shrink_to_fit();
+        ResourceList(entries)
+    }
+}
+
+impl IntoIterator for ResourceList {
+    type Item = (String, Quantity);
+    type IntoIter = std::vec::IntoIter<(String, Quantity)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a ResourceList {
+    type Item = (&'a String, &'a Quantity);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (String, Quantity)>,
+        fn(&'a (String, Quantity)) -> (&'a String, &'a Quantity),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(n, q)| (n, q))
+    }
+}
 
 pub const CPU: &str = "cpu";
 pub const MEMORY: &str = "memory";
@@ -152,7 +218,7 @@ impl PodResourceSpec {
                 .map(|(k, q)| (k.clone(), Amount::of(k, q)))
                 .collect();
             for (name, default) in non_missing {
-                if !c.requests.contains_key(*name) {
+                if !c.requests.contains_key(name) {
                     m.insert(name.to_string(), Amount(*default));
                 }
             }

@@ -2,6 +2,8 @@
 //! `crate::kube`. Every error is `INVALID_ARGUMENT` naming the offending field path,
 //! e.g. `changes[3].upsert.json: field `spec.containers[0].resources.requests.cpu`: …`.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 use tonic::Status;
 
@@ -184,7 +186,7 @@ pub fn batch(
                     }));
                     continue;
                 }
-                Object::Pod(Box::new(pod))
+                Object::Pod(Arc::new(pod))
             }
             "Node" | "PodDisruptionBudget" | "PriorityClass" | "Namespace" => {
                 let field = match kind.as_str() {
@@ -197,7 +199,7 @@ pub fn batch(
                 let mut c = kube::decode_cluster(&doc)
                     .map_err(|e| invalid(&path, strip_list_prefix(e, &format!("{field}[0]"))))?;
                 match kind.as_str() {
-                    "Node" => Object::Node(Box::new(c.nodes.remove(0))),
+                    "Node" => Object::Node(Arc::new(c.nodes.remove(0))),
                     "PodDisruptionBudget" => Object::PodDisruptionBudget(c.pdbs.remove(0)),
                     "PriorityClass" => Object::PriorityClass(c.priority_classes.remove(0)),
                     _ => Object::Namespace(c.namespaces.remove(0)),

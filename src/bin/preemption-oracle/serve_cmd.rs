@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use preemption_oracle::generate::{GeneratorConfig, generate_scenario};
+use preemption_oracle::generate::{GeneratorConfig, generate_objects};
 use preemption_oracle::kube;
 use preemption_oracle::service::auth::{AuthConfig, CredentialFileError, Tokens, read_token_file};
 use preemption_oracle::service::server::{self, ServeConfig};
@@ -136,9 +136,7 @@ fn initial_state(args: &Args) -> Result<Option<Batch>, String> {
             seed: 1,
             pending_pods: args.nodes / 10,
         };
-        let doc = generate_scenario(&config);
-        let cluster = kube::decode_cluster(&doc).map_err(|e| format!("demo cluster: {e}"))?;
-        return Ok(Some(Batch::replace_with(cluster)));
+        return Ok(Some(Batch::replace_with(generate_objects(&config).cluster)));
     }
     Ok(None)
 }
