@@ -309,7 +309,7 @@ pub fn pre_score(snapshot: &Snapshot, pod: &Pod, evaluation: Evaluation) -> Opti
             let mut out: Vec<(&str, &str, i64)> = Vec::new();
             // Without preferred terms of its own only pods with affinity contribute
             // (upstream's `HavePodsWithAffinityList`).
-            if node.labels.is_empty() || !(has_constraints || !info.pods_with_affinity.is_empty()) {
+            if node.labels.is_empty() || (!has_constraints && info.pods_with_affinity.is_empty()) {
                 return out;
             }
             let mut add = |key: &'_ str, weight: i64| {
