@@ -55,6 +55,45 @@ fn with_requests(pod: &Value, requests: Value) -> Value {
     p
 }
 
+/// `pending` moved into `existing`'s namespace with spread constraints that select
+/// `existing`'s app: by labels, by expressions, and by exclusion only.
+fn spreading_against(pending: &Value, existing: &Value) -> Vec<Value> {
+    const ZONE: &str = "topology.kubernetes.io/zone";
+    const HOST: &str = "kubernetes.io/hostname";
+    let app = existing["metadata"]["labels"]["app"].clone();
+    let by_labels = json!({"matchLabels": {"app": app}});
+    let by_expressions = json!({"matchExpressions": [
+        {"key": "app", "operator": "In", "values": [app, "absent"]},
+        {"key": "app", "operator": "Exists"},
+    ]});
+    let by_exclusion = json!({"matchExpressions": [
+        {"key": "app", "operator": "NotIn", "values": ["absent"]},
+    ]});
+    let constraint = |key: &str, skew: i32, action: &str, selector: &Value| {
+        json!({"maxSkew": skew, "topologyKey": key, "whenUnsatisfiable": action,
+               "labelSelector": selector})
+    };
+    [
+        json!([constraint(ZONE, 1, "DoNotSchedule", &by_labels)]),
+        json!([
+            constraint(HOST, 1, "ScheduleAnyway", &by_labels),
+            constraint(ZONE, 2, "ScheduleAnyway", &by_expressions),
+        ]),
+        json!([
+            constraint(HOST, 3, "DoNotSchedule", &by_expressions),
+            constraint(HOST, 1, "ScheduleAnyway", &by_exclusion),
+        ]),
+    ]
+    .into_iter()
+    .map(|constraints| {
+        let mut p = pending.clone();
+        p["metadata"]["namespace"] = existing["metadata"]["namespace"].clone();
+        p["spec"]["topologySpreadConstraints"] = constraints;
+        p
+    })
+    .collect()
+}
+
 #[test]
 fn generated_clusters_decide_the_same_both_ways() {
     for seed in 1..=12u64 {
@@ -91,6 +130,17 @@ fn generated_clusters_decide_the_same_both_ways() {
             plain["spec"]["topologySpreadConstraints"] = json!([]);
             plain["spec"]["affinity"] = Value::Null;
             pods.push(kube::decode_pod(&plain, &classes).unwrap());
+        }
+        // Spreading against an app the cluster runs (a DaemonSet's and a workload's), so
+        // that the fast path's label-count prefilter meets nodes that hold matching
+        // pods as well as nodes that hold none.
+        let bound = doc["pods"].as_array().unwrap();
+        for (i, existing) in [&bound[0], &bound[bound.len() / 2]].into_iter().enumerate() {
+            for (j, p) in spreading_against(pending, existing).into_iter().enumerate() {
+                let mut p = with_requests(&p, json!({"cpu": "100m", "memory": "128Mi"}));
+                p["metadata"]["name"] = json!(format!("spread-{i}-{j}"));
+                pods.push(kube::decode_pod(&p, &classes).unwrap());
+            }
         }
         for pod in &pods {
             assert_same(

@@ -2,6 +2,7 @@
 //! computed for it. Cloned for each node that preemption or nominated pods modify, and
 //! updated pod by pod through the PreFilter extensions (AddPod / RemovePod).
 
+use super::Evaluation;
 use super::plugins::{inter_pod_affinity, pod_topology_spread};
 use super::snapshot::PodInfo;
 use crate::model::Node;
@@ -11,6 +12,8 @@ use crate::model::Node;
 pub struct CycleState<'a> {
     /// The pod being placed.
     pub pod: &'a PodInfo,
+    /// How the query is evaluated: the fast path may consult the snapshot's indexes.
+    pub evaluation: Evaluation,
     /// NodeAffinity's PreFilter skipped it (no node selector, no required affinity).
     pub skip_node_affinity: bool,
     /// PodTopologySpread's PreFilter state; `None` when the plugin is skipped.

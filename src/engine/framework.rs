@@ -45,7 +45,11 @@ pub struct PreFilterOutcome<'a> {
 }
 
 /// Runs the PreFilter plugins in profile order.
-pub fn run_pre_filter<'a>(snapshot: &Snapshot, pod: &'a PodInfo) -> PreFilterOutcome<'a> {
+pub fn run_pre_filter<'a>(
+    snapshot: &Snapshot,
+    pod: &'a PodInfo,
+    evaluation: Evaluation,
+) -> PreFilterOutcome<'a> {
     let mut node_names = None;
     let mut restricting_plugins = Vec::new();
     let mut rejection = None;
@@ -65,9 +69,10 @@ pub fn run_pre_filter<'a>(snapshot: &Snapshot, pod: &'a PodInfo) -> PreFilterOut
     };
     let state = CycleState {
         pod,
+        evaluation,
         skip_node_affinity,
-        spread: pod_topology_spread::pre_filter(snapshot, &pod.pod),
-        inter_pod: inter_pod_affinity::pre_filter(snapshot, &pod.pod),
+        spread: pod_topology_spread::pre_filter(snapshot, &pod.pod, evaluation),
+        inter_pod: inter_pod_affinity::pre_filter(snapshot, &pod.pod, evaluation),
     };
     PreFilterOutcome {
         state,
@@ -156,13 +161,13 @@ pub fn run_scores(
         (
             pod_topology_spread::NAME,
             2,
-            pod_topology_spread::pre_score(snapshot, pod, feasible)
+            pod_topology_spread::pre_score(snapshot, pod, feasible, evaluation)
                 .map(|s| Box::new(s) as Box<dyn NodeScorer>),
         ),
         (
             inter_pod_affinity::NAME,
             2,
-            inter_pod_affinity::pre_score(snapshot, pod)
+            inter_pod_affinity::pre_score(snapshot, pod, evaluation)
                 .map(|s| Box::new(s) as Box<dyn NodeScorer>),
         ),
         (DYNAMIC_RESOURCES, 2, Some(Box::new(NoClaims))),
@@ -175,14 +180,16 @@ pub fn run_scores(
         (
             image_locality::NAME,
             1,
-            Some(Box::new(image_locality::pre_score(snapshot, pod))),
+            Some(Box::new(image_locality::pre_score(
+                snapshot, pod, evaluation,
+            ))),
         ),
     ];
     let mut out: Vec<NodeScores> = feasible
         .iter()
         .map(|_| NodeScores {
             total: 0,
-            plugins: Vec::new(),
+            plugins: Vec::with_capacity(scorers.len()),
         })
         .collect();
     for (name, weight, scorer) in scorers {

@@ -15,6 +15,7 @@ pub mod cycle_state;
 pub mod decision;
 pub mod fit_error;
 pub mod framework;
+pub mod label_counts;
 pub mod plugins;
 pub mod preemption;
 pub mod sequence;
@@ -74,10 +75,10 @@ impl Options {
 }
 
 /// `f` over every node, in parallel for the fast evaluation, in order.
-pub(crate) fn for_each_node<T: Send>(
-    nodes: &[std::sync::Arc<snapshot::NodeInfo>],
+pub(crate) fn for_each_node<'a, T: Send>(
+    nodes: &'a [std::sync::Arc<snapshot::NodeInfo>],
     evaluation: Evaluation,
-    f: impl Fn(usize, &snapshot::NodeInfo) -> T + Sync + Send,
+    f: impl Fn(usize, &'a snapshot::NodeInfo) -> T + Sync + Send,
 ) -> Vec<T> {
     match evaluation {
         Evaluation::Fast => nodes.par_iter().enumerate().map(|(i, n)| f(i, n)).collect(),
@@ -96,7 +97,7 @@ pub fn decide_with(snapshot: &Snapshot, pod: &Pod, options: Options) -> Decision
     let incoming = PodInfo::new(pod.clone(), Vec::new());
     let num_nodes = snapshot.nodes.len();
     let filter_phase = tracing::info_span!("filter", nodes = num_nodes, feasible = Empty).entered();
-    let pre = framework::run_pre_filter(snapshot, &incoming);
+    let pre = framework::run_pre_filter(snapshot, &incoming, options.evaluation);
     let nominated = pod
         .nominated_node_name
         .as_deref()
@@ -127,9 +128,8 @@ pub fn decide_with(snapshot: &Snapshot, pod: &Pod, options: Options) -> Decision
     };
 
     let mut filter = BTreeMap::new();
-    let mut rejected: BTreeMap<String, Status> = BTreeMap::new();
     let mut feasible = Vec::new();
-    for (node, status) in snapshot.nodes.iter().zip(statuses) {
+    for (node, status) in snapshot.nodes.iter().zip(&statuses) {
         match status {
             None => {
                 if options.explain {
@@ -141,10 +141,9 @@ pub fn decide_with(snapshot: &Snapshot, pod: &Pod, options: Options) -> Decision
                 if options.explain {
                     filter.insert(
                         node.name().to_string(),
-                        NodeVerdict::rejected(&status, source),
+                        NodeVerdict::rejected(status, source),
                     );
                 }
-                rejected.insert(node.name().to_string(), status);
             }
         }
     }
@@ -154,20 +153,24 @@ pub fn decide_with(snapshot: &Snapshot, pod: &Pod, options: Options) -> Decision
 
     let score_phase = tracing::info_span!("score", nodes = feasible.len()).entered();
     let scores = framework::run_scores(snapshot, &pre.state, &feasible, options.evaluation);
-    let score_map: BTreeMap<String, NodeScore> = feasible
-        .iter()
-        .zip(&scores)
-        .map(|(n, s)| {
-            let plugins = s.plugins.iter().map(|(p, v)| (p.to_string(), *v)).collect();
-            (
-                n.name().to_string(),
-                NodeScore {
-                    total: s.total,
-                    plugins,
-                },
-            )
-        })
-        .collect();
+    let score_map: BTreeMap<String, NodeScore> = if options.explain {
+        feasible
+            .iter()
+            .zip(&scores)
+            .map(|(n, s)| {
+                let plugins = s.plugins.iter().map(|(p, v)| (p.to_string(), *v)).collect();
+                (
+                    n.name().to_string(),
+                    NodeScore {
+                        total: s.total,
+                        plugins,
+                    },
+                )
+            })
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
     let feasible_names: Vec<String> = feasible.iter().map(|n| n.name().to_string()).collect();
     let nominated_feasible = nominated
         .map(|i| snapshot.nodes[i].name())
@@ -209,6 +212,12 @@ pub fn decide_with(snapshot: &Snapshot, pod: &Pod, options: Options) -> Decision
 
     let (outcome, node, preemption, fit_error) = if feasible.is_empty() {
         let phase = tracing::info_span!("preemption", nodes = Empty, outcome = Empty).entered();
+        let rejected: BTreeMap<String, Status> = snapshot
+            .nodes
+            .iter()
+            .zip(statuses)
+            .filter_map(|(node, status)| status.map(|(s, _)| (node.name().to_string(), s)))
+            .collect();
         let preemption = preemption::preempt(snapshot, &pre.state, &rejected, options);
         phase.record("nodes", preemption.potential_nodes.len());
         let mut fit_error = match &pre.rejection {

@@ -2,7 +2,9 @@
 //!
 //! A [`Snapshot`] holds one [`NodeInfo`] per node, in node-name order (the order an API
 //! server list returns them, which upstream's image summary depends on), with the pods
-//! bound to it and their aggregated requests and host ports; the nominated pods per
+//! bound to it, their aggregated requests and host ports, the lists of those with pod
+//! affinity and required anti-affinity, and their label counts (the fast path's
+//! selector prefilter, [`super::label_counts`]); the nominated pods per
 //! node; the pods still waiting in the queue; PDBs (each pod knows the budgets covering
 //! it); namespaces' labels; and the cluster-wide image summary used by ImageLocality.
 //!
@@ -13,6 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use super::label_counts::LabelCounts;
 use crate::model::resources::Resources;
 use crate::model::selector::Labels;
 use crate::model::{
@@ -93,11 +96,12 @@ pub struct NodeInfo {
     pub non_zero_cpu: i64,
     pub non_zero_memory: i64,
     pub used_ports: HostPortSet,
-    /// How many of its pods declare pod affinity or anti-affinity (`PodsWithAffinity`).
-    pub pods_with_affinity: usize,
-    /// How many of its pods have required anti-affinity terms
-    /// (`PodsWithRequiredAntiAffinity`).
-    pub pods_with_required_anti_affinity: usize,
+    /// Its pods that declare pod affinity or anti-affinity (`PodsWithAffinity`).
+    pub pods_with_affinity: Vec<Arc<PodInfo>>,
+    /// Its pods that have required anti-affinity terms (`PodsWithRequiredAntiAffinity`).
+    pub pods_with_required_anti_affinity: Vec<Arc<PodInfo>>,
+    /// Its pods' labels, counted for the fast path's selector prefilter.
+    pub label_counts: LabelCounts,
 }
 
 impl NodeInfo {
@@ -110,8 +114,9 @@ impl NodeInfo {
             non_zero_cpu: 0,
             non_zero_memory: 0,
             used_ports: HostPortSet::default(),
-            pods_with_affinity: 0,
-            pods_with_required_anti_affinity: 0,
+            pods_with_affinity: Vec::new(),
+            pods_with_required_anti_affinity: Vec::new(),
+            label_counts: LabelCounts::default(),
         }
     }
 
@@ -134,10 +139,15 @@ impl NodeInfo {
         Some(removed)
     }
 
-    fn update(&mut self, p: &PodInfo, sign: i64) {
-        let step = |count: &mut usize, applies: bool| {
-            if applies {
-                *count = if sign > 0 { *count + 1 } else { *count - 1 };
+    fn update(&mut self, p: &Arc<PodInfo>, sign: i64) {
+        let step = |list: &mut Vec<Arc<PodInfo>>, applies: bool| {
+            if !applies {
+                return;
+            }
+            if sign > 0 {
+                list.push(Arc::clone(p));
+            } else if let Some(i) = list.iter().position(|q| Arc::ptr_eq(q, p)) {
+                list.swap_remove(i);
             }
         };
         step(&mut self.pods_with_affinity, p.has_affinity());
@@ -145,6 +155,7 @@ impl NodeInfo {
             &mut self.pods_with_required_anti_affinity,
             p.has_required_anti_affinity(),
         );
+        self.label_counts.update(&p.pod, sign);
         self.requested.accumulate(&p.requests, sign);
         self.non_zero_cpu += sign * p.non_zero_cpu;
         self.non_zero_memory += sign * p.non_zero_memory;

@@ -34,6 +34,9 @@ impl NodeSelectorTerm {
         if !self.match_expressions.iter().all(|r| r.matches(labels)) {
             return false;
         }
+        if self.match_fields.is_empty() {
+            return true;
+        }
         let fields = Labels::from([("metadata.name".to_string(), name.to_string())]);
         self.match_fields.iter().all(|r| r.matches(&fields))
     }

@@ -2,7 +2,8 @@
 //! each image is spread across the cluster.
 
 use super::{MAX_NODE_SCORE, NodeScorer};
-use crate::engine::snapshot::{NodeInfo, Snapshot};
+use crate::engine::Evaluation;
+use crate::engine::snapshot::{ImageSummary, NodeInfo, Snapshot};
 use crate::model::Pod;
 
 pub const NAME: &str = "ImageLocality";
@@ -14,31 +15,65 @@ const MAX_CONTAINER_THRESHOLD: i64 = 1000 * MB;
 pub struct Scorer<'a> {
     snapshot: &'a Snapshot,
     pod: &'a Pod,
+    /// The fast path's pod images that some node holds, each with its contribution and
+    /// whether every node holds it; images no node holds contribute nothing anywhere.
+    held: Option<Vec<(&'a str, i64, bool)>>,
 }
 
-/// PreScore (ImageLocality has none; it always scores).
-pub fn pre_score<'a>(snapshot: &'a Snapshot, pod: &'a Pod) -> Scorer<'a> {
-    Scorer { snapshot, pod }
+/// PreScore (ImageLocality has none; it always scores). The fast path looks each image
+/// up in the summary once instead of on every node.
+pub fn pre_score<'a>(snapshot: &'a Snapshot, pod: &'a Pod, evaluation: Evaluation) -> Scorer<'a> {
+    let held = (evaluation == Evaluation::Fast).then(|| {
+        let num_nodes = snapshot.nodes.len() as i64;
+        pod.images
+            .iter()
+            .filter_map(|image| {
+                let summary = snapshot.image(image)?;
+                Some((
+                    image.as_str(),
+                    contribution(snapshot, summary),
+                    summary.num_nodes == num_nodes,
+                ))
+            })
+            .collect()
+    });
+    Scorer {
+        snapshot,
+        pod,
+        held,
+    }
+}
+
+/// The image's size scaled by the share of nodes that hold it.
+fn contribution(snapshot: &Snapshot, summary: &ImageSummary) -> i64 {
+    let spread = summary.num_nodes as f64 / snapshot.nodes.len() as f64;
+    (summary.size as f64 * spread) as i64
+}
+
+fn on_node(node: &NodeInfo, image: &str) -> bool {
+    node.node
+        .images
+        .iter()
+        .any(|i| i.names.iter().any(|n| n == image))
 }
 
 impl NodeScorer for Scorer<'_> {
     fn score(&self, node: &NodeInfo) -> i64 {
-        let total_nodes = self.snapshot.nodes.len() as f64;
-        let mut sum: i64 = 0;
-        for image in &self.pod.images {
-            let on_node = node
-                .node
+        let sum: i64 = match &self.held {
+            Some(held) => held
+                .iter()
+                .filter(|(image, _, everywhere)| *everywhere || on_node(node, image))
+                .map(|(_, bytes, _)| bytes)
+                .sum(),
+            None => self
+                .pod
                 .images
                 .iter()
-                .any(|i| i.names.iter().any(|n| n == image));
-            if !on_node {
-                continue;
-            }
-            if let Some(summary) = self.snapshot.image(image) {
-                let spread = summary.num_nodes as f64 / total_nodes;
-                sum += (summary.size as f64 * spread) as i64;
-            }
-        }
+                .filter(|image| on_node(node, image))
+                .filter_map(|image| self.snapshot.image(image))
+                .map(|summary| contribution(self.snapshot, summary))
+                .sum(),
+        };
         let max_threshold = MAX_CONTAINER_THRESHOLD * self.pod.images.len() as i64;
         let clamped = sum.clamp(MIN_THRESHOLD, max_threshold.max(MIN_THRESHOLD));
         if max_threshold <= MIN_THRESHOLD {
@@ -151,7 +186,10 @@ mod tests {
         // 1000 MiB of 2 × 1000 MiB: 100 × (1000 − 23) / (2000 − 23) = 49.
         assert_eq!(plugin_score(&decide_json(&s, &p), "a", NAME), Some(49));
         with_pre_filter(&s, &p, |pre| {
-            assert_eq!(pre_score(&s, &pre.state.pod.pod).score(&s.nodes[1]), 49);
+            for evaluation in [Evaluation::Fast, Evaluation::Straightforward] {
+                let scorer = pre_score(&s, &pre.state.pod.pod, evaluation);
+                assert_eq!(scorer.score(&s.nodes[1]), 49);
+            }
         });
     }
 

@@ -10,6 +10,7 @@ use super::{FilterPlugin, MAX_NODE_SCORE, NodeScorer};
 use crate::engine::cycle_state::CycleState;
 use crate::engine::snapshot::{NodeInfo, Snapshot};
 use crate::engine::status::Status;
+use crate::engine::{Evaluation, for_each_node};
 use crate::model::affinity::{PodAffinityTerm, WeightedPodAffinityTerm};
 use crate::model::selector::{Labels, Selector};
 use crate::model::{Node, Pod};
@@ -23,17 +24,51 @@ pub const REASON_ANTI_AFFINITY: &str = "node(s) didn't match pod anti-affinity r
 /// Weight of an existing pod's required affinity term in scoring (`hardPodAffinityWeight`).
 const HARD_POD_AFFINITY_WEIGHT: i64 = 1;
 
-/// (topology key, value) → count; entries that reach zero are removed, as upstream.
-type TopologyCounts = HashMap<(String, String), i64>;
+/// Topology key → value → count; entries that reach zero are removed, as upstream.
+#[derive(Debug, Clone, Default)]
+struct TopologyCounts(HashMap<String, HashMap<String, i64>>);
 
-fn bump(counts: &mut TopologyCounts, node: &Node, key: &str, delta: i64) {
-    if let Some(value) = node.labels.get(key) {
-        let k = (key.to_string(), value.clone());
-        let c = counts.entry(k.clone()).or_insert(0);
-        *c += delta;
-        if *c == 0 {
-            counts.remove(&k);
+impl TopologyCounts {
+    fn bump(&mut self, node: &Node, key: &str, delta: i64) {
+        let Some(value) = node.labels.get(key) else {
+            return;
+        };
+        let values = match self.0.get_mut(key) {
+            Some(values) => values,
+            None => self.0.entry(key.to_string()).or_default(),
+        };
+        let count = match values.get_mut(value) {
+            Some(count) => count,
+            None => values.entry(value.clone()).or_insert(0),
+        };
+        *count += delta;
+        if *count == 0 {
+            values.remove(value);
+            if values.is_empty() {
+                self.0.remove(key);
+            }
         }
+    }
+
+    fn get(&self, key: &str, value: &str) -> i64 {
+        self.0
+            .get(key)
+            .and_then(|values| values.get(value))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Some label of `node` has a positive count.
+    fn any_positive(&self, node: &Node) -> bool {
+        self.0.iter().any(|(key, values)| {
+            node.labels
+                .get(key)
+                .is_some_and(|v| values.get(v).is_some_and(|n| *n > 0))
+        })
     }
 }
 
@@ -79,6 +114,21 @@ fn matches_all(terms: &[PodAffinityTerm], pod: &Pod) -> bool {
     !terms.is_empty() && terms.iter().all(|t| own_term_matches(t, pod))
 }
 
+/// The topology keys of `existing`'s required anti-affinity terms that select
+/// `incoming` (whose namespace has `namespace_labels`).
+fn anti_affinity_selecting<'p>(
+    existing: &'p Pod,
+    incoming: &'p Pod,
+    namespace_labels: &'p Labels,
+) -> impl Iterator<Item = &'p str> {
+    existing
+        .pod_affinity
+        .required_anti_affinity
+        .iter()
+        .filter(|t| t.matches(&incoming.namespace, &incoming.labels, namespace_labels))
+        .map(|t| t.topology_key.as_str())
+}
+
 /// PreFilter state.
 #[derive(Debug, Clone)]
 pub struct FilterState {
@@ -91,7 +141,7 @@ pub struct FilterState {
 }
 
 /// PreFilter: `None` (skip) when neither side has a required term that matters.
-pub fn pre_filter(snapshot: &Snapshot, pod: &Pod) -> Option<FilterState> {
+pub fn pre_filter(snapshot: &Snapshot, pod: &Pod, evaluation: Evaluation) -> Option<FilterState> {
     let affinity: Vec<PodAffinityTerm> = pod
         .pod_affinity
         .required_affinity
@@ -109,24 +159,42 @@ pub fn pre_filter(snapshot: &Snapshot, pod: &Pod) -> Option<FilterState> {
         affinity,
         anti_affinity,
         namespace_labels,
-        existing_anti_affinity_counts: TopologyCounts::new(),
-        affinity_counts: TopologyCounts::new(),
-        anti_affinity_counts: TopologyCounts::new(),
+        existing_anti_affinity_counts: TopologyCounts::default(),
+        affinity_counts: TopologyCounts::default(),
+        anti_affinity_counts: TopologyCounts::default(),
     };
     let own_terms = !state.affinity.is_empty() || !state.anti_affinity.is_empty();
     // Without terms of its own, only nodes holding pods with required anti-affinity
-    // matter (upstream's `HavePodsWithRequiredAntiAffinityList`).
-    let relevant = snapshot
-        .nodes
-        .iter()
-        .filter(|info| own_terms || info.pods_with_required_anti_affinity > 0);
-    for info in relevant {
-        for existing in &info.pods {
-            if existing.has_required_anti_affinity() {
-                state.count_existing_anti_affinity(pod, &existing.pod, &info.node, 1);
-            }
-            if own_terms {
-                state.count_own_terms(&existing.pod, &info.node, 1);
+    // matter (upstream's `HavePodsWithRequiredAntiAffinityList`). The fast path visits
+    // only those pods, matching them in parallel.
+    if evaluation == Evaluation::Fast && !own_terms {
+        let ns_labels = &state.namespace_labels;
+        let selecting: Vec<(&Node, &str)> = snapshot
+            .nodes
+            .par_iter()
+            .flat_map_iter(|info| {
+                info.pods_with_required_anti_affinity
+                    .iter()
+                    .flat_map(move |e| anti_affinity_selecting(&e.pod, pod, ns_labels))
+                    .map(|key| (&*info.node, key))
+            })
+            .collect();
+        for (node, key) in selecting {
+            state.existing_anti_affinity_counts.bump(node, key, 1);
+        }
+    } else {
+        let relevant = snapshot
+            .nodes
+            .iter()
+            .filter(|info| own_terms || !info.pods_with_required_anti_affinity.is_empty());
+        for info in relevant {
+            for existing in &info.pods {
+                if existing.has_required_anti_affinity() {
+                    state.count_existing_anti_affinity(pod, &existing.pod, &info.node, 1);
+                }
+                if own_terms {
+                    state.count_own_terms(&existing.pod, &info.node, 1);
+                }
             }
         }
     }
@@ -145,19 +213,8 @@ impl FilterState {
         node: &Node,
         delta: i64,
     ) {
-        for t in &existing.pod_affinity.required_anti_affinity {
-            if t.matches(
-                &incoming.namespace,
-                &incoming.labels,
-                &self.namespace_labels,
-            ) {
-                bump(
-                    &mut self.existing_anti_affinity_counts,
-                    node,
-                    &t.topology_key,
-                    delta,
-                );
-            }
+        for key in anti_affinity_selecting(existing, incoming, &self.namespace_labels) {
+            self.existing_anti_affinity_counts.bump(node, key, delta);
         }
     }
 
@@ -165,12 +222,12 @@ impl FilterState {
     fn count_own_terms(&mut self, other: &Pod, node: &Node, delta: i64) {
         if matches_all(&self.affinity, other) {
             for t in &self.affinity {
-                bump(&mut self.affinity_counts, node, &t.topology_key, delta);
+                self.affinity_counts.bump(node, &t.topology_key, delta);
             }
         }
         for t in &self.anti_affinity {
             if own_term_matches(t, other) {
-                bump(&mut self.anti_affinity_counts, node, &t.topology_key, delta);
+                self.anti_affinity_counts.bump(node, &t.topology_key, delta);
             }
         }
     }
@@ -187,13 +244,7 @@ impl FilterState {
             let Some(value) = node.labels.get(&t.topology_key) else {
                 return false;
             };
-            if self
-                .affinity_counts
-                .get(&(t.topology_key.clone(), value.clone()))
-                .copied()
-                .unwrap_or(0)
-                <= 0
-            {
+            if self.affinity_counts.get(&t.topology_key, value) <= 0 {
                 pods_exist = false;
             }
         }
@@ -206,27 +257,14 @@ impl FilterState {
             return true;
         }
         !self.anti_affinity.iter().any(|t| {
-            node.labels.get(&t.topology_key).is_some_and(|v| {
-                self.anti_affinity_counts
-                    .get(&(t.topology_key.clone(), v.clone()))
-                    .copied()
-                    .unwrap_or(0)
-                    > 0
-            })
+            node.labels
+                .get(&t.topology_key)
+                .is_some_and(|v| self.anti_affinity_counts.get(&t.topology_key, v) > 0)
         })
     }
 
     fn satisfies_existing_anti_affinity(&self, node: &Node) -> bool {
-        if self.existing_anti_affinity_counts.is_empty() {
-            return true;
-        }
-        !node.labels.iter().any(|(k, v)| {
-            self.existing_anti_affinity_counts
-                .get(&(k.clone(), v.clone()))
-                .copied()
-                .unwrap_or(0)
-                > 0
-        })
+        !self.existing_anti_affinity_counts.any_positive(node)
     }
 }
 
@@ -258,22 +296,20 @@ pub struct Scorer {
 }
 
 /// PreScore: `None` (skip) when no existing pod contributes anything.
-pub fn pre_score(snapshot: &Snapshot, pod: &Pod) -> Option<Scorer> {
+pub fn pre_score(snapshot: &Snapshot, pod: &Pod, evaluation: Evaluation) -> Option<Scorer> {
     let preferred = resolve_weighted(&pod.pod_affinity.preferred_affinity, snapshot);
     let preferred_anti = resolve_weighted(&pod.pod_affinity.preferred_anti_affinity, snapshot);
     let has_constraints = !preferred.is_empty() || !preferred_anti.is_empty();
     let namespace_labels = snapshot.namespace_labels(&pod.namespace);
-    // Per node (in parallel, as upstream): the weights its pods contribute, by topology
-    // key; merged afterwards.
-    let per_node: Vec<Vec<(&str, &str, i64)>> = snapshot
-        .nodes
-        .par_iter()
-        .map(|info| {
+    // Per node (in parallel on the fast path, as upstream): the weights its pods
+    // contribute, by topology key; merged afterwards.
+    let per_node: Vec<Vec<(&str, &str, i64)>> =
+        for_each_node(&snapshot.nodes, evaluation, |_, info| {
             let node = &info.node;
             let mut out: Vec<(&str, &str, i64)> = Vec::new();
             // Without preferred terms of its own only pods with affinity contribute
             // (upstream's `HavePodsWithAffinityList`).
-            if node.labels.is_empty() || !(has_constraints || info.pods_with_affinity > 0) {
+            if node.labels.is_empty() || (!has_constraints && info.pods_with_affinity.is_empty()) {
                 return out;
             }
             let mut add = |key: &'_ str, weight: i64| {
@@ -281,11 +317,12 @@ pub fn pre_score(snapshot: &Snapshot, pod: &Pod) -> Option<Scorer> {
                     out.push((k.as_str(), v.as_str(), weight));
                 }
             };
-            for existing in info
-                .pods
-                .iter()
-                .filter(|p| has_constraints || p.has_affinity())
-            {
+            // The fast path visits only those pods.
+            let pods = match evaluation {
+                Evaluation::Fast if !has_constraints => &info.pods_with_affinity,
+                _ => &info.pods,
+            };
+            for existing in pods.iter().filter(|p| has_constraints || p.has_affinity()) {
                 let e = &existing.pod;
                 // The incoming pod's preferred terms, selecting the existing pod.
                 for (terms, sign) in [(&preferred, 1), (&preferred_anti, -1)] {
@@ -312,8 +349,7 @@ pub fn pre_score(snapshot: &Snapshot, pod: &Pod) -> Option<Scorer> {
                 }
             }
             out
-        })
-        .collect();
+        });
     let mut topology_score: BTreeMap<String, HashMap<String, i64>> = BTreeMap::new();
     for (key, value, weight) in per_node.into_iter().flatten() {
         let values = match topology_score.get_mut(key) {

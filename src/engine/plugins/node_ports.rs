@@ -80,7 +80,8 @@ mod tests {
             p.host_ports[0].ip = ip;
         }
         let info = crate::engine::PodInfo::new(p, Vec::new());
-        let pre = crate::engine::framework::run_pre_filter(&s, &info);
+        let pre =
+            crate::engine::framework::run_pre_filter(&s, &info, crate::engine::Evaluation::Fast);
         NodePorts.filter(&pre.state, &s.nodes[0])
     }
 

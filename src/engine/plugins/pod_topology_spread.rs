@@ -4,13 +4,16 @@
 //! pods; the oracle holds none, so they never apply (as in the conformance scenarios).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
 use super::node_affinity::required_matches;
 use super::{FilterPlugin, MAX_NODE_SCORE, NodeScorer};
+use crate::engine::Evaluation;
 use crate::engine::cycle_state::CycleState;
-use crate::engine::snapshot::{NodeInfo, PodInfo, Snapshot};
+use crate::engine::label_counts::Probe;
+use crate::engine::snapshot::{NodeInfo, Snapshot};
 use crate::engine::status::Status;
 use crate::model::taints::first_untolerated_hard_taint;
 use crate::model::{InclusionPolicy, Node, Pod, TopologySpreadConstraint, UnsatisfiableAction};
@@ -50,50 +53,90 @@ fn node_included(c: &TopologySpreadConstraint, pod: &Pod, node: &Node) -> bool {
     true
 }
 
-/// Pods on `node` in `namespace` matching `c`, skipping terminating pods.
+/// Pods on `node` in `namespace` matching `c`, skipping terminating pods. With a probe
+/// (the fast path) a node whose label counts rule the selector out is not visited.
 fn count_matching(
-    pods: &[std::sync::Arc<PodInfo>],
+    node: &NodeInfo,
     c: &TopologySpreadConstraint,
     namespace: &str,
+    probe: Option<&Probe>,
 ) -> i64 {
-    if c.selector.is_empty() {
+    if c.selector.is_empty() || probe.is_some_and(|p| !node.label_counts.may_match(p)) {
         return 0;
     }
-    pods.iter()
+    node.pods
+        .iter()
         .filter(|p| {
             !p.pod.terminating && p.pod.namespace == namespace && c.selector.matches(&p.pod.labels)
         })
         .count() as i64
 }
 
-/// For every node that counts for a constraint (it has every topology key and the
-/// inclusion policies keep it): (constraint index, the node's domain value, its matching
-/// pods). Nodes are counted in parallel, as upstream's parallelizer does.
+/// The fast path's probes, one per constraint; `None` for the straightforward evaluation.
+fn probes(
+    pod: &Pod,
+    constraints: &[TopologySpreadConstraint],
+    evaluation: Evaluation,
+) -> Option<Vec<Probe>> {
+    (evaluation == Evaluation::Fast).then(|| {
+        constraints
+            .iter()
+            .map(|c| Probe::new(&pod.namespace, &c.selector))
+            .collect()
+    })
+}
+
+/// Per constraint: domain value → matching pods, over every node that counts for it (it
+/// has every topology key and the inclusion policies keep it). The fast path counts
+/// nodes in parallel, as upstream's parallelizer does. Without `every_domain` only the
+/// counts matter (not which domains exist), and the fast path skips the nodes whose
+/// label counts rule out every constraint's selector.
 fn domain_counts<'a>(
     snapshot: &'a Snapshot,
     pod: &Pod,
     constraints: &[TopologySpreadConstraint],
-) -> Vec<(usize, &'a str, i64)> {
-    let per_node: Vec<Vec<(usize, &'a str, i64)>> = snapshot
-        .nodes
-        .par_iter()
-        .map(|info| {
-            let node = &info.node;
-            if !has_all_keys(node, constraints) {
-                return Vec::new();
+    evaluation: Evaluation,
+    every_domain: bool,
+) -> Vec<HashMap<&'a str, i64>> {
+    let probes = probes(pod, constraints, evaluation);
+    let add = |mut counts: Vec<HashMap<&'a str, i64>>, info: &'a Arc<NodeInfo>| {
+        let node = &info.node;
+        let holds_none =
+            |probes: &Vec<Probe>| probes.iter().all(|p| !info.label_counts.may_match(p));
+        if !every_domain && probes.as_ref().is_some_and(holds_none) {
+            return counts;
+        }
+        if !has_all_keys(node, constraints) {
+            return counts;
+        }
+        for (i, c) in constraints.iter().enumerate() {
+            if !node_included(c, pod, node) {
+                continue;
             }
-            constraints
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| node_included(c, pod, node))
-                .map(|(i, c)| {
-                    let value = node.labels[&c.topology_key].as_str();
-                    (i, value, count_matching(&info.pods, c, &pod.namespace))
-                })
-                .collect()
-        })
-        .collect();
-    per_node.into_iter().flatten().collect()
+            let probe = probes.as_ref().map(|p| &p[i]);
+            let n = count_matching(info, c, &pod.namespace, probe);
+            *counts[i]
+                .entry(node.labels[&c.topology_key].as_str())
+                .or_insert(0) += n;
+        }
+        counts
+    };
+    let empty = || vec![HashMap::new(); constraints.len()];
+    match evaluation {
+        Evaluation::Fast => snapshot
+            .nodes
+            .par_iter()
+            .fold(empty, add)
+            .reduce(empty, |mut a, b| {
+                for (a, b) in a.iter_mut().zip(b) {
+                    for (value, n) in b {
+                        *a.entry(value).or_insert(0) += n;
+                    }
+                }
+                a
+            }),
+        Evaluation::Straightforward => snapshot.nodes.iter().fold(empty(), add),
+    }
 }
 
 /// The two smallest domain counts (`criticalPaths`), updated as upstream updates them.
@@ -146,15 +189,16 @@ pub struct FilterState {
 }
 
 /// PreFilter: `None` when the pod has no hard constraints (the plugin is skipped).
-pub fn pre_filter(snapshot: &Snapshot, pod: &Pod) -> Option<FilterState> {
+pub fn pre_filter(snapshot: &Snapshot, pod: &Pod, evaluation: Evaluation) -> Option<FilterState> {
     let constraints = constraints(pod, UnsatisfiableAction::DoNotSchedule);
     if constraints.is_empty() {
         return None;
     }
-    let mut counts: Vec<HashMap<String, i64>> = vec![HashMap::new(); constraints.len()];
-    for (i, value, n) in domain_counts(snapshot, pod, &constraints) {
-        *counts[i].entry(value.to_string()).or_insert(0) += n;
-    }
+    let counts: Vec<HashMap<String, i64>> =
+        domain_counts(snapshot, pod, &constraints, evaluation, true)
+            .into_iter()
+            .map(|m| m.into_iter().map(|(v, n)| (v.to_string(), n)).collect())
+            .collect();
     let paths = counts
         .iter()
         .map(|m| {
@@ -232,6 +276,8 @@ pub struct Scorer<'a> {
     /// Per constraint: domain value → matching pods (not used for hostname).
     counts: Vec<HashMap<String, i64>>,
     weights: Vec<f64>,
+    /// The fast path's probes for the hostname constraints' counts.
+    probes: Option<Vec<Probe>>,
 }
 
 /// PreScore: `None` (skip) when the pod has no soft constraints.
@@ -239,6 +285,7 @@ pub fn pre_score<'a>(
     snapshot: &Snapshot,
     pod: &'a Pod,
     feasible: &[&NodeInfo],
+    evaluation: Evaluation,
 ) -> Option<Scorer<'a>> {
     let constraints = constraints(pod, UnsatisfiableAction::ScheduleAnyway);
     if constraints.is_empty() || snapshot.nodes.is_empty() {
@@ -252,10 +299,9 @@ pub fn pre_score<'a>(
             continue;
         }
         for (i, c) in constraints.iter().enumerate() {
-            if c.topology_key != HOSTNAME {
-                counts[i]
-                    .entry(n.node.labels[&c.topology_key].clone())
-                    .or_insert(0);
+            let value = &n.node.labels[&c.topology_key];
+            if c.topology_key != HOSTNAME && !counts[i].contains_key(value) {
+                counts[i].insert(value.clone(), 0);
             }
         }
     }
@@ -271,17 +317,24 @@ pub fn pre_score<'a>(
             ((size + 2) as f64).ln()
         })
         .collect();
-    for (i, value, n) in domain_counts(snapshot, pod, &constraints) {
-        if let Some(count) = counts[i].get_mut(value) {
-            *count += n;
+    for (i, domains) in domain_counts(snapshot, pod, &constraints, evaluation, false)
+        .into_iter()
+        .enumerate()
+    {
+        for (value, n) in domains {
+            if let Some(count) = counts[i].get_mut(value) {
+                *count += n;
+            }
         }
     }
+    let probes = probes(pod, &constraints, evaluation);
     Some(Scorer {
         pod,
         constraints,
         ignored,
         counts,
         weights,
+        probes,
     })
 }
 
@@ -296,7 +349,8 @@ impl NodeScorer for Scorer<'_> {
                 continue;
             };
             let count = if c.topology_key == HOSTNAME {
-                count_matching(&node.pods, c, &self.pod.namespace)
+                let probe = self.probes.as_ref().map(|p| &p[i]);
+                count_matching(node, c, &self.pod.namespace, probe)
             } else {
                 self.counts[i].get(value).copied().unwrap_or(0)
             };
