@@ -65,7 +65,7 @@ fn scheduled(out: &mut String, d: &Decision) {
             let _ = writeln!(
                 out,
                 "  mode: scored — {} feasible, highest total score {max}",
-                plural(d.feasible_nodes.len(), "node", "nodes"),
+                plural(d.num_feasible, "node", "nodes"),
             );
             if p.tie_set.len() > 1 {
                 let _ = writeln!(
@@ -479,6 +479,7 @@ mod tests {
             num_nodes: 0,
             pre_filter: None,
             filter: BTreeMap::new(),
+            num_feasible: 0,
             feasible_nodes: Vec::new(),
             scores: BTreeMap::new(),
             placement: Placement {
@@ -520,6 +521,7 @@ mod tests {
                 "Filter",
             ),
         );
+        d.num_feasible = 3;
         d.feasible_nodes = vec!["node-a".into(), "node-b".into(), "node-c".into()];
         d.scores.insert(
             "node-a".into(),
@@ -589,6 +591,7 @@ mod tests {
         let mut d = base(Outcome::Scheduled, Some("only"));
         d.num_nodes = 1;
         d.filter.insert("only".into(), NodeVerdict::feasible());
+        d.num_feasible = 1;
         d.feasible_nodes = vec!["only".into()];
         d.scores.insert("only".into(), score(0, &[]));
         d.placement = Placement {
@@ -892,6 +895,7 @@ mod tests {
                 source: Some("PreFilterResult"),
             },
         );
+        d.num_feasible = 1;
         d.feasible_nodes = vec!["a".into()];
         d.placement = Placement {
             mode: PlacementMode::NominatedNode,

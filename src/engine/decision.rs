@@ -219,6 +219,10 @@ pub struct Decision {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pre_filter: Option<StatusReport>,
     pub filter: BTreeMap<String, NodeVerdict>,
+    /// How many nodes passed every filter.
+    #[serde(skip)]
+    pub num_feasible: usize,
+    /// The feasible nodes by name (an explanation: empty unless explained).
     pub feasible_nodes: Vec<String>,
     pub scores: BTreeMap<String, NodeScore>,
     pub placement: Placement,
@@ -233,6 +237,7 @@ impl Decision {
     /// drops the per-node explanations.
     pub fn drop_explanations(&mut self) {
         self.filter.clear();
+        self.feasible_nodes.clear();
         self.scores.clear();
         if let Some(p) = self.preemption.as_mut() {
             p.nodes.clear();

@@ -122,27 +122,44 @@ fn same_pod(a: &Pod, b: &Pod) -> bool {
     a.uid == b.uid || (a.namespace == b.namespace && a.name == b.name)
 }
 
-/// One feasible node's weighted scores.
+/// The weighted scores of the feasible nodes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeScores {
-    pub total: i64,
-    /// Plugin → normalised score × weight, for the plugins that scored.
-    pub plugins: Vec<(&'static str, i64)>,
+pub struct Scores {
+    /// The plugins that scored, in profile order.
+    pub plugins: Vec<&'static str>,
+    /// Per feasible node (in the order given), per plugin: normalised score × weight.
+    weighted: Vec<[i64; MAX_SCORERS]>,
+    /// Per feasible node: the sum of its weighted scores.
+    pub totals: Vec<i64>,
 }
+
+impl Scores {
+    /// Plugin → weighted score of the feasible node at `index`.
+    pub fn of_node(&self, index: usize) -> impl Iterator<Item = (&'static str, i64)> + '_ {
+        self.plugins
+            .iter()
+            .zip(&self.weighted[index])
+            .map(|(p, s)| (*p, *s))
+    }
+}
+
+/// The score plugins of the default profile.
+const MAX_SCORERS: usize = 8;
 
 /// A score plugin's name, weight, and its PreScore result (`None`: skipped).
 type WeightedScorer<'a> = (&'static str, i64, Option<Box<dyn NodeScorer + 'a>>);
 
 /// Runs PreScore, Score and NormalizeScore for `feasible` (in that order) and weighs
-/// the results.
+/// the results. Every plugin scores a node in the same visit, so a query reads each
+/// feasible node once for all of them.
 pub fn run_scores(
     snapshot: &Snapshot,
     state: &CycleState,
     feasible: &[&NodeInfo],
     evaluation: Evaluation,
-) -> Vec<NodeScores> {
+) -> Scores {
     let pod = &state.pod.pod;
-    let scorers: Vec<WeightedScorer<'_>> = vec![
+    let scorers: [WeightedScorer<'_>; MAX_SCORERS] = [
         (
             taint_toleration::NAME,
             3,
@@ -185,33 +202,44 @@ pub fn run_scores(
             ))),
         ),
     ];
-    let mut out: Vec<NodeScores> = feasible
-        .iter()
-        .map(|_| NodeScores {
-            total: 0,
-            plugins: Vec::with_capacity(scorers.len()),
-        })
+    let active: Vec<(&'static str, i64, Box<dyn NodeScorer + '_>)> = scorers
+        .into_iter()
+        .filter_map(|(name, weight, scorer)| scorer.map(|s| (name, weight, s)))
         .collect();
-    for (name, weight, scorer) in scorers {
-        let Some(scorer) = scorer else { continue };
-        let mut raw: Vec<i64> = match evaluation {
-            Evaluation::Fast => feasible.par_iter().map(|n| scorer.score(n)).collect(),
-            Evaluation::Straightforward => feasible.iter().map(|n| scorer.score(n)).collect(),
-        };
-        scorer.normalize(feasible, &mut raw);
-        for (node_scores, score) in out.iter_mut().zip(raw) {
-            node_scores.plugins.push((name, score * weight));
-            node_scores.total += score * weight;
+    let raw = |(i, node): (usize, &&NodeInfo)| {
+        let mut row = [0; MAX_SCORERS];
+        for (slot, (_, _, scorer)) in row.iter_mut().zip(&active) {
+            *slot = scorer.score(i, node);
+        }
+        row
+    };
+    let mut weighted: Vec<[i64; MAX_SCORERS]> = match evaluation {
+        Evaluation::Fast => feasible.par_iter().enumerate().map(raw).collect(),
+        Evaluation::Straightforward => feasible.iter().enumerate().map(raw).collect(),
+    };
+    let mut column = vec![0; feasible.len()];
+    for (j, (_, weight, scorer)) in active.iter().enumerate() {
+        for (c, row) in column.iter_mut().zip(&weighted) {
+            *c = row[j];
+        }
+        scorer.normalize(feasible, &mut column);
+        for (row, c) in weighted.iter_mut().zip(&column) {
+            row[j] = c * weight;
         }
     }
-    out
+    let totals = weighted.iter().map(|row| row.iter().sum()).collect();
+    Scores {
+        plugins: active.iter().map(|(name, _, _)| *name).collect(),
+        weighted,
+        totals,
+    }
 }
 
 /// DynamicResources' score for a pod without claims.
 struct NoClaims;
 
 impl NodeScorer for NoClaims {
-    fn score(&self, _node: &NodeInfo) -> i64 {
+    fn score(&self, _index: usize, _node: &NodeInfo) -> i64 {
         0
     }
 }

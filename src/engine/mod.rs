@@ -156,13 +156,14 @@ pub fn decide_with(snapshot: &Snapshot, pod: &Pod, options: Options) -> Decision
     let score_map: BTreeMap<String, NodeScore> = if options.explain {
         feasible
             .iter()
-            .zip(&scores)
-            .map(|(n, s)| {
-                let plugins = s.plugins.iter().map(|(p, v)| (p.to_string(), *v)).collect();
+            .zip(&scores.totals)
+            .enumerate()
+            .map(|(i, (n, total))| {
+                let plugins = scores.of_node(i).map(|(p, v)| (p.to_string(), v)).collect();
                 (
                     n.name().to_string(),
                     NodeScore {
-                        total: s.total,
+                        total: *total,
                         plugins,
                     },
                 )
@@ -171,10 +172,9 @@ pub fn decide_with(snapshot: &Snapshot, pod: &Pod, options: Options) -> Decision
     } else {
         BTreeMap::new()
     };
-    let feasible_names: Vec<String> = feasible.iter().map(|n| n.name().to_string()).collect();
     let nominated_feasible = nominated
         .map(|i| snapshot.nodes[i].name())
-        .filter(|n| feasible_names.iter().any(|f| f == n));
+        .filter(|n| feasible.iter().any(|f| f.name() == *n));
     let placement = if let Some(n) = nominated_feasible {
         Placement {
             mode: PlacementMode::NominatedNode,
@@ -185,7 +185,7 @@ pub fn decide_with(snapshot: &Snapshot, pod: &Pod, options: Options) -> Decision
         Placement {
             mode: PlacementMode::SingleFeasible,
             max_score: None,
-            tie_set: feasible_names.clone(),
+            tie_set: vec![feasible[0].name().to_string()],
         }
     } else if feasible.is_empty() {
         Placement {
@@ -194,12 +194,12 @@ pub fn decide_with(snapshot: &Snapshot, pod: &Pod, options: Options) -> Decision
             tie_set: Vec::new(),
         }
     } else {
-        let max = scores.iter().map(|s| s.total).max().unwrap_or(0);
-        let tie_set = feasible_names
+        let max = scores.totals.iter().copied().max().unwrap_or(0);
+        let tie_set = feasible
             .iter()
-            .zip(&scores)
-            .filter(|(_, s)| s.total == max)
-            .map(|(n, _)| n.clone())
+            .zip(&scores.totals)
+            .filter(|(_, total)| **total == max)
+            .map(|(n, _)| n.name().to_string())
             .collect();
         Placement {
             mode: PlacementMode::Scored,
@@ -259,7 +259,12 @@ pub fn decide_with(snapshot: &Snapshot, pod: &Pod, options: Options) -> Decision
         num_nodes,
         pre_filter: pre.rejection.as_ref().map(StatusReport::from),
         filter,
-        feasible_nodes: feasible_names,
+        num_feasible: feasible.len(),
+        feasible_nodes: if options.explain {
+            feasible.iter().map(|n| n.name().to_string()).collect()
+        } else {
+            Vec::new()
+        },
         scores: score_map,
         placement,
         preemption,

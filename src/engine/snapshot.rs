@@ -12,8 +12,10 @@
 //! which shares every untouched `NodeInfo` with the old snapshot and rebuilds only the
 //! nodes a change touched, as kube-scheduler's cache does by node generation.
 
+use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
+use std::hash::{BuildHasher, Hash};
+use std::sync::{Arc, OnceLock};
 
 use super::label_counts::LabelCounts;
 use crate::model::resources::Resources;
@@ -34,6 +36,9 @@ pub struct PodInfo {
     pub non_zero_memory: i64,
     /// The budgets that cover this pod, matched once at ingest.
     pub pdbs: Vec<Arc<PodDisruptionBudget>>,
+    /// Equal for pods with equal `pod_affinity` (replicas of one workload), so that a
+    /// query matches each distinct set of terms once; 0 when the pod declares none.
+    pub affinity_fingerprint: u128,
 }
 
 impl PodInfo {
@@ -42,12 +47,18 @@ impl PodInfo {
         let pod = pod.into();
         let requests = pod.requests();
         let (non_zero_cpu, non_zero_memory) = pod.resources.non_zero_requests();
+        let affinity_fingerprint = if pod.pod_affinity.declared {
+            fingerprint(&pod.pod_affinity)
+        } else {
+            0
+        };
         PodInfo {
             pod,
             requests,
             non_zero_cpu,
             non_zero_memory,
             pdbs,
+            affinity_fingerprint,
         }
     }
 
@@ -60,6 +71,15 @@ impl PodInfo {
     pub fn has_required_anti_affinity(&self) -> bool {
         !self.pod.pod_affinity.required_anti_affinity.is_empty()
     }
+}
+
+/// A 128-bit fingerprint of `value`: two SipHash digests under keys drawn at random
+/// once per process, so equal values share a fingerprint and distinct ones collide
+/// with probability about 2^-128 per pair, beyond an input's power to arrange.
+fn fingerprint(value: &impl Hash) -> u128 {
+    static KEYS: OnceLock<[RandomState; 2]> = OnceLock::new();
+    let [a, b] = KEYS.get_or_init(|| [RandomState::new(), RandomState::new()]);
+    (u128::from(a.hash_one(value)) << 64) | u128::from(b.hash_one(value))
 }
 
 /// The host ports in use on a node: a set of (ip, protocol, port), as `HostPortInfo`.

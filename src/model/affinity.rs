@@ -79,7 +79,7 @@ impl NodeAffinity {
 }
 
 /// A pod (anti-)affinity term, resolved against its owning pod.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PodAffinityTerm {
     pub selector: Selector,
     /// Namespaces named by the term; the owner's namespace when it names none and has
@@ -100,7 +100,7 @@ impl PodAffinityTerm {
 }
 
 /// A weighted (preferred) pod affinity term.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct WeightedPodAffinityTerm {
     pub weight: i32,
     pub term: PodAffinityTerm,

@@ -133,7 +133,7 @@ pub struct Pod {
 }
 
 /// A pod's `podAffinity` and `podAntiAffinity`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct PodAffinity {
     /// `affinity.podAffinity` or `affinity.podAntiAffinity` is present.
     pub declared: bool,

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 pub type Labels = BTreeMap<String, String>;
 
 /// The operator of one requirement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Operator {
     In,
     NotIn,
@@ -25,7 +25,7 @@ pub enum Operator {
 }
 
 /// One `key <op> values` requirement.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Requirement {
     pub key: String,
     pub operator: Operator,
@@ -59,7 +59,7 @@ impl Requirement {
 }
 
 /// A label selector: every requirement must hold. `Nothing` matches no label set.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Selector {
     /// The selector of a missing `metav1.LabelSelector`: selects nothing.
     Nothing,

@@ -58,7 +58,7 @@ fn on_node(node: &NodeInfo, image: &str) -> bool {
 }
 
 impl NodeScorer for Scorer<'_> {
-    fn score(&self, node: &NodeInfo) -> i64 {
+    fn score(&self, _index: usize, node: &NodeInfo) -> i64 {
         let sum: i64 = match &self.held {
             Some(held) => held
                 .iter()
@@ -188,7 +188,7 @@ mod tests {
         with_pre_filter(&s, &p, |pre| {
             for evaluation in [Evaluation::Fast, Evaluation::Straightforward] {
                 let scorer = pre_score(&s, &pre.state.pod.pod, evaluation);
-                assert_eq!(scorer.score(&s.nodes[1]), 49);
+                assert_eq!(scorer.score(0, &s.nodes[1]), 49);
             }
         });
     }

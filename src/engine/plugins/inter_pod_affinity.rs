@@ -169,16 +169,27 @@ pub fn pre_filter(snapshot: &Snapshot, pod: &Pod, evaluation: Evaluation) -> Opt
     // only those pods, matching them in parallel.
     if evaluation == Evaluation::Fast && !own_terms {
         let ns_labels = &state.namespace_labels;
+        // Replicas share their terms, so each distinct set is matched once per worker.
         let selecting: Vec<(&Node, &str)> = snapshot
             .nodes
             .par_iter()
-            .flat_map_iter(|info| {
-                info.pods_with_required_anti_affinity
-                    .iter()
-                    .flat_map(move |e| anti_affinity_selecting(&e.pod, pod, ns_labels))
-                    .map(|key| (&*info.node, key))
-            })
-            .collect();
+            .fold(
+                || (HashMap::new(), Vec::new()),
+                |(mut memo, mut out): (HashMap<u128, Vec<&str>>, Vec<(&Node, &str)>), info| {
+                    for e in &info.pods_with_required_anti_affinity {
+                        let keys = memo.entry(e.affinity_fingerprint).or_insert_with(|| {
+                            anti_affinity_selecting(&e.pod, pod, ns_labels).collect()
+                        });
+                        out.extend(keys.iter().map(|key| (&*info.node, *key)));
+                    }
+                    (memo, out)
+                },
+            )
+            .map(|(_, out)| out)
+            .reduce(Vec::new, |mut a, b| {
+                a.extend(b);
+                a
+            });
         for (node, key) in selecting {
             state.existing_anti_affinity_counts.bump(node, key, 1);
         }
@@ -295,63 +306,117 @@ pub struct Scorer {
     topology_score: BTreeMap<String, HashMap<String, i64>>,
 }
 
+/// The weights `existing`'s own terms give the incoming pod (in a namespace with
+/// `namespace_labels`), by topology key: required affinity at the hard weight,
+/// preferred affinity added, preferred anti-affinity subtracted.
+fn existing_terms_selecting<'p>(
+    existing: &'p Pod,
+    incoming: &'p Pod,
+    namespace_labels: &'p Labels,
+) -> impl Iterator<Item = (&'p str, i64)> {
+    let selects = move |t: &PodAffinityTerm| {
+        t.matches(&incoming.namespace, &incoming.labels, namespace_labels)
+    };
+    let affinity = &existing.pod_affinity;
+    let required = affinity
+        .required_affinity
+        .iter()
+        .filter(move |t| selects(t))
+        .map(|t| (t.topology_key.as_str(), HARD_POD_AFFINITY_WEIGHT));
+    let preferred = [
+        (&affinity.preferred_affinity, 1),
+        (&affinity.preferred_anti_affinity, -1),
+    ]
+    .into_iter()
+    .flat_map(move |(terms, sign)| {
+        terms
+            .iter()
+            .filter(move |w| selects(&w.term))
+            .map(move |w| (w.term.topology_key.as_str(), sign * i64::from(w.weight)))
+    });
+    required.chain(preferred)
+}
+
+/// `(topology key, value, weight)` for each of `node`'s values of the keys.
+fn on_node<'n>(
+    node: &'n Node,
+    weights: impl IntoIterator<Item = (&'n str, i64)>,
+    out: &mut Vec<(&'n str, &'n str, i64)>,
+) {
+    for (key, weight) in weights {
+        if let Some((k, v)) = node.labels.get_key_value(key) {
+            out.push((k.as_str(), v.as_str(), weight));
+        }
+    }
+}
+
 /// PreScore: `None` (skip) when no existing pod contributes anything.
 pub fn pre_score(snapshot: &Snapshot, pod: &Pod, evaluation: Evaluation) -> Option<Scorer> {
     let preferred = resolve_weighted(&pod.pod_affinity.preferred_affinity, snapshot);
     let preferred_anti = resolve_weighted(&pod.pod_affinity.preferred_anti_affinity, snapshot);
     let has_constraints = !preferred.is_empty() || !preferred_anti.is_empty();
     let namespace_labels = snapshot.namespace_labels(&pod.namespace);
-    // Per node (in parallel on the fast path, as upstream): the weights its pods
-    // contribute, by topology key; merged afterwards.
-    let per_node: Vec<Vec<(&str, &str, i64)>> =
+    let contributions: Vec<(&str, &str, i64)> = if evaluation == Evaluation::Fast
+        && !has_constraints
+    {
+        // Only pods with affinity contribute (upstream's `HavePodsWithAffinityList`),
+        // and replicas share their terms: each distinct set is matched once per worker.
+        snapshot
+            .nodes
+            .par_iter()
+            .fold(
+                || (HashMap::new(), Vec::new()),
+                |(mut memo, mut out): (HashMap<u128, Vec<(&str, i64)>>, Vec<_>), info| {
+                    for e in &info.pods_with_affinity {
+                        let weights = memo.entry(e.affinity_fingerprint).or_insert_with(|| {
+                            existing_terms_selecting(&e.pod, pod, namespace_labels).collect()
+                        });
+                        on_node(&info.node, weights.iter().copied(), &mut out);
+                    }
+                    (memo, out)
+                },
+            )
+            .map(|(_, out)| out)
+            .reduce(Vec::new, |mut a, b| {
+                a.extend(b);
+                a
+            })
+    } else {
+        // Per node (in parallel on the fast path, as upstream): the weights its pods
+        // contribute, by topology key; merged afterwards.
         for_each_node(&snapshot.nodes, evaluation, |_, info| {
             let node = &info.node;
-            let mut out: Vec<(&str, &str, i64)> = Vec::new();
-            // Without preferred terms of its own only pods with affinity contribute
-            // (upstream's `HavePodsWithAffinityList`).
+            let mut out = Vec::new();
             if node.labels.is_empty() || (!has_constraints && info.pods_with_affinity.is_empty()) {
                 return out;
             }
-            let mut add = |key: &'_ str, weight: i64| {
-                if let Some((k, v)) = node.labels.get_key_value(key) {
-                    out.push((k.as_str(), v.as_str(), weight));
-                }
-            };
-            // The fast path visits only those pods.
-            let pods = match evaluation {
-                Evaluation::Fast if !has_constraints => &info.pods_with_affinity,
-                _ => &info.pods,
-            };
-            for existing in pods.iter().filter(|p| has_constraints || p.has_affinity()) {
+            for existing in info
+                .pods
+                .iter()
+                .filter(|p| has_constraints || p.has_affinity())
+            {
                 let e = &existing.pod;
                 // The incoming pod's preferred terms, selecting the existing pod.
                 for (terms, sign) in [(&preferred, 1), (&preferred_anti, -1)] {
-                    for w in terms.iter().filter(|w| own_term_matches(&w.term, e)) {
-                        add(&w.term.topology_key, sign * i64::from(w.weight));
-                    }
+                    let selecting = terms.iter().filter(|w| own_term_matches(&w.term, e));
+                    let weights = selecting
+                        .map(|w| (w.term.topology_key.as_str(), sign * i64::from(w.weight)));
+                    on_node(node, weights, &mut out);
                 }
-                // The existing pod's terms, selecting the incoming pod.
-                for t in &e.pod_affinity.required_affinity {
-                    if t.matches(&pod.namespace, &pod.labels, namespace_labels) {
-                        add(&t.topology_key, HARD_POD_AFFINITY_WEIGHT);
-                    }
-                }
-                for (terms, sign) in [
-                    (&e.pod_affinity.preferred_affinity, 1),
-                    (&e.pod_affinity.preferred_anti_affinity, -1),
-                ] {
-                    for w in terms.iter().filter(|w| {
-                        w.term
-                            .matches(&pod.namespace, &pod.labels, namespace_labels)
-                    }) {
-                        add(&w.term.topology_key, sign * i64::from(w.weight));
-                    }
-                }
+                on_node(
+                    node,
+                    existing_terms_selecting(e, pod, namespace_labels),
+                    &mut out,
+                );
             }
             out
-        });
+        })
+        .into_iter()
+        .flatten()
+        .collect()
+    };
     let mut topology_score: BTreeMap<String, HashMap<String, i64>> = BTreeMap::new();
-    for (key, value, weight) in per_node.into_iter().flatten() {
+    for (key, value, weight) in contributions {
         let values = match topology_score.get_mut(key) {
             Some(v) => v,
             None => topology_score.entry(key.to_string()).or_default(),
@@ -367,7 +432,7 @@ pub fn pre_score(snapshot: &Snapshot, pod: &Pod, evaluation: Evaluation) -> Opti
 }
 
 impl NodeScorer for Scorer {
-    fn score(&self, node: &NodeInfo) -> i64 {
+    fn score(&self, _index: usize, node: &NodeInfo) -> i64 {
         self.topology_score
             .iter()
             .filter_map(|(key, values)| {

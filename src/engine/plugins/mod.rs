@@ -28,8 +28,9 @@ pub trait FilterPlugin: Sync {
 
 /// Per-query scoring data a Score plugin prepared in PreScore.
 pub trait NodeScorer: Sync {
-    /// The raw score of one feasible node.
-    fn score(&self, node: &NodeInfo) -> i64;
+    /// The raw score of one feasible node; `index` is its place among the feasible
+    /// nodes PreScore was given.
+    fn score(&self, index: usize, node: &NodeInfo) -> i64;
     /// NormalizeScore over every feasible node's raw score (in the order of `nodes`).
     fn normalize(&self, _nodes: &[&NodeInfo], _scores: &mut [i64]) {}
 }

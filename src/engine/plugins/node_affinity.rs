@@ -97,7 +97,7 @@ pub fn pre_score<'a>(state: &CycleState<'a>) -> Option<Scorer<'a>> {
 }
 
 impl NodeScorer for Scorer<'_> {
-    fn score(&self, node: &NodeInfo) -> i64 {
+    fn score(&self, _index: usize, node: &NodeInfo) -> i64 {
         self.affinity
             .preferred_score(node.name(), &node.node.labels)
     }

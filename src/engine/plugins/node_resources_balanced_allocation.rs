@@ -46,7 +46,7 @@ fn balanced(requested: &[i64], allocatable: &[i64]) -> i64 {
 }
 
 impl NodeScorer for Scorer {
-    fn score(&self, node: &NodeInfo) -> i64 {
+    fn score(&self, _index: usize, node: &NodeInfo) -> i64 {
         let alloc = &node.node.allocatable;
         let requested = [
             node.requested.milli_cpu + self.cpu,

@@ -130,7 +130,7 @@ pub fn pre_score(state: &CycleState) -> Scorer {
 }
 
 impl NodeScorer for Scorer {
-    fn score(&self, node: &NodeInfo) -> i64 {
+    fn score(&self, _index: usize, node: &NodeInfo) -> i64 {
         let alloc = &node.node.allocatable;
         let mut total = 0;
         let mut weights = 0;

@@ -3,7 +3,7 @@
 //! a Score. System default constraints need Services/ReplicaSets/StatefulSets to select
 //! pods; the oracle holds none, so they never apply (as in the conformance scenarios).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -272,36 +272,63 @@ impl FilterPlugin for PodTopologySpread {
 pub struct Scorer<'a> {
     pod: &'a Pod,
     constraints: Vec<TopologySpreadConstraint>,
-    ignored: HashSet<String>,
+    /// Per feasible node, per constraint (row-major): the node's value of the
+    /// constraint's topology key; every entry of a node that lacks one of the keys is
+    /// `None` (the node is ignored and scores 0).
+    values: Vec<Option<&'a str>>,
     /// Per constraint: domain value → matching pods (not used for hostname).
-    counts: Vec<HashMap<String, i64>>,
+    counts: Vec<HashMap<&'a str, i64>>,
     weights: Vec<f64>,
     /// The fast path's probes for the hostname constraints' counts.
     probes: Option<Vec<Probe>>,
 }
 
+/// A feasible node's values of the constraints' topology keys, each `None` when it
+/// lacks one of them.
+fn topology_values<'a>(
+    node: &'a NodeInfo,
+    constraints: &[TopologySpreadConstraint],
+) -> impl Iterator<Item = Option<&'a str>> {
+    let has_all = has_all_keys(&node.node, constraints);
+    constraints.iter().map(move |c| {
+        has_all
+            .then(|| node.node.labels.get(&c.topology_key))
+            .flatten()
+            .map(String::as_str)
+    })
+}
+
 /// PreScore: `None` (skip) when the pod has no soft constraints.
 pub fn pre_score<'a>(
-    snapshot: &Snapshot,
+    snapshot: &'a Snapshot,
     pod: &'a Pod,
-    feasible: &[&NodeInfo],
+    feasible: &[&'a NodeInfo],
     evaluation: Evaluation,
 ) -> Option<Scorer<'a>> {
     let constraints = constraints(pod, UnsatisfiableAction::ScheduleAnyway);
     if constraints.is_empty() || snapshot.nodes.is_empty() {
         return None;
     }
-    let mut ignored = HashSet::new();
-    let mut counts: Vec<HashMap<String, i64>> = vec![HashMap::new(); constraints.len()];
-    for n in feasible {
-        if !has_all_keys(&n.node, &constraints) {
-            ignored.insert(n.name().to_string());
-            continue;
-        }
-        for (i, c) in constraints.iter().enumerate() {
-            let value = &n.node.labels[&c.topology_key];
-            if c.topology_key != HOSTNAME && !counts[i].contains_key(value) {
-                counts[i].insert(value.clone(), 0);
+    let values: Vec<Option<&str>> = match evaluation {
+        Evaluation::Fast => feasible
+            .par_iter()
+            .flat_map_iter(|n| topology_values(n, &constraints))
+            .collect(),
+        Evaluation::Straightforward => feasible
+            .iter()
+            .flat_map(|n| topology_values(n, &constraints))
+            .collect(),
+    };
+    let width = constraints.len();
+    let ignored = values.chunks(width).filter(|v| v[0].is_none()).count();
+    // The domains among the feasible nodes, each starting at zero.
+    let mut counts: Vec<HashMap<&str, i64>> = vec![HashMap::new(); width];
+    for node_values in values.chunks(width).filter(|v| v[0].is_some()) {
+        for ((c, value), domains) in constraints.iter().zip(node_values).zip(&mut counts) {
+            if c.topology_key != HOSTNAME
+                && let Some(value) = value
+            {
+                domains.entry(value).or_insert(0);
             }
         }
     }
@@ -310,7 +337,7 @@ pub fn pre_score<'a>(
         .enumerate()
         .map(|(i, c)| {
             let size = if c.topology_key == HOSTNAME {
-                feasible.len() - ignored.len()
+                feasible.len() - ignored
             } else {
                 counts[i].len()
             };
@@ -331,22 +358,27 @@ pub fn pre_score<'a>(
     Some(Scorer {
         pod,
         constraints,
-        ignored,
+        values,
         counts,
         weights,
         probes,
     })
 }
 
+impl Scorer<'_> {
+    fn node_values(&self, index: usize) -> &[Option<&str>] {
+        let width = self.constraints.len();
+        &self.values[index * width..(index + 1) * width]
+    }
+}
+
 impl NodeScorer for Scorer<'_> {
-    fn score(&self, node: &NodeInfo) -> i64 {
-        if self.ignored.contains(node.name()) {
-            return 0;
-        }
+    fn score(&self, index: usize, node: &NodeInfo) -> i64 {
+        let values = self.node_values(index);
         let mut score = 0.0f64;
-        for (i, c) in self.constraints.iter().enumerate() {
-            let Some(value) = node.node.labels.get(&c.topology_key) else {
-                continue;
+        for (i, (c, value)) in self.constraints.iter().zip(values).enumerate() {
+            let Some(value) = value else {
+                return 0;
             };
             let count = if c.topology_key == HOSTNAME {
                 let probe = self.probes.as_ref().map(|p| &p[i]);
@@ -359,21 +391,18 @@ impl NodeScorer for Scorer<'_> {
         score.round() as i64
     }
 
-    fn normalize(&self, nodes: &[&NodeInfo], scores: &mut [i64]) {
+    fn normalize(&self, _nodes: &[&NodeInfo], scores: &mut [i64]) {
         let mut min = i64::MAX;
         let mut max = 0i64;
-        let valid: Vec<bool> = nodes
-            .iter()
-            .map(|n| !self.ignored.contains(n.name()))
-            .collect();
-        for (s, ok) in scores.iter().zip(&valid) {
-            if *ok {
+        let valid = |i: usize| self.node_values(i)[0].is_some();
+        for (i, s) in scores.iter().enumerate() {
+            if valid(i) {
                 min = min.min(*s);
                 max = max.max(*s);
             }
         }
-        for (s, ok) in scores.iter_mut().zip(&valid) {
-            *s = if !ok {
+        for (i, s) in scores.iter_mut().enumerate() {
+            *s = if !valid(i) {
                 0
             } else if max == 0 {
                 MAX_NODE_SCORE

@@ -43,7 +43,7 @@ pub fn pre_score(state: &CycleState) -> Scorer {
 }
 
 impl NodeScorer for Scorer {
-    fn score(&self, node: &NodeInfo) -> i64 {
+    fn score(&self, _index: usize, node: &NodeInfo) -> i64 {
         node.node
             .taints
             .iter()
@@ -247,7 +247,7 @@ mod tests {
         // Raw scores straight from the scorer.
         with_pre_filter(&s, &pod("p", "1", "1Gi"), |pre| {
             let scorer = pre_score(&pre.state);
-            assert_eq!(scorer.score(&s.nodes[0]), 0);
+            assert_eq!(scorer.score(0, &s.nodes[0]), 0);
         });
     }
 }
