@@ -2750,13 +2750,13 @@ mod tests {
         let pools: BTreeSet<&str> = objects
             .nodes
             .iter()
-            .map(|n| n.labels[POOL_LABEL].as_str())
+            .map(|n| &n.labels[POOL_LABEL])
             .collect();
         assert_eq!(pools, BTreeSet::from(["general", "gpu", "highmem"]));
         let zones: BTreeSet<&str> = objects
             .nodes
             .iter()
-            .map(|n| n.labels["topology.kubernetes.io/zone"].as_str())
+            .map(|n| &n.labels["topology.kubernetes.io/zone"])
             .collect();
         assert_eq!(zones.len(), 3);
         assert!(objects.nodes.iter().any(|n| n.unschedulable));

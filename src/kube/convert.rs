@@ -90,7 +90,7 @@ pub fn node(n: &wire::Node) -> Result<Node> {
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(Node {
-        labels: n.metadata.labels.clone().unwrap_or_default(),
+        labels: n.metadata.labels.clone().unwrap_or_default().into(),
         taints,
         unschedulable: n.spec.unschedulable,
         allocatable: Resources::from_list(&allocatable_list),
@@ -134,7 +134,7 @@ fn preemption_policy(s: &str, path: &str) -> Result<PreemptionPolicy> {
 pub fn namespace(n: &wire::Namespace) -> Result<Namespace> {
     Ok(Namespace {
         name: required_name(&n.metadata)?,
-        labels: n.metadata.labels.clone().unwrap_or_default(),
+        labels: n.metadata.labels.clone().unwrap_or_default().into(),
     })
 }
 
@@ -294,7 +294,7 @@ fn pod_affinity_term(
                 extra.push(Requirement {
                     key: key.clone(),
                     operator: op,
-                    values: vec![v.clone()],
+                    values: vec![v.to_string()],
                 });
             }
         }
@@ -415,7 +415,7 @@ fn topology_spread(
             labels.get(k).map(|v| Requirement {
                 key: k.clone(),
                 operator: Operator::In,
-                values: vec![v.clone()],
+                values: vec![v.to_string()],
             })
         })
         .collect();
@@ -599,7 +599,7 @@ fn timestamp(t: &Option<String>, path: &str) -> Result<Option<i64>> {
 pub fn pod(p: &wire::Pod, classes: &[PriorityClass]) -> Result<Pod> {
     let name = required_name(&p.metadata)?;
     let namespace = namespace_of(&p.metadata);
-    let labels = p.metadata.labels.clone().unwrap_or_default();
+    let labels = Labels::from(p.metadata.labels.clone().unwrap_or_default());
     let (priority, preemption_policy) = resolve_priority(&p.spec, classes)?;
     let spec = &p.spec;
     if spec.containers.is_empty() {
@@ -706,7 +706,7 @@ pub fn pod(p: &wire::Pod, classes: &[PriorityClass]) -> Result<Pod> {
         },
         host_ports,
         tolerations,
-        node_selector: spec.node_selector.clone(),
+        node_selector: spec.node_selector.clone().map(Labels::from),
         node_affinity,
         pod_affinity,
         topology_spread_constraints,

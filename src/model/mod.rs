@@ -2,6 +2,7 @@
 //! made of (quantities, resource vectors, labels and selectors, taints, affinity terms).
 
 pub mod affinity;
+pub mod labels;
 pub mod objects;
 pub mod quantity;
 pub mod resources;

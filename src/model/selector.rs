@@ -6,10 +6,7 @@
 //!   empty one matches everything.
 //! - node selector requirements (node affinity), which add `Gt` and `Lt` on integer values.
 
-use std::collections::BTreeMap;
-
-/// An object's labels, ordered by key.
-pub type Labels = BTreeMap<String, String>;
+pub use super::labels::Labels;
 
 /// The operator of one requirement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -78,9 +75,9 @@ impl Selector {
         Selector::All(
             set.iter()
                 .map(|(k, v)| Requirement {
-                    key: k.clone(),
+                    key: k.to_string(),
                     operator: Operator::In,
-                    values: vec![v.clone()],
+                    values: vec![v.to_string()],
                 })
                 .collect(),
         )

@@ -22,6 +22,9 @@ use crate::engine::sequence::{WhatIf, pending_in_queue_order, place_in_order};
 use crate::engine::{Options, Snapshot, decide_with};
 use crate::store::{ClusterState, Published, Store};
 
+/// The well-known label a what-if node copy gets its own name in.
+const HOSTNAME: &str = "kubernetes.io/hostname";
+
 /// How long `min_revision` waits when the call carries no deadline.
 const DEFAULT_REVISION_WAIT: Duration = Duration::from_secs(10);
 
@@ -123,8 +126,8 @@ fn what_if(options: &pb::PlaceOptions) -> Result<WhatIf, Status> {
         for k in 0..t.count {
             let mut copy = node.clone();
             copy.name = format!("{prefix}-{k}");
-            if let Some(h) = copy.labels.get_mut("kubernetes.io/hostname") {
-                *h = copy.name.clone();
+            if copy.labels.contains_key(HOSTNAME) {
+                copy.labels = copy.labels.with(HOSTNAME, &copy.name);
             }
             w.extra_nodes.push(copy);
         }

@@ -39,7 +39,7 @@ impl TopologyCounts {
         };
         let count = match values.get_mut(value) {
             Some(count) => count,
-            None => values.entry(value.clone()).or_insert(0),
+            None => values.entry(value.to_string()).or_insert(0),
         };
         *count += delta;
         if *count == 0 {
@@ -345,7 +345,7 @@ fn on_node<'n>(
 ) {
     for (key, weight) in weights {
         if let Some((k, v)) = node.labels.get_key_value(key) {
-            out.push((k.as_str(), v.as_str(), weight));
+            out.push((k, v, weight));
         }
     }
 }

@@ -115,9 +115,7 @@ fn domain_counts<'a>(
             }
             let probe = probes.as_ref().map(|p| &p[i]);
             let n = count_matching(info, c, &pod.namespace, probe);
-            *counts[i]
-                .entry(node.labels[&c.topology_key].as_str())
-                .or_insert(0) += n;
+            *counts[i].entry(&node.labels[&c.topology_key]).or_insert(0) += n;
         }
         counts
     };
@@ -228,7 +226,7 @@ impl FilterState {
                 continue;
             }
             let value = &node.labels[&c.topology_key];
-            let count = self.counts[i].entry(value.clone()).or_insert(0);
+            let count = self.counts[i].entry(value.to_string()).or_insert(0);
             *count += delta;
             let n = *count;
             self.paths[i].update(value, n);
@@ -294,7 +292,6 @@ fn topology_values<'a>(
         has_all
             .then(|| node.node.labels.get(&c.topology_key))
             .flatten()
-            .map(String::as_str)
     })
 }
 
