@@ -3,12 +3,13 @@
 //! that preemption updates pod by pod); preferred terms of both sides (Score).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
 use super::{FilterPlugin, MAX_NODE_SCORE, NodeScorer};
 use crate::engine::cycle_state::CycleState;
-use crate::engine::snapshot::{NodeInfo, Snapshot};
+use crate::engine::snapshot::{NodeInfo, PodInfo, Snapshot};
 use crate::engine::status::Status;
 use crate::engine::{Evaluation, for_each_node};
 use crate::model::affinity::{PodAffinityTerm, WeightedPodAffinityTerm};
@@ -129,6 +130,36 @@ fn anti_affinity_selecting<'p>(
         .map(|t| t.topology_key.as_str())
 }
 
+/// The fast path's walk over existing pods' own terms: for every pod `pods_of` lists
+/// on every node (in parallel), `emit` gets what `evaluate` made of the pod's terms.
+/// Replicas share their terms, so each distinct set (by affinity fingerprint) is
+/// evaluated once per worker.
+fn per_distinct_terms<'a, T: Send, R: Send>(
+    snapshot: &'a Snapshot,
+    pods_of: impl Fn(&'a NodeInfo) -> &'a [Arc<PodInfo>] + Sync + Send,
+    evaluate: impl Fn(&'a PodInfo) -> Vec<T> + Sync + Send,
+    emit: impl Fn(&'a Node, &[T], &mut Vec<R>) + Sync + Send,
+) -> Vec<R> {
+    let visit = |(mut memo, mut out): (HashMap<u128, Vec<T>>, Vec<R>), info: &'a Arc<NodeInfo>| {
+        for e in pods_of(info) {
+            let evaluated = memo
+                .entry(e.affinity_fingerprint)
+                .or_insert_with(|| evaluate(e));
+            emit(&info.node, evaluated, &mut out);
+        }
+        (memo, out)
+    };
+    snapshot
+        .nodes
+        .par_iter()
+        .fold(|| (HashMap::new(), Vec::new()), visit)
+        .map(|(_, out)| out)
+        .reduce(Vec::new, |mut a, b| {
+            a.extend(b);
+            a
+        })
+}
+
 /// PreFilter state.
 #[derive(Debug, Clone)]
 pub struct FilterState {
@@ -169,27 +200,12 @@ pub fn pre_filter(snapshot: &Snapshot, pod: &Pod, evaluation: Evaluation) -> Opt
     // only those pods, matching them in parallel.
     if evaluation == Evaluation::Fast && !own_terms {
         let ns_labels = &state.namespace_labels;
-        // Replicas share their terms, so each distinct set is matched once per worker.
-        let selecting: Vec<(&Node, &str)> = snapshot
-            .nodes
-            .par_iter()
-            .fold(
-                || (HashMap::new(), Vec::new()),
-                |(mut memo, mut out): (HashMap<u128, Vec<&str>>, Vec<(&Node, &str)>), info| {
-                    for e in &info.pods_with_required_anti_affinity {
-                        let keys = memo.entry(e.affinity_fingerprint).or_insert_with(|| {
-                            anti_affinity_selecting(&e.pod, pod, ns_labels).collect()
-                        });
-                        out.extend(keys.iter().map(|key| (&*info.node, *key)));
-                    }
-                    (memo, out)
-                },
-            )
-            .map(|(_, out)| out)
-            .reduce(Vec::new, |mut a, b| {
-                a.extend(b);
-                a
-            });
+        let selecting = per_distinct_terms(
+            snapshot,
+            |info| &info.pods_with_required_anti_affinity,
+            |e| anti_affinity_selecting(&e.pod, pod, ns_labels).collect(),
+            |node, keys, out| out.extend(keys.iter().map(|key| (node, *key))),
+        );
         for (node, key) in selecting {
             state.existing_anti_affinity_counts.bump(node, key, 1);
         }
@@ -359,28 +375,13 @@ pub fn pre_score(snapshot: &Snapshot, pod: &Pod, evaluation: Evaluation) -> Opti
     let contributions: Vec<(&str, &str, i64)> = if evaluation == Evaluation::Fast
         && !has_constraints
     {
-        // Only pods with affinity contribute (upstream's `HavePodsWithAffinityList`),
-        // and replicas share their terms: each distinct set is matched once per worker.
-        snapshot
-            .nodes
-            .par_iter()
-            .fold(
-                || (HashMap::new(), Vec::new()),
-                |(mut memo, mut out): (HashMap<u128, Vec<(&str, i64)>>, Vec<_>), info| {
-                    for e in &info.pods_with_affinity {
-                        let weights = memo.entry(e.affinity_fingerprint).or_insert_with(|| {
-                            existing_terms_selecting(&e.pod, pod, namespace_labels).collect()
-                        });
-                        on_node(&info.node, weights.iter().copied(), &mut out);
-                    }
-                    (memo, out)
-                },
-            )
-            .map(|(_, out)| out)
-            .reduce(Vec::new, |mut a, b| {
-                a.extend(b);
-                a
-            })
+        // Only pods with affinity contribute (upstream's `HavePodsWithAffinityList`).
+        per_distinct_terms(
+            snapshot,
+            |info| &info.pods_with_affinity,
+            |e| existing_terms_selecting(&e.pod, pod, namespace_labels).collect(),
+            |node, weights, out| on_node(node, weights.iter().copied(), out),
+        )
     } else {
         // Per node (in parallel on the fast path, as upstream): the weights its pods
         // contribute, by topology key; merged afterwards.
