@@ -94,6 +94,47 @@ fn spreading_against(pending: &Value, existing: &Value) -> Vec<Value> {
     .collect()
 }
 
+/// `pending` with pod (anti-)affinity terms of its own that select `existing`'s app:
+/// required and preferred, in `existing`'s namespace, in another one only, and in
+/// every namespace (an empty namespace selector).
+fn affine_to(pending: &Value, existing: &Value) -> Vec<Value> {
+    const ZONE: &str = "topology.kubernetes.io/zone";
+    const HOST: &str = "kubernetes.io/hostname";
+    let app = existing["metadata"]["labels"]["app"].clone();
+    let namespace = existing["metadata"]["namespace"].clone();
+    let term = |key: &str, scope: Value| {
+        let mut t = json!({"labelSelector": {"matchLabels": {"app": app}}, "topologyKey": key});
+        for (field, value) in scope.as_object().unwrap() {
+            t[field] = value.clone();
+        }
+        t
+    };
+    let own = json!({});
+    let elsewhere = json!({"namespaces": ["absent-namespace"]});
+    let everywhere = json!({"namespaceSelector": {}});
+    let weighted = |t: Value, weight: i32| json!({"weight": weight, "podAffinityTerm": t});
+    [
+        json!({"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term(HOST, own.clone())]}}),
+        json!({"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            term(ZONE, own.clone()), term(HOST, everywhere.clone())]}}),
+        json!({"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term(ZONE, elsewhere.clone())]}}),
+        json!({
+            "podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                weighted(term(ZONE, own.clone()), 40), weighted(term(HOST, elsewhere), 5)]},
+            "podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                weighted(term(HOST, everywhere), 70)]},
+        }),
+    ]
+    .into_iter()
+    .map(|affinity| {
+        let mut p = pending.clone();
+        p["metadata"]["namespace"] = namespace.clone();
+        p["spec"]["affinity"] = affinity;
+        p
+    })
+    .collect()
+}
+
 #[test]
 fn generated_clusters_decide_the_same_both_ways() {
     for seed in 1..=12u64 {
@@ -131,16 +172,28 @@ fn generated_clusters_decide_the_same_both_ways() {
             plain["spec"]["affinity"] = Value::Null;
             pods.push(kube::decode_pod(&plain, &classes).unwrap());
         }
-        // Spreading against an app the cluster runs (a DaemonSet's and a workload's), so
-        // that the fast path's label-count prefilter meets nodes that hold matching
-        // pods as well as nodes that hold none.
+        // Spreading against, and affine to, an app the cluster runs (a DaemonSet's and
+        // a workload's), so that the fast path's label-count prefilter meets nodes that
+        // hold matching pods as well as nodes that hold none.
         let bound = doc["pods"].as_array().unwrap();
         for (i, existing) in [&bound[0], &bound[bound.len() / 2]].into_iter().enumerate() {
-            for (j, p) in spreading_against(pending, existing).into_iter().enumerate() {
+            let variants = spreading_against(pending, existing)
+                .into_iter()
+                .map(|p| ("spread", p))
+                .chain(
+                    affine_to(pending, existing)
+                        .into_iter()
+                        .map(|p| ("affine", p)),
+                );
+            for (j, (kind, p)) in variants.enumerate() {
                 let mut p = with_requests(&p, json!({"cpu": "100m", "memory": "128Mi"}));
-                p["metadata"]["name"] = json!(format!("spread-{i}-{j}"));
+                p["metadata"]["name"] = json!(format!("{kind}-{i}-{j}"));
                 pods.push(kube::decode_pod(&p, &classes).unwrap());
             }
+        }
+        // The queued pods, each with its own workload's terms.
+        for p in bound.iter().filter(|p| p["spec"]["nodeName"].is_null()) {
+            pods.push(kube::decode_pod(p, &classes).unwrap());
         }
         for pod in &pods {
             assert_same(

@@ -49,6 +49,8 @@ fn filter_bits(h: u64) -> [(usize, u64); 3] {
 pub struct LabelCounts {
     counts: Vec<(u64, u32)>,
     filter: [u64; FILTER_WORDS],
+    /// Terminating pods, whose labels are not counted.
+    terminating: u32,
 }
 
 impl Default for LabelCounts {
@@ -56,14 +58,17 @@ impl Default for LabelCounts {
         LabelCounts {
             counts: Vec::new(),
             filter: [0; FILTER_WORDS],
+            terminating: 0,
         }
     }
 }
 
 impl LabelCounts {
-    /// Counts `pod` in (`sign` 1) or out (`sign` -1). Terminating pods are not counted.
+    /// Counts `pod` in (`sign` 1) or out (`sign` -1). Terminating pods are counted,
+    /// but not their labels.
     pub fn update(&mut self, pod: &Pod, sign: i64) {
         if pod.terminating {
+            self.terminating = self.terminating.saturating_add_signed(sign as i32);
             return;
         }
         let mut emptied = false;
@@ -110,6 +115,11 @@ impl LabelCounts {
         filter_bits(h)
             .iter()
             .all(|(word, bit)| self.filter[*word] & bit != 0)
+    }
+
+    /// False when no pod, terminating ones included, can match `probe`'s selector.
+    pub fn any_pod_may_match(&self, probe: &Probe) -> bool {
+        self.terminating > 0 || self.may_match(probe)
     }
 
     /// False when no counted pod can match `probe`'s selector.
@@ -198,6 +208,9 @@ mod tests {
         assert!(!may("default", &Selector::Nothing));
         // Requirements that name no present label cannot rule anything out.
         assert!(may("default", &selector("app", Operator::NotIn, &["web"])));
+        // A terminating pod's labels are not counted, so any pod may match.
+        let any = |ns: &str, sel: &Selector| counts.any_pod_may_match(&Probe::new(ns, sel));
+        assert!(any("elsewhere", &selector("app", Operator::Exists, &[])));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 
 use super::{FilterPlugin, MAX_NODE_SCORE, NodeScorer};
 use crate::engine::cycle_state::CycleState;
+use crate::engine::label_counts::Probe;
 use crate::engine::snapshot::{NodeInfo, PodInfo, Snapshot};
 use crate::engine::status::Status;
 use crate::engine::{Evaluation, for_each_node};
@@ -160,6 +161,72 @@ fn per_distinct_terms<'a, T: Send, R: Send>(
         })
 }
 
+/// One of the incoming pod's terms, with the fast path's probes: a node whose label
+/// counts rule out every probe holds no pod the term selects.
+struct OwnTerm<'a> {
+    term: &'a PodAffinityTerm,
+    /// One probe per namespace the term names; `None` when its namespace selector
+    /// admits pods of any namespace (own terms match with no namespace labels).
+    probes: Option<Vec<Probe>>,
+}
+
+impl<'a> OwnTerm<'a> {
+    fn new(term: &'a PodAffinityTerm) -> OwnTerm<'a> {
+        let any_namespace = term.namespace_selector.matches(&NO_LABELS);
+        OwnTerm {
+            term,
+            probes: (!any_namespace).then(|| {
+                term.namespaces
+                    .iter()
+                    .map(|ns| Probe::new(ns, &term.selector))
+                    .collect()
+            }),
+        }
+    }
+
+    /// False when no pod on `node` can match the term.
+    fn may_select_on(&self, node: &NodeInfo) -> bool {
+        self.probes.as_ref().is_none_or(|probes| {
+            probes
+                .iter()
+                .any(|p| node.label_counts.any_pod_may_match(p))
+        })
+    }
+}
+
+/// `(node, topology key)` for the incoming pod's required affinity terms (every term
+/// selecting one pod) and anti-affinity terms (each term on its own) that select pods
+/// on `info`; nodes the probes rule out are not visited pod by pod.
+fn own_terms_selecting<'a>(
+    info: &'a NodeInfo,
+    affinity: &[OwnTerm<'a>],
+    anti: &[OwnTerm<'a>],
+) -> (Vec<(&'a Node, &'a str)>, Vec<(&'a Node, &'a str)>) {
+    let node = &*info.node;
+    let mut affinity_hits = Vec::new();
+    let mut anti_hits = Vec::new();
+    if !affinity.is_empty() && affinity.iter().all(|t| t.may_select_on(info)) {
+        for p in &info.pods {
+            if affinity.iter().all(|t| own_term_matches(t.term, &p.pod)) {
+                affinity_hits.extend(
+                    affinity
+                        .iter()
+                        .map(|t| (node, t.term.topology_key.as_str())),
+                );
+            }
+        }
+    }
+    for t in anti.iter().filter(|t| t.may_select_on(info)) {
+        let key = t.term.topology_key.as_str();
+        let selected = info
+            .pods
+            .iter()
+            .filter(|p| own_term_matches(t.term, &p.pod));
+        anti_hits.extend(selected.map(|_| (node, key)));
+    }
+    (affinity_hits, anti_hits)
+}
+
 /// PreFilter state.
 #[derive(Debug, Clone)]
 pub struct FilterState {
@@ -195,19 +262,40 @@ pub fn pre_filter(snapshot: &Snapshot, pod: &Pod, evaluation: Evaluation) -> Opt
         anti_affinity_counts: TopologyCounts::default(),
     };
     let own_terms = !state.affinity.is_empty() || !state.anti_affinity.is_empty();
-    // Without terms of its own, only nodes holding pods with required anti-affinity
-    // matter (upstream's `HavePodsWithRequiredAntiAffinityList`). The fast path visits
-    // only those pods, matching them in parallel.
-    if evaluation == Evaluation::Fast && !own_terms {
+    if evaluation == Evaluation::Fast {
+        // Only pods with required anti-affinity have terms that can select the pod
+        // (upstream's `HavePodsWithRequiredAntiAffinityList`).
         let ns_labels = &state.namespace_labels;
-        let selecting = per_distinct_terms(
+        let existing = per_distinct_terms(
             snapshot,
             |info| &info.pods_with_required_anti_affinity,
             |e| anti_affinity_selecting(&e.pod, pod, ns_labels).collect(),
             |node, keys, out| out.extend(keys.iter().map(|key| (node, *key))),
         );
-        for (node, key) in selecting {
+        for (node, key) in existing {
             state.existing_anti_affinity_counts.bump(node, key, 1);
+        }
+        if own_terms {
+            let affinity: Vec<OwnTerm> = state.affinity.iter().map(OwnTerm::new).collect();
+            let anti: Vec<OwnTerm> = state.anti_affinity.iter().map(OwnTerm::new).collect();
+            let (affinity_hits, anti_hits) = snapshot
+                .nodes
+                .par_iter()
+                .map(|info| own_terms_selecting(info, &affinity, &anti))
+                .reduce(
+                    || (Vec::new(), Vec::new()),
+                    |mut a, b| {
+                        a.0.extend(b.0);
+                        a.1.extend(b.1);
+                        a
+                    },
+                );
+            for (node, key) in affinity_hits {
+                state.affinity_counts.bump(node, key, 1);
+            }
+            for (node, key) in anti_hits {
+                state.anti_affinity_counts.bump(node, key, 1);
+            }
         }
     } else {
         let relevant = snapshot
@@ -372,49 +460,86 @@ pub fn pre_score(snapshot: &Snapshot, pod: &Pod, evaluation: Evaluation) -> Opti
     let preferred_anti = resolve_weighted(&pod.pod_affinity.preferred_anti_affinity, snapshot);
     let has_constraints = !preferred.is_empty() || !preferred_anti.is_empty();
     let namespace_labels = snapshot.namespace_labels(&pod.namespace);
-    let contributions: Vec<(&str, &str, i64)> = if evaluation == Evaluation::Fast
-        && !has_constraints
-    {
-        // Only pods with affinity contribute (upstream's `HavePodsWithAffinityList`).
-        per_distinct_terms(
-            snapshot,
-            |info| &info.pods_with_affinity,
-            |e| existing_terms_selecting(&e.pod, pod, namespace_labels).collect(),
-            |node, weights, out| on_node(node, weights.iter().copied(), out),
-        )
-    } else {
-        // Per node (in parallel on the fast path, as upstream): the weights its pods
-        // contribute, by topology key; merged afterwards.
-        for_each_node(&snapshot.nodes, evaluation, |_, info| {
-            let node = &info.node;
-            let mut out = Vec::new();
-            if node.labels.is_empty() || (!has_constraints && info.pods_with_affinity.is_empty()) {
-                return out;
+    let contributions: Vec<(&str, &str, i64)> = match evaluation {
+        Evaluation::Fast => {
+            // Only pods with affinity have terms of their own
+            // (upstream's `HavePodsWithAffinityList`).
+            let mut contributions = per_distinct_terms(
+                snapshot,
+                |info| &info.pods_with_affinity,
+                |e| existing_terms_selecting(&e.pod, pod, namespace_labels).collect(),
+                |node, weights, out| on_node(node, weights.iter().copied(), out),
+            );
+            // The incoming pod's preferred terms, selecting existing pods: the weight
+            // once per pod selected, on nodes the probes do not rule out.
+            let own: Vec<(OwnTerm, i64)> = [(&preferred, 1), (&preferred_anti, -1)]
+                .into_iter()
+                .flat_map(|(terms, sign)| {
+                    terms
+                        .iter()
+                        .map(move |w| (OwnTerm::new(&w.term), sign * i64::from(w.weight)))
+                })
+                .collect();
+            if !own.is_empty() {
+                let selecting: Vec<(&str, &str, i64)> = snapshot
+                    .nodes
+                    .par_iter()
+                    .flat_map_iter(|info| {
+                        let mut out = Vec::new();
+                        for (t, weight) in own.iter().filter(|(t, _)| t.may_select_on(info)) {
+                            let selected = info
+                                .pods
+                                .iter()
+                                .filter(|p| own_term_matches(t.term, &p.pod))
+                                .count() as i64;
+                            if selected > 0 {
+                                let key = t.term.topology_key.as_str();
+                                on_node(&info.node, [(key, weight * selected)], &mut out);
+                            }
+                        }
+                        out
+                    })
+                    .collect();
+                contributions.extend(selecting);
             }
-            for existing in info
-                .pods
-                .iter()
-                .filter(|p| has_constraints || p.has_affinity())
-            {
-                let e = &existing.pod;
-                // The incoming pod's preferred terms, selecting the existing pod.
-                for (terms, sign) in [(&preferred, 1), (&preferred_anti, -1)] {
-                    let selecting = terms.iter().filter(|w| own_term_matches(&w.term, e));
-                    let weights = selecting
-                        .map(|w| (w.term.topology_key.as_str(), sign * i64::from(w.weight)));
-                    on_node(node, weights, &mut out);
+            contributions
+        }
+        Evaluation::Straightforward => {
+            // Per node: the weights its pods contribute, by topology key; merged
+            // afterwards.
+            for_each_node(&snapshot.nodes, evaluation, |_, info| {
+                let node = &info.node;
+                let mut out = Vec::new();
+                if node.labels.is_empty()
+                    || (!has_constraints && info.pods_with_affinity.is_empty())
+                {
+                    return out;
                 }
-                on_node(
-                    node,
-                    existing_terms_selecting(e, pod, namespace_labels),
-                    &mut out,
-                );
-            }
-            out
-        })
-        .into_iter()
-        .flatten()
-        .collect()
+                for existing in info
+                    .pods
+                    .iter()
+                    .filter(|p| has_constraints || p.has_affinity())
+                {
+                    let e = &existing.pod;
+                    // The incoming pod's preferred terms, selecting the existing pod.
+                    for (terms, sign) in [(&preferred, 1), (&preferred_anti, -1)] {
+                        let selecting = terms.iter().filter(|w| own_term_matches(&w.term, e));
+                        let weights = selecting
+                            .map(|w| (w.term.topology_key.as_str(), sign * i64::from(w.weight)));
+                        on_node(node, weights, &mut out);
+                    }
+                    on_node(
+                        node,
+                        existing_terms_selecting(e, pod, namespace_labels),
+                        &mut out,
+                    );
+                }
+                out
+            })
+            .into_iter()
+            .flatten()
+            .collect()
+        }
     };
     let mut topology_score: BTreeMap<String, HashMap<String, i64>> = BTreeMap::new();
     for (key, value, weight) in contributions {
