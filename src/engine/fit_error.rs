@@ -6,21 +6,23 @@ use super::status::Status;
 
 /// `FitError.Error()` without a PostFilter message: a histogram of every node's reasons,
 /// sorted as strings; nodes without an explicit status count under `absent_reason`.
-pub fn message(
+pub fn message<'s>(
     num_nodes: usize,
-    statuses: &BTreeMap<String, Status>,
+    statuses: impl IntoIterator<Item = &'s Status>,
     absent_reason: Option<&str>,
 ) -> String {
     let mut histogram: BTreeMap<&str, usize> = BTreeMap::new();
-    for status in statuses.values() {
+    let mut rejected = 0;
+    for status in statuses {
+        rejected += 1;
         for reason in &status.reasons {
             *histogram.entry(reason.as_str()).or_insert(0) += 1;
         }
     }
     if let Some(reason) = absent_reason
-        && statuses.len() < num_nodes
+        && rejected < num_nodes
     {
-        *histogram.entry(reason).or_insert(0) += num_nodes - statuses.len();
+        *histogram.entry(reason).or_insert(0) += num_nodes - rejected;
     }
     let mut parts: Vec<String> = histogram
         .into_iter()
@@ -47,14 +49,11 @@ mod tests {
 
     #[test]
     fn histogram_is_sorted_as_strings() {
-        let statuses = BTreeMap::from([
-            ("a".to_string(), Status::unschedulable("Insufficient cpu")),
-            ("b".to_string(), Status::unschedulable("Insufficient cpu")),
-            (
-                "c".to_string(),
-                Status::unresolvable("node(s) were unschedulable"),
-            ),
-        ]);
+        let statuses = [
+            Status::unschedulable("Insufficient cpu"),
+            Status::unschedulable("Insufficient cpu"),
+            Status::unresolvable("node(s) were unschedulable"),
+        ];
         assert_eq!(
             message(
                 13,

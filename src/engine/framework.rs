@@ -123,7 +123,7 @@ fn same_pod(a: &Pod, b: &Pod) -> bool {
 }
 
 /// The weighted scores of the feasible nodes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scores {
     /// The plugins that scored, in profile order.
     pub plugins: Vec<&'static str>,

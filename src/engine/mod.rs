@@ -18,6 +18,7 @@ pub mod framework;
 pub mod label_counts;
 pub mod plugins;
 pub mod preemption;
+pub mod priority_ladder;
 pub mod sequence;
 pub mod snapshot;
 pub mod status;
@@ -152,7 +153,12 @@ pub fn decide_with(snapshot: &Snapshot, pod: &Pod, options: Options) -> Decision
     drop(filter_phase);
 
     let score_phase = tracing::info_span!("score", nodes = feasible.len()).entered();
-    let scores = framework::run_scores(snapshot, &pre.state, &feasible, options.evaluation);
+    // Without a feasible node there is nothing to score (and no PreScore to run).
+    let scores = if feasible.is_empty() {
+        framework::Scores::default()
+    } else {
+        framework::run_scores(snapshot, &pre.state, &feasible, options.evaluation)
+    };
     let score_map: BTreeMap<String, NodeScore> = if options.explain {
         feasible
             .iter()
@@ -212,17 +218,15 @@ pub fn decide_with(snapshot: &Snapshot, pod: &Pod, options: Options) -> Decision
 
     let (outcome, node, preemption, fit_error) = if feasible.is_empty() {
         let phase = tracing::info_span!("preemption", nodes = Empty, outcome = Empty).entered();
-        let rejected: BTreeMap<String, Status> = snapshot
-            .nodes
-            .iter()
-            .zip(statuses)
-            .filter_map(|(node, status)| status.map(|(s, _)| (node.name().to_string(), s)))
+        let rejected: Vec<Option<Status>> = statuses
+            .into_iter()
+            .map(|status| status.map(|(s, _)| s))
             .collect();
         let preemption = preemption::preempt(snapshot, &pre.state, &rejected, options);
         phase.record("nodes", preemption.potential_nodes.len());
         let mut fit_error = match &pre.rejection {
             Some(status) => fit_error::pre_filter_message(num_nodes, status),
-            None => fit_error::message(num_nodes, &rejected, None),
+            None => fit_error::message(num_nodes, rejected.iter().flatten(), None),
         };
         if let Some(message) = &preemption.post_filter.message {
             fit_error.push(' ');

@@ -2,8 +2,8 @@
 //! upstream's sample: eligibility, the per-node dry run with PDB-first reprieve, and the
 //! candidate choice by upstream's five criteria, reported as the whole tie set.
 
-use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap};
+use std::cmp::Reverse;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -13,9 +13,11 @@ use super::decision::{Candidate, PostFilter, Preemption, PreemptionNode, Victim}
 use super::fit_error;
 use super::framework::run_filters_with_nominated;
 use super::plugins::node_resources_fit::fits;
+use super::priority_ladder::{Budgets, Rung};
 use super::snapshot::{NodeInfo, PodInfo, Snapshot};
 use super::status::{Code, Status};
 use super::{Evaluation, Options};
+use crate::model::resources::Resources;
 use crate::model::{PodDisruptionBudget, PreemptionPolicy};
 
 pub const NO_VICTIMS: &str = "No preemption victims found for incoming pod";
@@ -26,132 +28,206 @@ pub const INELIGIBLE_TERMINATING: &str =
 /// The DynamicResources PostFilter runs first and always declines for a pod without claims.
 pub const DRA_POST_FILTER_MESSAGE: &str = "no new claims to deallocate";
 
-/// `util.MoreImportantPod`: higher priority, then earlier start (a pod that has not
-/// started counts as starting now, i.e. after every recorded start).
-pub fn more_important(a: &PodInfo, b: &PodInfo) -> Ordering {
-    b.pod
-        .priority
-        .cmp(&a.pod.priority)
-        .then_with(|| start_key(a).cmp(&start_key(b)))
+/// What the reprieve reads of a pod it may evict: from the pod itself (the full dry
+/// run) or from the node's priority ladder (the fast one).
+trait Evictable<'a>: Copy {
+    fn pod(self) -> &'a Arc<PodInfo>;
+    fn priority(self) -> i32;
+    /// The start time; a pod that has not started counts as starting after every
+    /// recorded start.
+    fn start(self) -> i64;
+    fn budgets(self) -> Budgets<'a>;
+
+    /// `util.MoreImportantPod` as a key: higher priority, then earlier start.
+    fn importance(self) -> (Reverse<i32>, i64) {
+        (Reverse(self.priority()), self.start())
+    }
 }
 
-fn start_key(p: &PodInfo) -> i64 {
-    p.pod.start_time.unwrap_or(i64::MAX)
+impl<'a> Evictable<'a> for &'a Arc<PodInfo> {
+    fn pod(self) -> &'a Arc<PodInfo> {
+        self
+    }
+
+    fn priority(self) -> i32 {
+        self.pod.priority
+    }
+
+    fn start(self) -> i64 {
+        self.pod.start_time.unwrap_or(i64::MAX)
+    }
+
+    fn budgets(self) -> Budgets<'a> {
+        Budgets::of(self)
+    }
 }
+
+/// A rung of a node's ladder, with its index.
+impl<'a> Evictable<'a> for (usize, &'a Rung) {
+    fn pod(self) -> &'a Arc<PodInfo> {
+        &self.1.pod
+    }
+
+    fn priority(self) -> i32 {
+        self.1.priority
+    }
+
+    fn start(self) -> i64 {
+        self.1.start
+    }
+
+    fn budgets(self) -> Budgets<'a> {
+        self.1.budgets()
+    }
+}
+
+/// The budgets a victim's eviction would violate.
+type Violations<'a> = Vec<&'a Arc<PodDisruptionBudget>>;
 
 /// The dry run on one node: victims, most important first, each with the budgets its
 /// eviction would violate.
 #[derive(Debug, Clone)]
-pub struct NodeVictims {
-    pub victims: Vec<(Arc<PodInfo>, Vec<Arc<PodDisruptionBudget>>)>,
+pub struct NodeVictims<'a> {
+    pub victims: Vec<(&'a Arc<PodInfo>, Violations<'a>)>,
     pub num_pdb_violations: i64,
+    /// The candidate's [`selection_scores`].
+    scores: [i64; 5],
 }
 
-type Violations = Vec<Arc<PodDisruptionBudget>>;
-/// A pod whose eviction would violate the listed budgets.
-type Violating = (Arc<PodInfo>, Violations);
-
-/// `filterPodsWithPDBViolation`: splits `pods` (most important first) into those whose
-/// eviction would exceed a budget (with the budgets it exceeds) and the others.
-fn split_by_pdb(pods: Vec<Arc<PodInfo>>) -> (Vec<Violating>, Vec<Arc<PodInfo>>) {
-    let mut allowed: HashMap<String, i64> = HashMap::new();
-    let mut violating = Vec::new();
-    let mut others = Vec::new();
-    for p in pods {
-        let mut violated = Vec::new();
-        for pdb in &p.pdbs {
-            if pdb.disrupted_pods.contains(&p.pod.name) {
-                continue;
+/// `filterPodsWithPDBViolation`: for each of `pods` (most important first), the budgets
+/// its eviction would exceed (empty for most).
+fn pdb_violations<'a>(pods: &[impl Evictable<'a>]) -> Vec<Violations<'a>> {
+    // Disruptions left per budget (by `namespace/name`), as the pods are counted.
+    let mut allowed: Vec<(&Arc<PodDisruptionBudget>, i64)> = Vec::new();
+    let mut count = |pdb: &'a Arc<PodDisruptionBudget>, violated: &mut Violations<'a>| {
+        let same = |b: &&Arc<PodDisruptionBudget>| {
+            Arc::ptr_eq(b, pdb) || (b.name == pdb.name && b.namespace == pdb.namespace)
+        };
+        let left = match allowed.iter().position(|(b, _)| same(b)) {
+            Some(i) => &mut allowed[i].1,
+            None => {
+                allowed.push((pdb, i64::from(pdb.disruptions_allowed)));
+                &mut allowed.last_mut().expect("just pushed").1
             }
-            let left = allowed
-                .entry(pdb.key())
-                .or_insert(i64::from(pdb.disruptions_allowed));
-            *left -= 1;
-            if *left < 0 {
-                violated.push(Arc::clone(pdb));
+        };
+        *left -= 1;
+        if *left < 0 {
+            violated.push(pdb);
+        }
+    };
+    pods.iter()
+        .map(|&p| {
+            let mut violated = Vec::new();
+            match p.budgets() {
+                Budgets::None => {}
+                Budgets::One(pdb) => count(pdb, &mut violated),
+                Budgets::Many => {
+                    let pod = p.pod();
+                    for pdb in &pod.pdbs {
+                        if !pdb.disrupted_pods.contains(&pod.pod.name) {
+                            count(pdb, &mut violated);
+                        }
+                    }
+                }
             }
-        }
-        if violated.is_empty() {
-            others.push(p);
-        } else {
-            violating.push((p, violated));
-        }
-    }
-    (violating, others)
+            violated
+        })
+        .collect()
 }
 
 /// `SelectVictimsOnNode`.
-pub fn select_victims(
+pub fn select_victims<'a>(
     snapshot: &Snapshot,
     state: &CycleState,
-    node: &NodeInfo,
-) -> Result<NodeVictims, Status> {
+    node: &'a NodeInfo,
+) -> Result<NodeVictims<'a>, Status> {
     let incoming = &state.pod.pod;
-    let mut node = node.clone();
-    let mut state = state.clone();
-    let potential: Vec<Arc<PodInfo>> = node
+    let mut potential: Vec<&'a Arc<PodInfo>> = node
         .pods
         .iter()
         .filter(|p| p.pod.priority < incoming.priority)
-        .cloned()
         .collect();
+    let mut copy = node.clone();
+    let mut state = state.clone();
     for p in &potential {
-        node.remove_pod(&p.pod.uid);
-        state.remove_pod(p, &node.node);
+        copy.remove_pod(&p.pod.uid);
+        state.remove_pod(p, &copy.node);
     }
     if potential.is_empty() {
         return Err(Status::unresolvable(NO_VICTIMS));
     }
-    if let Some(status) = run_filters_with_nominated(snapshot, &state, &node) {
+    if let Some(status) = run_filters_with_nominated(snapshot, &state, &copy) {
         return Err(status);
     }
-    Ok(reprieve(potential, |p| {
-        node.add_pod(Arc::clone(p));
-        state.add_pod(p, &node.node);
-        let fits = run_filters_with_nominated(snapshot, &state, &node).is_none();
+    // Stable: pods equal in importance keep the node's order.
+    potential.sort_by_key(|p| p.importance());
+    Ok(reprieve(&potential, |p| {
+        copy.add_pod(Arc::clone(p));
+        state.add_pod(p, &copy.node);
+        let fits = run_filters_with_nominated(snapshot, &state, &copy).is_none();
         if !fits {
-            node.remove_pod(&p.pod.uid);
-            state.remove_pod(p, &node.node);
+            copy.remove_pod(&p.pod.uid);
+            state.remove_pod(p, &copy.node);
         }
         fits
     }))
 }
 
-/// Upstream's reprieve: most important first, the pods whose eviction would violate a
-/// PDB before the others, each put back if `keep` says the pod still fits with it (and
-/// `keep` undoes the addition when it does not). The pods not kept are the victims,
-/// most important first.
-fn reprieve(
-    mut potential: Vec<Arc<PodInfo>>,
-    mut keep: impl FnMut(&Arc<PodInfo>) -> bool,
-) -> NodeVictims {
-    potential.sort_by(|a, b| more_important(a, b));
-    let (violating, others) = split_by_pdb(potential);
-    let has_both = !violating.is_empty() && !others.is_empty();
-    let mut victims: Vec<(Arc<PodInfo>, Violations)> = Vec::new();
+/// Upstream's reprieve over `potential`, most important first: the pods whose eviction
+/// would violate a PDB before the others, each put back if `keep` says the pod still
+/// fits with it (and `keep` undoes the addition when it does not). The pods not kept
+/// are the victims, most important first.
+fn reprieve<'a, P: Evictable<'a>>(
+    potential: &[P],
+    mut keep: impl FnMut(P) -> bool,
+) -> NodeVictims<'a> {
+    let covered = potential
+        .iter()
+        .any(|p| !matches!(p.budgets(), Budgets::None));
+    let mut violations = if covered {
+        pdb_violations(potential)
+    } else {
+        Vec::new()
+    };
+    let violates = |i: usize| violations.get(i).is_some_and(|v| !v.is_empty());
+    // Victims with their index in `potential`.
+    let mut victims: Vec<(P, usize)> = Vec::with_capacity(potential.len());
     let mut num_pdb_violations = 0;
-    let ordered = violating
-        .into_iter()
-        .map(|(p, v)| (p, v, true))
-        .chain(others.into_iter().map(|p| (p, Vec::new(), false)));
-    for (p, violated, is_violating) in ordered {
-        if !keep(&p) {
-            num_pdb_violations += i64::from(is_violating);
-            victims.push((p, violated));
+    let mut visited = [0; 2];
+    for violating in [true, false] {
+        for (i, &p) in potential.iter().enumerate() {
+            if violates(i) != violating {
+                continue;
+            }
+            visited[usize::from(violating)] += 1;
+            if !keep(p) {
+                num_pdb_violations += i64::from(violating);
+                victims.push((p, i));
+            }
         }
     }
-    if has_both {
-        victims.sort_by(|a, b| more_important(&a.0, &b.0));
+    if visited[0] > 0 && visited[1] > 0 {
+        // Stable, as upstream's sort.
+        victims.sort_by_key(|(p, _)| p.importance());
     }
+    let scores = selection_scores(num_pdb_violations, victims.iter().map(|(p, _)| *p));
+    let victims = victims
+        .into_iter()
+        .map(|(p, i)| {
+            let violated = violations.get_mut(i).map(std::mem::take);
+            (p.pod(), violated.unwrap_or_default())
+        })
+        .collect();
     NodeVictims {
         victims,
         num_pdb_violations,
+        scores,
     }
 }
 
 /// A dry run's result on one node.
-enum DryRun {
-    Candidate(NodeVictims),
+enum DryRun<'a> {
+    Candidate(NodeVictims<'a>),
     /// Not a candidate, with the status that says why.
     Rejected(Status),
     /// Not a candidate: even without every lower-priority pod the pod's requests do
@@ -160,35 +236,84 @@ enum DryRun {
     DoesNotFit,
 }
 
-/// `SelectVictimsOnNode` with shortcuts that cannot change its result:
-/// - when the requests do not fit even with every lower-priority pod gone, the node is
-///   not a candidate, whatever the other filters say;
-/// - when nothing but resources can change as pods come and go (no topology spread or
-///   inter-pod affinity state, no host ports, no nominated pods that count here), the
-///   reprieve is arithmetic on the node's requests.
-///
-/// Everything else runs the full filter plugins.
-fn dry_run_fast(snapshot: &Snapshot, state: &CycleState, node: &NodeInfo) -> DryRun {
-    let incoming = &state.pod.pod;
-    let lower: Vec<&Arc<PodInfo>> = node
-        .pods
-        .iter()
-        .filter(|p| p.pod.priority < incoming.priority)
-        .collect();
-    if lower.is_empty() {
-        return DryRun::Rejected(Status::unresolvable(NO_VICTIMS));
+/// The usage `node` would have with its `lower` least important pods gone: cpu, memory
+/// and ephemeral storage from the ladder, and scalar resources (read from the pods)
+/// only when the pod requests some.
+fn used_without(node: &NodeInfo, lower: usize, request: &Resources) -> Resources {
+    if request.scalars.is_empty() {
+        let freed = node.ladder.lowest(lower);
+        Resources {
+            milli_cpu: node.requested.milli_cpu - freed.milli_cpu,
+            memory: node.requested.memory - freed.memory,
+            ephemeral_storage: node.requested.ephemeral_storage - freed.ephemeral_storage,
+            scalars: Vec::new(),
+        }
+    } else {
+        let mut used = node.requested.clone();
+        for r in &node.ladder.rungs()[..lower] {
+            used.accumulate(&r.pod.requests, -1);
+        }
+        used
     }
-    let mut used = node.requested.clone();
-    for p in &lower {
-        used.accumulate(&p.requests, -1);
+}
+
+/// The fast dry run's first step, from the node's ladder alone (binary searches): the
+/// result when the node cannot be a candidate (it has no lower-priority pod, or the
+/// requests do not fit even with all of them gone, whatever the other filters say);
+/// otherwise the least priority its highest victim can have, since every pod up to that
+/// priority must go for the requests' cpu, memory, ephemeral storage and pod count to
+/// fit (`i32::MIN`, no bound, when some pod requests a negative amount).
+fn screen<'a>(state: &CycleState, node: &NodeInfo) -> Result<i32, DryRun<'a>> {
+    let (lower, _) = node.ladder.below(state.pod.pod.priority);
+    if lower == 0 {
+        return Err(DryRun::Rejected(Status::unresolvable(NO_VICTIMS)));
     }
-    let mut pods = node.pods.len() - lower.len();
     let request = &state.pod.requests;
     let allocatable = &node.node.allocatable;
     let allowed = node.node.allowed_pods;
-    if !fits(request, allocatable, allowed, &used, pods) {
-        return DryRun::DoesNotFit;
+    let fits_without = |n: usize, request: &Resources| {
+        let used = used_without(node, n, request);
+        fits(request, allocatable, allowed, &used, node.pods.len() - n)
+    };
+    if !fits_without(lower, request) {
+        return Err(DryRun::DoesNotFit);
     }
+    if !node.ladder.monotone() {
+        // A pod that frees less than nothing: no bound.
+        return Ok(i32::MIN);
+    }
+    // Scalar resources can only ask for more victims: the bound leaves them out.
+    let base = Resources {
+        scalars: Vec::new(),
+        ..request.clone()
+    };
+    // The fewest least important pods whose removal makes room (at least one).
+    let (mut lo, mut hi) = (1, lower);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if fits_without(mid, &base) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    Ok(node.ladder.rungs()[lo - 1].priority)
+}
+
+/// `SelectVictimsOnNode` for a node [`screen`] left open, with a shortcut that cannot
+/// change its result: when nothing but resources can change as pods come and go (no
+/// topology spread or inter-pod affinity state, no host ports, no nominated pods that
+/// count here), the reprieve is arithmetic on the ladder's requests, in the ladder's
+/// order. Everything else runs the full filter plugins.
+fn dry_run_fast<'a>(snapshot: &Snapshot, state: &CycleState, node: &'a NodeInfo) -> DryRun<'a> {
+    let incoming = &state.pod.pod;
+    let request = &state.pod.requests;
+    let exact_scalars = !request.scalars.is_empty();
+    let (lower, _) = node.ladder.below(incoming.priority);
+    let mut used = used_without(node, lower, request);
+    let mut pods = node.pods.len() - lower;
+    let allocatable = &node.node.allocatable;
+    let allowed = node.node.allowed_pods;
     let only_resources_change = state.spread.is_none()
         && state.inter_pod.is_none()
         && incoming.host_ports.is_empty()
@@ -202,88 +327,182 @@ fn dry_run_fast(snapshot: &Snapshot, state: &CycleState, node: &NodeInfo) -> Dry
             Err(status) => DryRun::Rejected(status),
         };
     }
-    let potential: Vec<Arc<PodInfo>> = lower.into_iter().cloned().collect();
-    DryRun::Candidate(reprieve(potential, |p| {
-        used.accumulate(&p.requests, 1);
+    let ladder = &node.ladder;
+    let potential = by_importance(node, lower);
+    let give_back = |used: &mut Resources, (i, rung): (usize, &Rung), sign: i64| {
+        if exact_scalars {
+            used.accumulate(&rung.pod.requests, sign);
+        } else {
+            let requests = ladder.requests(i);
+            used.milli_cpu += sign * requests.milli_cpu;
+            used.memory += sign * requests.memory;
+            used.ephemeral_storage += sign * requests.ephemeral_storage;
+        }
+    };
+    DryRun::Candidate(reprieve(&potential, |p| {
+        give_back(&mut used, p, 1);
         // The node now holds `pods + 1` pods with `p` back.
         let still_fits = fits(request, allocatable, allowed, &used, pods + 1);
         if still_fits {
             pods += 1;
         } else {
-            used.accumulate(&p.requests, -1);
+            give_back(&mut used, p, -1);
         }
         still_fits
     }))
 }
 
-/// The candidate selection criteria, in order; each maps a candidate to a value to
-/// maximise (`pickOneNodeForPreemption`).
-fn selection_scores(c: &NodeVictims) -> [i64; 5] {
-    let priorities = c.victims.iter().map(|(p, _)| i64::from(p.pod.priority));
-    let highest = priorities.clone().max().unwrap_or(0);
-    let sum: i64 = priorities.map(|p| p + i64::from(i32::MAX) + 1).sum();
-    let earliest_of_highest = c
-        .victims
+/// The node's `lower` least important pods (the ladder's lowest rungs), most important
+/// first, as a stable sort of the node's pods by importance orders them: pods equal in
+/// priority and start keep the node's order.
+fn by_importance(node: &NodeInfo, lower: usize) -> Vec<(usize, &Rung)> {
+    let mut potential: Vec<(usize, &Rung)> = node.ladder.rungs()[..lower]
         .iter()
-        .filter(|(p, _)| i64::from(p.pod.priority) == highest)
-        .map(|(p, _)| start_key(p))
+        .enumerate()
+        .rev()
+        .collect();
+    let mut i = 0;
+    while i < potential.len() {
+        let key = potential[i].importance();
+        let end = i + potential[i..]
+            .iter()
+            .take_while(|p| p.importance() == key)
+            .count();
+        if end - i > 1 {
+            potential[i..end]
+                .sort_by_cached_key(|(_, r)| node.pods.iter().position(|q| Arc::ptr_eq(q, &r.pod)));
+        }
+        i = end;
+    }
+    potential
+}
+
+/// The candidate selection criteria, in order, for a candidate with `victims`; each
+/// maps a candidate to a value to maximise (`pickOneNodeForPreemption`).
+fn selection_scores<'a>(
+    num_pdb_violations: i64,
+    victims: impl Iterator<Item = impl Evictable<'a>> + Clone,
+) -> [i64; 5] {
+    let highest = victims
+        .clone()
+        .map(|p| i64::from(p.priority()))
+        .max()
+        .unwrap_or(0);
+    let sum: i64 = victims
+        .clone()
+        .map(|p| i64::from(p.priority()) + i64::from(i32::MAX) + 1)
+        .sum();
+    let count = victims.clone().count() as i64;
+    let earliest_of_highest = victims
+        .filter(|p| i64::from(p.priority()) == highest)
+        .map(|p| p.start())
         .min()
         .unwrap_or(i64::MIN);
     [
-        -c.num_pdb_violations,
+        -num_pdb_violations,
         -highest,
         -sum,
-        -(c.victims.len() as i64),
+        -count,
         earliest_of_highest,
     ]
 }
 
-/// Every candidate node the selection may return.
-fn select_tie_set(candidates: &BTreeMap<String, NodeVictims>) -> Vec<String> {
-    let mut remaining: Vec<(&String, [i64; 5])> = candidates
-        .iter()
-        .map(|(n, c)| (n, selection_scores(c)))
-        .collect();
+/// Every candidate node the selection may return, in `candidates`' order.
+fn select_tie_set<'c>(candidates: &'c [(&String, NodeVictims)]) -> Vec<&'c String> {
+    let mut remaining: Vec<&(&String, NodeVictims)> = candidates.iter().collect();
     for criterion in 0..5 {
         let best = remaining
             .iter()
-            .map(|(_, s)| s[criterion])
+            .map(|(_, c)| c.scores[criterion])
             .max()
             .unwrap_or(0);
-        remaining.retain(|(_, s)| s[criterion] == best);
+        remaining.retain(|(_, c)| c.scores[criterion] == best);
     }
-    remaining.into_iter().map(|(n, _)| n.clone()).collect()
+    remaining.into_iter().map(|(n, _)| *n).collect()
 }
 
 /// `PodEligibleToPreemptOthers`.
 fn ineligible_reason(
     snapshot: &Snapshot,
     pod: &PodInfo,
-    statuses: &BTreeMap<String, Status>,
+    statuses: &[Option<Status>],
 ) -> Option<&'static str> {
     if pod.pod.preemption_policy == PreemptionPolicy::Never {
         return Some(INELIGIBLE_POLICY);
     }
     let nominated = pod.pod.nominated_node_name.as_ref()?;
-    let unresolvable = statuses
-        .get(nominated)
+    let index = snapshot.node_index(nominated);
+    let unresolvable = index
+        .and_then(|i| statuses[i].as_ref())
         .is_none_or(|s| s.code == Code::UnschedulableAndUnresolvable);
     if unresolvable {
         return None;
     }
-    let node = snapshot.node(nominated)?;
+    let node = &snapshot.nodes[index?];
     node.pods
         .iter()
         .any(|p| p.pod.priority < pod.pod.priority && p.pod.preempted_by_scheduler)
         .then_some(INELIGIBLE_TERMINATING)
 }
 
+/// The fast dry runs of the `potential` nodes (name, index), in parallel: each node
+/// [`screen`]ed first, then the open ones run. Without explanations only the nodes
+/// that may still be selected run (`None` for the others): first those whose victims
+/// may have the lowest highest priority; then those that no candidate found so far
+/// beats for certain (one without PDB violations whose highest victim has a lower
+/// priority than any the node could offer).
+fn fast_dry_runs<'a>(
+    snapshot: &'a Snapshot,
+    state: &CycleState,
+    potential: &[(&String, usize)],
+    explain: bool,
+) -> Vec<Option<DryRun<'a>>> {
+    let screened: Vec<Result<i32, DryRun>> = potential
+        .par_iter()
+        .map(|&(_, i)| screen(state, &snapshot.nodes[i]))
+        .collect();
+    let least = screened
+        .iter()
+        .filter_map(|s| s.as_ref().ok())
+        .min()
+        .copied();
+    let bounds: Vec<Option<i32>> = screened.iter().map(|s| s.as_ref().ok().copied()).collect();
+    let run = |pos: usize| dry_run_fast(snapshot, state, &snapshot.nodes[potential[pos].1]);
+    let mut results: Vec<Option<DryRun>> = screened
+        .into_par_iter()
+        .enumerate()
+        .map(|(pos, s)| match s {
+            Err(done) => Some(done),
+            Ok(h) if explain || Some(h) == least => Some(run(pos)),
+            Ok(_) => None,
+        })
+        .collect();
+    let best = results
+        .iter()
+        .filter_map(|r| match r {
+            Some(DryRun::Candidate(v)) if !v.victims.is_empty() => Some(v.scores),
+            _ => None,
+        })
+        .max();
+    let beaten = |h: i32| best.is_some_and(|s| s[0] == 0 && s[1] > -i64::from(h));
+    let rest: Vec<(usize, DryRun)> = bounds
+        .par_iter()
+        .enumerate()
+        .filter(|&(pos, h)| results[pos].is_none() && h.is_some_and(|h| !beaten(h)))
+        .map(|(pos, _)| (pos, run(pos)))
+        .collect();
+    for (pos, r) in rest {
+        results[pos] = Some(r);
+    }
+    results
+}
+
 /// Runs DefaultPreemption after the filter pass found no node. `statuses` holds every
-/// node's filter status.
+/// node's filter status, in the snapshot's node order.
 pub fn preempt(
     snapshot: &Snapshot,
     state: &CycleState,
-    statuses: &BTreeMap<String, Status>,
+    statuses: &[Option<Status>],
     options: Options,
 ) -> Preemption {
     let pod = state.pod;
@@ -303,46 +522,48 @@ pub fn preempt(
             },
         };
     }
-    let potential: Vec<(&String, usize)> = statuses
-        .iter()
-        .filter(|(_, s)| s.code == Code::Unschedulable)
-        .filter_map(|(name, _)| snapshot.node_index(name).map(|i| (name, i)))
-        .collect();
-    let dry_run = |&(_, i): &(&String, usize)| {
-        let node = &snapshot.nodes[i];
-        match options.evaluation {
-            Evaluation::Fast => dry_run_fast(snapshot, state, node),
-            Evaluation::Straightforward => match select_victims(snapshot, state, node) {
-                Ok(v) => DryRun::Candidate(v),
-                Err(status) => DryRun::Rejected(status),
-            },
-        }
+    // In node order, so by name.
+    let mut potential: Vec<(&String, usize)> = Vec::with_capacity(statuses.len());
+    potential.extend(
+        snapshot
+            .nodes
+            .iter()
+            .zip(statuses)
+            .enumerate()
+            .filter(|(_, (_, s))| s.as_ref().is_some_and(|s| s.code == Code::Unschedulable))
+            .map(|(i, (node, _))| (&node.node.name, i)),
+    );
+    let results: Vec<Option<DryRun>> = match options.evaluation {
+        Evaluation::Fast => fast_dry_runs(snapshot, state, &potential, options.explain),
+        Evaluation::Straightforward => potential
+            .iter()
+            .map(|&(_, i)| {
+                Some(match select_victims(snapshot, state, &snapshot.nodes[i]) {
+                    Ok(v) => DryRun::Candidate(v),
+                    Err(status) => DryRun::Rejected(status),
+                })
+            })
+            .collect(),
     };
-    let results: Vec<DryRun> = match options.evaluation {
-        Evaluation::Fast => potential.par_iter().map(dry_run).collect(),
-        Evaluation::Straightforward => potential.iter().map(dry_run).collect(),
-    };
-    let mut candidates = BTreeMap::new();
-    let mut failures = BTreeMap::new();
+    // In potential order, so by name.
+    let mut candidates: Vec<(&String, NodeVictims)> = Vec::new();
+    let mut failures: Vec<(&String, Status)> = Vec::new();
     let mut unexplained = Vec::new();
     for (&(name, i), result) in potential.iter().zip(results) {
+        let Some(result) = result else { continue };
         match result {
             DryRun::Candidate(v) if v.victims.is_empty() => {
                 let message = format!("expected at least one victim pod on node {name:?}");
-                failures.insert(name.clone(), Status::new(Code::Error, message));
+                failures.push((name, Status::new(Code::Error, message)));
             }
-            DryRun::Candidate(v) => {
-                candidates.insert(name.clone(), v);
-            }
-            DryRun::Rejected(status) => {
-                failures.insert(name.clone(), status);
-            }
+            DryRun::Candidate(v) => candidates.push((name, v)),
+            DryRun::Rejected(status) => failures.push((name, status)),
             DryRun::DoesNotFit => unexplained.push((name, i)),
         }
     }
     // The exact status of a node the shortcut ruled out is needed only to explain it,
     // or for the FitError when no node is a candidate.
-    if options.explain || candidates.is_empty() {
+    let failures: BTreeMap<String, Status> = if options.explain || candidates.is_empty() {
         for (name, i) in unexplained {
             // A node whose requests do not fit is never a candidate; the full run
             // only finds out which filter says so first.
@@ -354,12 +575,18 @@ pub fn preempt(
                         format!("node {name:?} unexpectedly became a candidate"),
                     )
                 });
-            failures.insert(name.clone(), status);
+            failures.push((name, status));
         }
-    }
-    let selected = select_tie_set(&candidates);
+        failures
+            .into_iter()
+            .map(|(name, status)| (name.clone(), status))
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
+    let selected: Vec<String> = select_tie_set(&candidates).into_iter().cloned().collect();
     let post_filter = if candidates.is_empty() {
-        let inner = fit_error::message(snapshot.nodes.len(), &failures, Some(NOT_HELPFUL));
+        let inner = fit_error::message(snapshot.nodes.len(), failures.values(), Some(NOT_HELPFUL));
         PostFilter {
             code: Code::Unschedulable.as_str().into(),
             message: Some(format!("{DRA_POST_FILTER_MESSAGE}, preemption: {inner}")),
@@ -416,13 +643,13 @@ fn candidate_report(node: &str, v: &NodeVictims) -> Candidate {
 
 /// Every potential node's dry-run result, for explanations.
 fn node_reports(
-    candidates: &BTreeMap<String, NodeVictims>,
+    candidates: &[(&String, NodeVictims)],
     failures: &BTreeMap<String, Status>,
 ) -> BTreeMap<String, PreemptionNode> {
     let mut nodes = BTreeMap::new();
     for (name, v) in candidates {
         nodes.insert(
-            name.clone(),
+            (*name).clone(),
             PreemptionNode {
                 candidate: true,
                 victims: Some(v.victims.iter().map(|(p, _)| p.pod.key()).collect()),
@@ -495,27 +722,18 @@ mod tests {
                 prio(bound(pod("unstarted", "1", ""), "n"), 10),
             ],
         );
-        let by_name = |n: &str| {
+        let importance = |n: &str| {
             s.nodes[0]
                 .pods
                 .iter()
                 .find(|p| p.pod.name == n)
                 .unwrap()
-                .clone()
+                .importance()
         };
-        assert_eq!(
-            more_important(&by_name("high"), &by_name("early")),
-            Ordering::Less
-        );
-        assert_eq!(
-            more_important(&by_name("early"), &by_name("late")),
-            Ordering::Less
-        );
+        assert!(importance("high") < importance("early"));
+        assert!(importance("early") < importance("late"));
         // A pod that has not started counts as starting now: after every recorded start.
-        assert_eq!(
-            more_important(&by_name("late"), &by_name("unstarted")),
-            Ordering::Less
-        );
+        assert!(importance("late") < importance("unstarted"));
     }
 
     #[test]
@@ -970,6 +1188,31 @@ mod tests {
             "InterPodAffinity",
             &["node(s) didn't match pod affinity rules"],
         );
+    }
+
+    #[test]
+    fn the_ladder_bounds_the_highest_victim() {
+        let s = snapshot(
+            vec![node("n", "3", "8Gi", 110)],
+            vec![
+                running("p10", "n", "1", 10, T9),
+                running("p50", "n", "1", 50, T9),
+                running("p100", "n", "1", 100, T9),
+            ],
+        );
+        let screened = |cpu: &str| {
+            let info = PodInfo::new(pending(&s, &incoming(cpu)), Vec::new());
+            let pre = crate::engine::framework::run_pre_filter(&s, &info, Evaluation::Fast);
+            match screen(&pre.state, &s.nodes[0]) {
+                Ok(bound) => Some(bound),
+                Err(DryRun::DoesNotFit) => None,
+                Err(_) => panic!("the node has lower-priority pods"),
+            }
+        };
+        assert_eq!(screened("1"), Some(10));
+        assert_eq!(screened("2"), Some(50));
+        assert_eq!(screened("3"), Some(100));
+        assert_eq!(screened("4"), None);
     }
 
     #[test]

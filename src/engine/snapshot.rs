@@ -4,7 +4,8 @@
 //! server list returns them, which upstream's image summary depends on), with the pods
 //! bound to it, their aggregated requests and host ports, the lists of those with pod
 //! affinity and required anti-affinity, and their label counts (the fast path's
-//! selector prefilter, [`super::label_counts`]); the nominated pods per
+//! selector prefilter, [`super::label_counts`]) and priority ladder (preemption's fast
+//! path, [`super::priority_ladder`]); the nominated pods per
 //! node; the pods still waiting in the queue; PDBs (each pod knows the budgets covering
 //! it); namespaces' labels; and the cluster-wide image summary used by ImageLocality.
 //!
@@ -18,6 +19,7 @@ use std::hash::{BuildHasher, Hash};
 use std::sync::{Arc, OnceLock};
 
 use super::label_counts::LabelCounts;
+use super::priority_ladder::PriorityLadder;
 use crate::model::resources::Resources;
 use crate::model::selector::Labels;
 use crate::model::{
@@ -122,6 +124,8 @@ pub struct NodeInfo {
     pub pods_with_required_anti_affinity: Vec<Arc<PodInfo>>,
     /// Its pods' labels, counted for the fast path's selector prefilter.
     pub label_counts: LabelCounts,
+    /// Its pods by importance with running request totals, for preemption's fast path.
+    pub ladder: PriorityLadder,
 }
 
 impl NodeInfo {
@@ -137,6 +141,7 @@ impl NodeInfo {
             pods_with_affinity: Vec::new(),
             pods_with_required_anti_affinity: Vec::new(),
             label_counts: LabelCounts::default(),
+            ladder: PriorityLadder::default(),
         }
     }
 
@@ -176,6 +181,11 @@ impl NodeInfo {
             p.has_required_anti_affinity(),
         );
         self.label_counts.update(&p.pod, sign);
+        if sign > 0 {
+            self.ladder.add(p);
+        } else {
+            self.ladder.remove(p);
+        }
         self.requested.accumulate(&p.requests, sign);
         self.non_zero_cpu += sign * p.non_zero_cpu;
         self.non_zero_memory += sign * p.non_zero_memory;

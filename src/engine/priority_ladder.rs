@@ -1,0 +1,341 @@
+//! A node's pods ordered by importance, with running totals of their requests: the
+//! preemption fast path's view of "what is freed if every pod below priority p goes".
+//!
+//! A [`PriorityLadder`] keeps one [`Rung`] per pod, least important first (ascending
+//! priority, then latest start first, as `util.MoreImportantPod` orders them in reverse;
+//! pods equal on both are ordered by address, so the ladder of a set of pods does not
+//! depend on the order they came in). Each rung carries the pod's priority and start
+//! inline, with the cpu, memory and ephemeral-storage requests of its own pod and every
+//! rung below it. "How many pods, and how much, below priority p" is then one binary
+//! search, and a dry run can walk the lower pods and their requests without
+//! dereferencing a single pod.
+//!
+//! Each rung also names the budget the pod's eviction counts against when there is
+//! exactly one ([`Budgets`]), so that PDB accounting need not read the pod either.
+//!
+//! [`super::snapshot::NodeInfo`] keeps its ladder in step with its pods in `add_pod` and
+//! `remove_pod` (a changed budget replaces the `PodInfo`s it covers, so a rung's budget
+//! is never stale). Scalar resources are not kept: callers that need them read the pods.
+
+use std::cmp::Reverse;
+use std::sync::Arc;
+
+use super::snapshot::PodInfo;
+use crate::model::PodDisruptionBudget;
+use crate::model::resources::Resources;
+
+/// The budgets a pod's eviction counts against: those covering it that do not already
+/// list it among their disrupted pods.
+#[derive(Debug, Clone, Copy)]
+pub enum Budgets<'a> {
+    None,
+    One(&'a Arc<PodDisruptionBudget>),
+    /// Several: read them from the pod's `pdbs`, skipping those that list it.
+    Many,
+}
+
+impl Budgets<'_> {
+    pub fn of(pod: &PodInfo) -> Budgets<'_> {
+        let mut counted = pod
+            .pdbs
+            .iter()
+            .filter(|b| !b.disrupted_pods.contains(&pod.pod.name));
+        match (counted.next(), counted.next()) {
+            (None, _) => Budgets::None,
+            (Some(b), None) => Budgets::One(b),
+            (Some(_), Some(_)) => Budgets::Many,
+        }
+    }
+}
+
+/// Cpu (millicores), memory and ephemeral storage (bytes): the requests a ladder sums.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub milli_cpu: i64,
+    pub memory: i64,
+    pub ephemeral_storage: i64,
+}
+
+impl Totals {
+    pub fn of(r: &Resources) -> Totals {
+        Totals {
+            milli_cpu: r.milli_cpu,
+            memory: r.memory,
+            ephemeral_storage: r.ephemeral_storage,
+        }
+    }
+
+    /// `self += sign × other`.
+    fn accumulate(&mut self, other: Totals, sign: i64) {
+        self.milli_cpu += sign * other.milli_cpu;
+        self.memory += sign * other.memory;
+        self.ephemeral_storage += sign * other.ephemeral_storage;
+    }
+
+    fn is_negative(self) -> bool {
+        self.milli_cpu < 0 || self.memory < 0 || self.ephemeral_storage < 0
+    }
+
+    fn minus(mut self, other: Totals) -> Totals {
+        self.accumulate(other, -1);
+        self
+    }
+}
+
+/// One pod on the ladder.
+#[derive(Debug, Clone)]
+pub struct Rung {
+    pub pod: Arc<PodInfo>,
+    pub priority: i32,
+    /// The pod's start time; a pod not started counts as starting after every other.
+    pub start: i64,
+    /// The one budget the pod's eviction counts against, if exactly one.
+    budget: Option<Arc<PodDisruptionBudget>>,
+    /// The pod's eviction counts against several budgets.
+    several_budgets: bool,
+    /// The requests of this pod and of every pod below it.
+    through: Totals,
+}
+
+/// Rungs are equal when they hold the same `PodInfo` with the same totals.
+impl PartialEq for Rung {
+    fn eq(&self, other: &Rung) -> bool {
+        Arc::ptr_eq(&self.pod, &other.pod)
+            && self.priority == other.priority
+            && self.start == other.start
+            && self.budget.as_ref().map(Arc::as_ptr) == other.budget.as_ref().map(Arc::as_ptr)
+            && self.several_budgets == other.several_budgets
+            && self.through == other.through
+    }
+}
+
+impl Eq for Rung {}
+
+impl Rung {
+    /// The budgets the pod's eviction counts against.
+    pub fn budgets(&self) -> Budgets<'_> {
+        match &self.budget {
+            Some(b) => Budgets::One(b),
+            None if self.several_budgets => Budgets::Many,
+            None => Budgets::None,
+        }
+    }
+
+    /// The rung's place: ascending importance, then address.
+    fn key(&self) -> (i32, Reverse<i64>, usize) {
+        key(&self.pod, self.priority, self.start)
+    }
+}
+
+fn key(pod: &Arc<PodInfo>, priority: i32, start: i64) -> (i32, Reverse<i64>, usize) {
+    (priority, Reverse(start), Arc::as_ptr(pod) as usize)
+}
+
+/// A node's pods, least important first, with running request totals.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PriorityLadder {
+    rungs: Vec<Rung>,
+    /// The rungs' priorities, alone: what `below` searches, in a few cache lines.
+    priorities: Vec<i32>,
+    /// How many of its pods request a negative amount of cpu, memory or ephemeral
+    /// storage (the API server refuses them, but a snapshot may hold them).
+    negative: usize,
+}
+
+impl PriorityLadder {
+    /// Every pod, least important first.
+    pub fn rungs(&self) -> &[Rung] {
+        &self.rungs
+    }
+
+    /// The number of pods with priority below `priority` (they are the first rungs),
+    /// and their summed requests.
+    pub fn below(&self, priority: i32) -> (usize, Totals) {
+        let n = self.priorities.partition_point(|&p| p < priority);
+        (n, self.lowest(n))
+    }
+
+    /// Whether the running totals never decrease up the ladder: no pod requests a
+    /// negative amount.
+    pub fn monotone(&self) -> bool {
+        self.negative == 0
+    }
+
+    /// The summed requests of the `n` least important pods.
+    pub fn lowest(&self, n: usize) -> Totals {
+        n.checked_sub(1)
+            .map_or_else(Totals::default, |i| self.rungs[i].through)
+    }
+
+    /// The requests of the pod on rung `i`.
+    pub fn requests(&self, i: usize) -> Totals {
+        self.rungs[i].through.minus(self.lowest(i))
+    }
+
+    /// Puts `pod` on the ladder.
+    pub fn add(&mut self, pod: &Arc<PodInfo>) {
+        let priority = pod.pod.priority;
+        let start = pod.pod.start_time.unwrap_or(i64::MAX);
+        let own = Totals::of(&pod.requests);
+        let k = key(pod, priority, start);
+        let i = self.rungs.partition_point(|r| r.key() < k);
+        self.negative += usize::from(own.is_negative());
+        let mut through = self.lowest(i);
+        through.accumulate(own, 1);
+        for r in &mut self.rungs[i..] {
+            r.through.accumulate(own, 1);
+        }
+        let budgets = Budgets::of(pod);
+        self.priorities.insert(i, priority);
+        self.rungs.insert(
+            i,
+            Rung {
+                pod: Arc::clone(pod),
+                priority,
+                start,
+                budget: match budgets {
+                    Budgets::One(b) => Some(Arc::clone(b)),
+                    Budgets::None | Budgets::Many => None,
+                },
+                several_budgets: matches!(budgets, Budgets::Many),
+                through,
+            },
+        );
+    }
+
+    /// Takes `pod` (this very `PodInfo`) off the ladder.
+    pub fn remove(&mut self, pod: &Arc<PodInfo>) {
+        let k = key(
+            pod,
+            pod.pod.priority,
+            pod.pod.start_time.unwrap_or(i64::MAX),
+        );
+        let Ok(i) = self.rungs.binary_search_by(|r| r.key().cmp(&k)) else {
+            return;
+        };
+        let own = self.requests(i);
+        self.negative -= usize::from(own.is_negative());
+        self.rungs.remove(i);
+        self.priorities.remove(i);
+        for r in &mut self.rungs[i..] {
+            r.through.accumulate(own, -1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::engine::test_support;
+
+    fn pod(name: &str, priority: i32, start: Option<i64>, cpu: i64, mem: i64) -> Arc<PodInfo> {
+        let template = test_support::pod(name, "1", "");
+        let mut pod = crate::kube::decode_pod(&template, &[]).expect("pod decodes");
+        pod.uid = name.into();
+        pod.priority = priority;
+        pod.start_time = start;
+        let mut info = PodInfo::new(pod, Vec::new());
+        info.requests = Resources {
+            milli_cpu: cpu,
+            memory: mem,
+            ephemeral_storage: cpu ^ mem,
+            scalars: Vec::new(),
+        };
+        Arc::new(info)
+    }
+
+    /// `below` by a scan of every pod.
+    fn scan(pods: &[Arc<PodInfo>], priority: i32) -> (usize, Totals) {
+        let mut totals = Totals::default();
+        let mut n = 0;
+        for p in pods.iter().filter(|p| p.pod.priority < priority) {
+            n += 1;
+            totals.accumulate(Totals::of(&p.requests), 1);
+        }
+        (n, totals)
+    }
+
+    fn ladder_of(pods: &[Arc<PodInfo>]) -> PriorityLadder {
+        let mut l = PriorityLadder::default();
+        for p in pods {
+            l.add(p);
+        }
+        l
+    }
+
+    #[test]
+    fn rungs_are_ordered_by_importance_with_running_totals() {
+        let pods = [
+            pod("a", 10, Some(5), 100, 1),
+            pod("b", 0, Some(5), 200, 2),
+            pod("c", 10, Some(9), 400, 4),
+            pod("d", 10, None, 800, 8),
+        ];
+        let l = ladder_of(&pods);
+        let names: Vec<&str> = l.rungs().iter().map(|r| r.pod.pod.name.as_str()).collect();
+        assert_eq!(names, ["b", "d", "c", "a"]);
+        assert_eq!(l.below(10).0, 1);
+        assert_eq!(l.below(10).1.milli_cpu, 200);
+        assert_eq!(l.below(11).1.milli_cpu, 1500);
+        assert_eq!(l.below(11).1.memory, 15);
+        assert_eq!(l.below(i32::MIN), (0, Totals::default()));
+        assert_eq!(l.requests(1).milli_cpu, 800);
+    }
+
+    fn arb_pods() -> impl Strategy<Value = Vec<(i32, Option<i64>, i64, i64)>> {
+        prop::collection::vec(
+            (
+                -3i32..4,
+                prop::option::of(0i64..4),
+                -10i64..5000,
+                0i64..1 << 40,
+            ),
+            0..40,
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn below_matches_a_scan(specs in arb_pods(), priority in -5i32..6) {
+            let pods: Vec<Arc<PodInfo>> = specs
+                .iter()
+                .enumerate()
+                .map(|(i, &(p, s, c, m))| pod(&format!("p{i}"), p, s, c, m))
+                .collect();
+            let l = ladder_of(&pods);
+            prop_assert_eq!(l.below(priority), scan(&pods, priority));
+            let negative = pods.iter().any(|p| Totals::of(&p.requests).is_negative());
+            prop_assert_eq!(l.monotone(), !negative);
+            for (i, r) in l.rungs().iter().enumerate() {
+                prop_assert_eq!(l.requests(i), Totals::of(&r.pod.requests));
+            }
+        }
+
+        #[test]
+        fn adds_and_removes_equal_a_rebuild(
+            specs in arb_pods(),
+            removals in prop::collection::vec(any::<prop::sample::Index>(), 0..20),
+        ) {
+            let mut pods: Vec<Arc<PodInfo>> = specs
+                .iter()
+                .enumerate()
+                .map(|(i, &(p, s, c, m))| pod(&format!("p{i}"), p, s, c, m))
+                .collect();
+            let mut l = ladder_of(&pods);
+            for r in removals {
+                if pods.is_empty() {
+                    break;
+                }
+                let gone = pods.swap_remove(r.index(pods.len()));
+                l.remove(&gone);
+                // Removing a pod that is no longer there changes nothing.
+                l.remove(&gone);
+            }
+            let mut rebuilt = pods.clone();
+            rebuilt.reverse();
+            prop_assert_eq!(&l, &ladder_of(&rebuilt));
+        }
+    }
+}
