@@ -6,10 +6,10 @@
 //! span; the engine's phases run under it in `spawn_blocking`.
 
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
@@ -144,6 +144,20 @@ fn overlay(snapshot: &Arc<Snapshot>, w: &WhatIf) -> Result<Arc<Snapshot>, Status
         .map_err(|e| Status::not_found(e.to_string()))
 }
 
+/// Runs a query's engine work once one of as many permits as rayon has threads is
+/// free. Each decision already spreads over every thread, so more at once only share
+/// the cores and stretch each other's latency; waiting calls queue fairly (first come,
+/// first served) instead of being preempted by the OS and rayon's work stealing.
+async fn evaluate<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Status> {
+    static GATE: LazyLock<Semaphore> =
+        LazyLock::new(|| Semaphore::new(rayon::current_num_threads()));
+    let _permit = GATE
+        .acquire()
+        .await
+        .map_err(|e| Status::internal(format!("evaluation gate closed: {e}")))?;
+    compute(f).await
+}
+
 /// Runs CPU-bound engine work off the async runtime, under the current span.
 async fn compute<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Status> {
     let span = Span::current();
@@ -226,7 +240,7 @@ impl pb::preemption_oracle_server::PreemptionOracle for Oracle {
         } else {
             Options::ANSWER
         };
-        let decision = compute(move || decide_with(&snapshot, &pod, decide_options)).await?;
+        let decision = evaluate(move || decide_with(&snapshot, &pod, decide_options)).await?;
         call.record("outcome", decision.outcome.as_str());
         Ok(Response::new(response::place(
             &decision,
@@ -267,7 +281,7 @@ impl pb::preemption_oracle_server::PreemptionOracle for Oracle {
             Options::ANSWER
         };
         let decisions =
-            compute(move || place_in_order(&snapshot, &pods, all_or_nothing, decide_options))
+            evaluate(move || place_in_order(&snapshot, &pods, all_or_nothing, decide_options))
                 .await?;
         let admitted = decisions.len() == count
             && decisions
@@ -305,7 +319,7 @@ impl pb::preemption_oracle_server::PreemptionOracle for Oracle {
         .await?;
         let snapshot = Arc::clone(&published.snapshot);
         let limit = req.limit as usize;
-        let (pods, decisions) = compute(move || {
+        let (pods, decisions) = evaluate(move || {
             let mut pods = pending_in_queue_order(&snapshot);
             if limit > 0 {
                 pods.truncate(limit);
