@@ -194,6 +194,9 @@ impl<'a> OwnTerm<'a> {
     }
 }
 
+/// `(node, topology key)` pairs: a term selected a pod on the node.
+type TermHits<'a> = Vec<(&'a Node, &'a str)>;
+
 /// `(node, topology key)` for the incoming pod's required affinity terms (every term
 /// selecting one pod) and anti-affinity terms (each term on its own) that select pods
 /// on `info`; nodes the probes rule out are not visited pod by pod.
@@ -201,7 +204,7 @@ fn own_terms_selecting<'a>(
     info: &'a NodeInfo,
     affinity: &[OwnTerm<'a>],
     anti: &[OwnTerm<'a>],
-) -> (Vec<(&'a Node, &'a str)>, Vec<(&'a Node, &'a str)>) {
+) -> (TermHits<'a>, TermHits<'a>) {
     let node = &*info.node;
     let mut affinity_hits = Vec::new();
     let mut anti_hits = Vec::new();
