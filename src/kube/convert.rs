@@ -51,13 +51,19 @@ fn namespace_of(meta: &wire::ObjectMeta) -> String {
     }
 }
 
+/// A resource list (requests, limits, overhead, capacity, allocatable). Like the API
+/// server's validation (`ValidateResourceQuantityValue`), a negative quantity is refused:
+/// the scheduler's arithmetic assumes none.
 fn resource_list(list: &Option<wire::WireResourceList>, path: &str) -> Result<ResourceList> {
     list.iter()
         .flatten()
         .map(|(name, text)| {
-            Quantity::parse(&text.0)
-                .map(|q| (name.clone(), q))
-                .map_err(|e| err(format!("{path}.{name}"), e.to_string()))
+            let field = || format!("{path}.{name}");
+            let q = Quantity::parse(&text.0).map_err(|e| err(field(), e.to_string()))?;
+            if q.is_negative() {
+                return Err(err(field(), "must be greater than or equal to 0"));
+            }
+            Ok((name.clone(), q))
         })
         .collect()
 }

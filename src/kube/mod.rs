@@ -224,6 +224,35 @@ mod tests {
     }
 
     #[test]
+    fn negative_quantities_are_refused_as_the_api_server_refuses_them() {
+        let pod = |resources: &str| {
+            format!(
+                r#"{{"pods":[{{"metadata":{{"name":"p"}},"spec":{{"containers":[{{"name":"c","resources":{resources}}}]}}}}]}}"#
+            )
+        };
+        for (resources, path) in [
+            (
+                r#"{"requests":{"cpu":"-500m"}}"#,
+                "pods[0].spec.containers[0].resources.requests.cpu",
+            ),
+            (
+                r#"{"limits":{"memory":"-1Gi"}}"#,
+                "pods[0].spec.containers[0].resources.limits.memory",
+            ),
+        ] {
+            let e = decode_cluster(&parse_document(&pod(resources)).unwrap()).unwrap_err();
+            assert_eq!(e.path, path);
+            assert!(e.to_string().contains("greater than or equal to 0"), "{e}");
+        }
+        let node = r#"{"nodes":[{"metadata":{"name":"n"},"status":{"allocatable":{"cpu":"-1"}}}]}"#;
+        let e = decode_cluster(&parse_document(node).unwrap()).unwrap_err();
+        assert_eq!(e.path, "nodes[0].status.allocatable.cpu");
+        // Zero is fine.
+        let zero = pod(r#"{"requests":{"cpu":"0","memory":"-0"}}"#);
+        assert!(decode_cluster(&parse_document(&zero).unwrap()).is_ok());
+    }
+
+    #[test]
     fn reads_kubectl_lists_and_yaml() {
         let doc = parse_document(
             "apiVersion: v1\nkind: List\nitems:\n- kind: Node\n  metadata: {name: a}\n  status: {allocatable: {cpu: 2, pods: 10}}\n- kind: Service\n  metadata: {name: s}\n",

@@ -88,6 +88,11 @@ impl Quantity {
         })
     }
 
+    /// Below zero (`-1`, `-500m`); zero is not negative.
+    pub fn is_negative(&self) -> bool {
+        self.mantissa < 0
+    }
+
     /// Whole units, rounded up (away from zero for positive values), as `Quantity.Value()`.
     pub fn value(&self) -> i64 {
         self.scaled(0)
