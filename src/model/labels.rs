@@ -78,8 +78,11 @@ impl Labels {
     }
 
     /// The labels in key order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
-        (0..self.len()).map(|i| self.entry(i))
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            labels: self,
+            next: 0,
+        }
     }
 
     /// These labels with `key` set to `value`.
@@ -128,12 +131,35 @@ impl<K: AsRef<str>, V: AsRef<str>, const N: usize> From<[(K, V); N]> for Labels 
     }
 }
 
+/// The labels of a [`Labels`] in key order, as `(key, value)`.
+pub struct Iter<'a> {
+    labels: &'a Labels,
+    next: usize,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<(&'a str, &'a str)> {
+        let entry = (self.next < self.labels.len()).then(|| self.labels.entry(self.next))?;
+        self.next += 1;
+        Some(entry)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.labels.len() - self.next;
+        (left, Some(left))
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
+
 impl<'a> IntoIterator for &'a Labels {
     type Item = (&'a str, &'a str);
-    type IntoIter = Box<dyn ExactSizeIterator<Item = (&'a str, &'a str)> + 'a>;
+    type IntoIter = Iter<'a>;
 
-    fn into_iter(self) -> Self::IntoIter {
-        Box::new(self.iter())
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
     }
 }
 
