@@ -122,6 +122,22 @@ fn same_pod(a: &Pod, b: &Pod) -> bool {
     a.uid == b.uid || (a.namespace == b.namespace && a.name == b.name)
 }
 
+/// The nodes that passed Filter, in snapshot order.
+#[derive(Debug, Clone, Default)]
+pub struct Feasible<'a> {
+    pub nodes: Vec<&'a NodeInfo>,
+    /// Each one's index in the snapshot (for the snapshot's per-node indexes).
+    pub at: Vec<u32>,
+}
+
+impl<'a> Feasible<'a> {
+    pub fn push(&mut self, at: usize, node: &'a NodeInfo) {
+        self.nodes.push(node);
+        self.at
+            .push(u32::try_from(at).expect("fewer than 2^32 nodes"));
+    }
+}
+
 /// The weighted scores of the feasible nodes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scores {
@@ -155,10 +171,11 @@ type WeightedScorer<'a> = (&'static str, i64, Option<Box<dyn NodeScorer + 'a>>);
 pub fn run_scores(
     snapshot: &Snapshot,
     state: &CycleState,
-    feasible: &[&NodeInfo],
+    feasible: &Feasible,
     evaluation: Evaluation,
 ) -> Scores {
     let pod = &state.pod.pod;
+    let nodes = &feasible.nodes;
     let scorers: [WeightedScorer<'_>; MAX_SCORERS] = [
         (
             taint_toleration::NAME,
@@ -214,15 +231,15 @@ pub fn run_scores(
         row
     };
     let mut weighted: Vec<[i64; MAX_SCORERS]> = match evaluation {
-        Evaluation::Fast => feasible.par_iter().enumerate().map(raw).collect(),
-        Evaluation::Straightforward => feasible.iter().enumerate().map(raw).collect(),
+        Evaluation::Fast => nodes.par_iter().enumerate().map(raw).collect(),
+        Evaluation::Straightforward => nodes.iter().enumerate().map(raw).collect(),
     };
-    let mut column = vec![0; feasible.len()];
+    let mut column = vec![0; nodes.len()];
     for (j, (_, weight, scorer)) in active.iter().enumerate() {
         for (c, row) in column.iter_mut().zip(&weighted) {
             *c = row[j];
         }
-        scorer.normalize(feasible, &mut column);
+        scorer.normalize(nodes, &mut column);
         for (row, c) in weighted.iter_mut().zip(&column) {
             row[j] = c * weight;
         }

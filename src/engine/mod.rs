@@ -11,11 +11,13 @@
 //! the number of nodes it evaluated), never one per node: with no subscriber listening
 //! a span costs a cached check.
 
+pub mod affinity_index;
 pub mod cycle_state;
 pub mod decision;
 pub mod fit_error;
 pub mod framework;
 pub mod label_counts;
+pub mod node_label_index;
 pub mod plugins;
 pub mod preemption;
 pub mod priority_ladder;
@@ -129,14 +131,14 @@ pub fn decide_with(snapshot: &Snapshot, pod: &Pod, options: Options) -> Decision
     };
 
     let mut filter = BTreeMap::new();
-    let mut feasible = Vec::new();
-    for (node, status) in snapshot.nodes.iter().zip(&statuses) {
+    let mut feasible_nodes = framework::Feasible::default();
+    for (i, (node, status)) in snapshot.nodes.iter().zip(&statuses).enumerate() {
         match status {
             None => {
                 if options.explain {
                     filter.insert(node.name().to_string(), NodeVerdict::feasible());
                 }
-                feasible.push(node.as_ref());
+                feasible_nodes.push(i, node);
             }
             Some((status, source)) => {
                 if options.explain {
@@ -149,6 +151,7 @@ pub fn decide_with(snapshot: &Snapshot, pod: &Pod, options: Options) -> Decision
         }
     }
 
+    let feasible = &feasible_nodes.nodes;
     filter_phase.record("feasible", feasible.len());
     drop(filter_phase);
 
@@ -157,7 +160,7 @@ pub fn decide_with(snapshot: &Snapshot, pod: &Pod, options: Options) -> Decision
     let scores = if feasible.is_empty() {
         framework::Scores::default()
     } else {
-        framework::run_scores(snapshot, &pre.state, &feasible, options.evaluation)
+        framework::run_scores(snapshot, &pre.state, &feasible_nodes, options.evaluation)
     };
     let score_map: BTreeMap<String, NodeScore> = if options.explain {
         feasible

@@ -18,7 +18,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasher, Hash};
 use std::sync::{Arc, OnceLock};
 
+use super::affinity_index::AffinityIndex;
 use super::label_counts::LabelCounts;
+use super::node_label_index::NodeLabelIndex;
 use super::priority_ladder::PriorityLadder;
 use crate::model::resources::Resources;
 use crate::model::selector::Labels;
@@ -235,6 +237,10 @@ pub struct Snapshot {
     namespaces: BTreeMap<String, Namespace>,
     /// Image name → summary.
     images: Arc<HashMap<String, ImageSummary>>,
+    /// Bound pods with pod (anti-)affinity, grouped by their terms.
+    affinity: Arc<AffinityIndex>,
+    /// The nodes' labels by key, interned.
+    node_labels: Arc<NodeLabelIndex>,
 }
 
 impl Snapshot {
@@ -281,6 +287,7 @@ impl Snapshot {
             new_nodes: BTreeMap::new(),
             removed_nodes: BTreeSet::new(),
             node_set_changed: false,
+            touched: BTreeMap::new(),
         }
     }
 
@@ -328,6 +335,17 @@ impl Snapshot {
     /// How many priority classes the snapshot holds.
     pub fn priority_class_count(&self) -> usize {
         self.priority_classes.len()
+    }
+
+    /// Bound pods with pod (anti-)affinity, grouped by their terms (the fast path's
+    /// InterPodAffinity reads it instead of every node's lists).
+    pub fn affinity_index(&self) -> &AffinityIndex {
+        &self.affinity
+    }
+
+    /// The nodes' labels by key, interned (the fast path's topology domains).
+    pub fn node_label_index(&self) -> &NodeLabelIndex {
+        &self.node_labels
     }
 
     /// ImageLocality's summary of image `name`.
@@ -378,6 +396,8 @@ pub struct SnapshotEdit {
     /// Existing nodes removed during this edit.
     removed_nodes: BTreeSet<String>,
     node_set_changed: bool,
+    /// Existing nodes this edit changed (by index), as they were before it.
+    touched: BTreeMap<usize, Arc<NodeInfo>>,
 }
 
 impl SnapshotEdit {
@@ -389,7 +409,11 @@ impl SnapshotEdit {
             return None;
         }
         let i = self.snapshot.node_index(name)?;
-        Some(Arc::make_mut(&mut self.snapshot.nodes[i]))
+        let nodes = &mut self.snapshot.nodes;
+        self.touched
+            .entry(i)
+            .or_insert_with(|| Arc::clone(&nodes[i]));
+        Some(Arc::make_mut(&mut nodes[i]))
     }
 
     /// Adds a node, or replaces it keeping the pods bound to it. Pods already bound to
@@ -571,8 +595,10 @@ impl SnapshotEdit {
             new_nodes,
             removed_nodes,
             node_set_changed,
+            touched,
         } = self;
-        if !new_nodes.is_empty() || !removed_nodes.is_empty() {
+        let nodes_moved = !new_nodes.is_empty() || !removed_nodes.is_empty();
+        if nodes_moved {
             let old = std::mem::take(&mut snapshot.nodes);
             let mut merged = Vec::with_capacity(old.len() + new_nodes.len());
             let mut new_iter = new_nodes.into_values().peekable();
@@ -597,6 +623,21 @@ impl SnapshotEdit {
         }
         if node_set_changed {
             snapshot.images = Arc::new(image_summaries(&snapshot.nodes));
+        }
+        let relabelled = touched.iter().any(|(i, before)| {
+            let after = &snapshot.nodes[*i].node;
+            !Arc::ptr_eq(&before.node, after) && before.node.labels != after.labels
+        });
+        if nodes_moved || relabelled {
+            snapshot.node_labels = Arc::new(NodeLabelIndex::build(&snapshot.nodes));
+        }
+        if nodes_moved {
+            snapshot.affinity = Arc::new(AffinityIndex::build(&snapshot.nodes));
+        } else if !touched.is_empty() {
+            let index = Arc::make_mut(&mut snapshot.affinity);
+            for (i, before) in touched {
+                index.update_node(i, &before, &snapshot.nodes[i]);
+            }
         }
         snapshot
     }

@@ -3,11 +3,11 @@
 //! that preemption updates pod by pod); preferred terms of both sides (Score).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 use rayon::prelude::*;
 
 use super::{FilterPlugin, MAX_NODE_SCORE, NodeScorer};
+use crate::engine::affinity_index::TermGroup;
 use crate::engine::cycle_state::CycleState;
 use crate::engine::label_counts::Probe;
 use crate::engine::snapshot::{NodeInfo, PodInfo, Snapshot};
@@ -131,34 +131,58 @@ fn anti_affinity_selecting<'p>(
         .map(|t| t.topology_key.as_str())
 }
 
-/// The fast path's walk over existing pods' own terms: for every pod `pods_of` lists
-/// on every node (in parallel), `emit` gets what `evaluate` made of the pod's terms.
-/// Replicas share their terms, so each distinct set (by affinity fingerprint) is
-/// evaluated once per worker.
-fn per_distinct_terms<'a, T: Send, R: Send>(
+/// The fast path's walk over existing pods' own terms: each distinct set of terms among
+/// the pods `applies` keeps (a group of [`Snapshot::affinity_index`]) is evaluated
+/// once, and `emit` gets every node of the groups whose evaluation is not empty, with
+/// how many of the group's pods it holds. Nodes of groups that do not select the pod
+/// are never visited.
+fn per_term_group<'a, T: Send + Sync, R: Send>(
     snapshot: &'a Snapshot,
-    pods_of: impl Fn(&'a NodeInfo) -> &'a [Arc<PodInfo>] + Sync + Send,
-    evaluate: impl Fn(&'a PodInfo) -> Vec<T> + Sync + Send,
-    emit: impl Fn(&'a Node, &[T], &mut Vec<R>) + Sync + Send,
+    applies: impl Fn(&PodInfo) -> bool,
+    evaluate: impl Fn(&'a PodInfo) -> Vec<T>,
+    emit: impl Fn(&'a Node, i64, &[T], &mut Vec<R>) + Sync + Send,
 ) -> Vec<R> {
-    let visit = |(mut memo, mut out): (HashMap<u128, Vec<T>>, Vec<R>), info: &'a Arc<NodeInfo>| {
-        for e in pods_of(info) {
-            let evaluated = memo
-                .entry(e.affinity_fingerprint)
-                .or_insert_with(|| evaluate(e));
-            emit(&info.node, evaluated, &mut out);
-        }
-        (memo, out)
-    };
-    snapshot
-        .nodes
-        .par_iter()
-        .fold(|| (HashMap::new(), Vec::new()), visit)
-        .map(|(_, out)| out)
-        .reduce(Vec::new, |mut a, b| {
-            a.extend(b);
-            a
+    /// Fewer node visits than this are not worth waking other threads for.
+    const PARALLEL_FROM: usize = 512;
+    let selecting: Vec<(Vec<T>, &TermGroup)> = snapshot
+        .affinity_index()
+        .groups()
+        .filter(|g| applies(&g.representative))
+        .filter_map(|g| {
+            let evaluated = evaluate(&g.representative);
+            (!evaluated.is_empty()).then_some((evaluated, g))
         })
+        .collect();
+    let visit = |evaluated: &[T], nodes: &[(u32, u32)], out: &mut Vec<R>| {
+        for &(i, count) in nodes {
+            emit(
+                &snapshot.nodes[i as usize].node,
+                i64::from(count),
+                evaluated,
+                out,
+            );
+        }
+    };
+    let visits: usize = selecting.iter().map(|(_, g)| g.nodes.len()).sum();
+    if visits < PARALLEL_FROM {
+        let mut out = Vec::new();
+        for (evaluated, g) in &selecting {
+            visit(evaluated, &g.nodes, &mut out);
+        }
+        return out;
+    }
+    selecting
+        .par_iter()
+        .flat_map(|(evaluated, g)| {
+            g.nodes
+                .par_chunks(PARALLEL_FROM / 2)
+                .flat_map_iter(|chunk| {
+                    let mut out = Vec::new();
+                    visit(evaluated, chunk, &mut out);
+                    out
+                })
+        })
+        .collect()
 }
 
 /// One of the incoming pod's terms, with the fast path's probes: a node whose label
@@ -269,14 +293,14 @@ pub fn pre_filter(snapshot: &Snapshot, pod: &Pod, evaluation: Evaluation) -> Opt
         // Only pods with required anti-affinity have terms that can select the pod
         // (upstream's `HavePodsWithRequiredAntiAffinityList`).
         let ns_labels = &state.namespace_labels;
-        let existing = per_distinct_terms(
+        let existing = per_term_group(
             snapshot,
-            |info| &info.pods_with_required_anti_affinity,
+            PodInfo::has_required_anti_affinity,
             |e| anti_affinity_selecting(&e.pod, pod, ns_labels).collect(),
-            |node, keys, out| out.extend(keys.iter().map(|key| (node, *key))),
+            |node, count, keys, out| out.extend(keys.iter().map(|key| (node, *key, count))),
         );
-        for (node, key) in existing {
-            state.existing_anti_affinity_counts.bump(node, key, 1);
+        for (node, key, count) in existing {
+            state.existing_anti_affinity_counts.bump(node, key, count);
         }
         if own_terms {
             let affinity: Vec<OwnTerm> = state.affinity.iter().map(OwnTerm::new).collect();
@@ -467,11 +491,13 @@ pub fn pre_score(snapshot: &Snapshot, pod: &Pod, evaluation: Evaluation) -> Opti
         Evaluation::Fast => {
             // Only pods with affinity have terms of their own
             // (upstream's `HavePodsWithAffinityList`).
-            let mut contributions = per_distinct_terms(
+            let mut contributions = per_term_group(
                 snapshot,
-                |info| &info.pods_with_affinity,
+                PodInfo::has_affinity,
                 |e| existing_terms_selecting(&e.pod, pod, namespace_labels).collect(),
-                |node, weights, out| on_node(node, weights.iter().copied(), out),
+                |node, count, weights, out| {
+                    on_node(node, weights.iter().map(|(k, w)| (*k, w * count)), out)
+                },
             );
             // The incoming pod's preferred terms, selecting existing pods: the weight
             // once per pod selected, on nodes the probes do not rule out.

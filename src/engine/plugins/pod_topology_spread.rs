@@ -4,6 +4,7 @@
 //! pods; the oracle holds none, so they never apply (as in the conformance scenarios).
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -12,7 +13,9 @@ use super::node_affinity::required_matches;
 use super::{FilterPlugin, MAX_NODE_SCORE, NodeScorer};
 use crate::engine::Evaluation;
 use crate::engine::cycle_state::CycleState;
+use crate::engine::framework::Feasible;
 use crate::engine::label_counts::Probe;
+use crate::engine::node_label_index::LabelColumn;
 use crate::engine::snapshot::{NodeInfo, Snapshot};
 use crate::engine::status::Status;
 use crate::model::taints::first_untolerated_hard_taint;
@@ -86,36 +89,40 @@ fn probes(
     })
 }
 
-/// Per constraint: domain value → matching pods, over every node that counts for it (it
-/// has every topology key and the inclusion policies keep it). The fast path counts
-/// nodes in parallel, as upstream's parallelizer does. Without `every_domain` only the
-/// counts matter (not which domains exist), and the fast path skips the nodes whose
-/// label counts rule out every constraint's selector.
-fn domain_counts<'a>(
+/// Per constraint: domain → matching pods, over every node that counts for it (it has
+/// every topology key and the inclusion policies keep it). `domain(i, node, k)` is
+/// node `i`'s domain for constraint `k` (its value of the topology key, or that value's
+/// id), `None` when it lacks the key. The fast path counts nodes in parallel, as
+/// upstream's parallelizer does. Without `every_domain` only the counts matter (not
+/// which domains exist), and the fast path skips the nodes whose label counts rule out
+/// every constraint's selector.
+fn domain_counts<'a, D: Copy + Eq + Hash + Send>(
     snapshot: &'a Snapshot,
     pod: &Pod,
     constraints: &[TopologySpreadConstraint],
     evaluation: Evaluation,
     every_domain: bool,
-) -> Vec<HashMap<&'a str, i64>> {
+    domain: impl Fn(usize, &'a NodeInfo, usize) -> Option<D> + Sync + Send,
+) -> Vec<HashMap<D, i64>> {
     let probes = probes(pod, constraints, evaluation);
-    let add = |mut counts: Vec<HashMap<&'a str, i64>>, info: &'a Arc<NodeInfo>| {
+    let add = |mut counts: Vec<HashMap<D, i64>>, (i, info): (usize, &'a Arc<NodeInfo>)| {
         let node = &info.node;
         let holds_none =
             |probes: &Vec<Probe>| probes.iter().all(|p| !info.label_counts.may_match(p));
         if !every_domain && probes.as_ref().is_some_and(holds_none) {
             return counts;
         }
-        if !has_all_keys(node, constraints) {
+        if !(0..constraints.len()).all(|k| domain(i, info, k).is_some()) {
             return counts;
         }
-        for (i, c) in constraints.iter().enumerate() {
+        for (k, c) in constraints.iter().enumerate() {
             if !node_included(c, pod, node) {
                 continue;
             }
-            let probe = probes.as_ref().map(|p| &p[i]);
+            let probe = probes.as_ref().map(|p| &p[k]);
             let n = count_matching(info, c, &pod.namespace, probe);
-            *counts[i].entry(&node.labels[&c.topology_key]).or_insert(0) += n;
+            let d = domain(i, info, k).expect("checked: the node has every key");
+            *counts[k].entry(d).or_insert(0) += n;
         }
         counts
     };
@@ -124,17 +131,25 @@ fn domain_counts<'a>(
         Evaluation::Fast => snapshot
             .nodes
             .par_iter()
+            .enumerate()
             .fold(empty, add)
             .reduce(empty, |mut a, b| {
                 for (a, b) in a.iter_mut().zip(b) {
-                    for (value, n) in b {
-                        *a.entry(value).or_insert(0) += n;
+                    for (d, n) in b {
+                        *a.entry(d).or_insert(0) += n;
                     }
                 }
                 a
             }),
-        Evaluation::Straightforward => snapshot.nodes.iter().fold(empty(), add),
+        Evaluation::Straightforward => snapshot.nodes.iter().enumerate().fold(empty(), add),
     }
+}
+
+/// Node `node`'s value of constraint `k`'s topology key.
+fn label_domain<'a>(
+    constraints: &[TopologySpreadConstraint],
+) -> impl Fn(usize, &'a NodeInfo, usize) -> Option<&'a str> + Sync + Send + '_ {
+    |_, info, k| info.node.labels.get(&constraints[k].topology_key)
 }
 
 /// The two smallest domain counts (`criticalPaths`), updated as upstream updates them.
@@ -192,8 +207,9 @@ pub fn pre_filter(snapshot: &Snapshot, pod: &Pod, evaluation: Evaluation) -> Opt
     if constraints.is_empty() {
         return None;
     }
+    let label = label_domain(&constraints);
     let counts: Vec<HashMap<String, i64>> =
-        domain_counts(snapshot, pod, &constraints, evaluation, true)
+        domain_counts(snapshot, pod, &constraints, evaluation, true, label)
             .into_iter()
             .map(|m| m.into_iter().map(|(v, n)| (v.to_string(), n)).collect())
             .collect();
@@ -270,87 +286,173 @@ impl FilterPlugin for PodTopologySpread {
 pub struct Scorer<'a> {
     pod: &'a Pod,
     constraints: Vec<TopologySpreadConstraint>,
-    /// Per feasible node, per constraint (row-major): the node's value of the
+    /// Per feasible node, per constraint (row-major): the id of the node's value of the
     /// constraint's topology key; every entry of a node that lacks one of the keys is
     /// `None` (the node is ignored and scores 0).
-    values: Vec<Option<&'a str>>,
-    /// Per constraint: domain value → matching pods (not used for hostname).
-    counts: Vec<HashMap<&'a str, i64>>,
+    values: Vec<Option<u32>>,
+    /// Per constraint: matching pods by value id (not used for hostname).
+    counts: Vec<Vec<i64>>,
     weights: Vec<f64>,
     /// The fast path's probes for the hostname constraints' counts.
     probes: Option<Vec<Probe>>,
 }
 
-/// A feasible node's values of the constraints' topology keys, each `None` when it
-/// lacks one of them.
-fn topology_values<'a>(
-    node: &'a NodeInfo,
+/// Value ids of the feasible nodes' domains, per constraint.
+struct Domains {
+    /// As [`Scorer::values`].
+    values: Vec<Option<u32>>,
+    /// Per constraint: how many ids there are.
+    ids: Vec<usize>,
+    /// Per constraint: matching pods by value id, over every node that counts.
+    counts: Vec<Vec<i64>>,
+}
+
+/// The fast path's domains: ids from the snapshot's node label index, read by the
+/// feasible nodes' snapshot indices.
+fn indexed_domains<'a>(
+    snapshot: &'a Snapshot,
+    pod: &Pod,
     constraints: &[TopologySpreadConstraint],
-) -> impl Iterator<Item = Option<&'a str>> {
-    let has_all = has_all_keys(&node.node, constraints);
-    constraints.iter().map(move |c| {
-        has_all
-            .then(|| node.node.labels.get(&c.topology_key))
-            .flatten()
-    })
+    feasible: &Feasible<'a>,
+) -> Domains {
+    let index = snapshot.node_label_index();
+    let columns: Vec<Option<&LabelColumn>> = constraints
+        .iter()
+        .map(|c| index.column(&c.topology_key))
+        .collect();
+    let id = |node: usize, k: usize| columns[k].and_then(|c| c.id(node));
+    let values: Vec<Option<u32>> = feasible
+        .at
+        .par_iter()
+        .flat_map_iter(|&at| {
+            let at = at as usize;
+            let has_all = (0..constraints.len()).all(|k| id(at, k).is_some());
+            (0..constraints.len()).map(move |k| if has_all { id(at, k) } else { None })
+        })
+        .collect();
+    let ids: Vec<usize> = columns
+        .iter()
+        .map(|c| c.map_or(0, |c| c.distinct()))
+        .collect();
+    let by_id = domain_counts(
+        snapshot,
+        pod,
+        constraints,
+        Evaluation::Fast,
+        false,
+        |i, _, k| id(i, k),
+    );
+    let counts = by_id
+        .into_iter()
+        .zip(&ids)
+        .map(|(found, &n)| {
+            let mut counts = vec![0; n];
+            for (id, matching) in found {
+                counts[id as usize] = matching;
+            }
+            counts
+        })
+        .collect();
+    Domains {
+        values,
+        ids,
+        counts,
+    }
+}
+
+/// The straightforward evaluation's domains: each feasible node's labels searched, the
+/// values numbered as they come.
+fn interned_domains<'a>(
+    snapshot: &'a Snapshot,
+    pod: &Pod,
+    constraints: &[TopologySpreadConstraint],
+    feasible: &Feasible<'a>,
+) -> Domains {
+    let mut interned: Vec<HashMap<&str, u32>> = vec![HashMap::new(); constraints.len()];
+    let mut values = Vec::with_capacity(feasible.nodes.len() * constraints.len());
+    for node in &feasible.nodes {
+        let has_all = has_all_keys(&node.node, constraints);
+        for (k, c) in constraints.iter().enumerate() {
+            let value = has_all
+                .then(|| node.node.labels.get(&c.topology_key))
+                .flatten()
+                .map(|v| {
+                    let next = interned[k].len() as u32;
+                    *interned[k].entry(v).or_insert(next)
+                });
+            values.push(value);
+        }
+    }
+    let label = label_domain(constraints);
+    let by_value = domain_counts(
+        snapshot,
+        pod,
+        constraints,
+        Evaluation::Straightforward,
+        false,
+        label,
+    );
+    let counts = by_value
+        .iter()
+        .zip(&interned)
+        .map(|(found, ids)| {
+            let mut counts = vec![0; ids.len()];
+            for (value, id) in ids {
+                counts[*id as usize] = found.get(value).copied().unwrap_or(0);
+            }
+            counts
+        })
+        .collect();
+    Domains {
+        values,
+        ids: interned.iter().map(HashMap::len).collect(),
+        counts,
+    }
 }
 
 /// PreScore: `None` (skip) when the pod has no soft constraints.
 pub fn pre_score<'a>(
     snapshot: &'a Snapshot,
     pod: &'a Pod,
-    feasible: &[&'a NodeInfo],
+    feasible: &Feasible<'a>,
     evaluation: Evaluation,
 ) -> Option<Scorer<'a>> {
     let constraints = constraints(pod, UnsatisfiableAction::ScheduleAnyway);
     if constraints.is_empty() || snapshot.nodes.is_empty() {
         return None;
     }
-    let values: Vec<Option<&str>> = match evaluation {
-        Evaluation::Fast => feasible
-            .par_iter()
-            .flat_map_iter(|n| topology_values(n, &constraints))
-            .collect(),
-        Evaluation::Straightforward => feasible
-            .iter()
-            .flat_map(|n| topology_values(n, &constraints))
-            .collect(),
+    let Domains {
+        values,
+        ids,
+        counts,
+        ..
+    } = match evaluation {
+        Evaluation::Fast => indexed_domains(snapshot, pod, &constraints, feasible),
+        Evaluation::Straightforward => interned_domains(snapshot, pod, &constraints, feasible),
     };
     let width = constraints.len();
-    let ignored = values.chunks(width).filter(|v| v[0].is_none()).count();
-    // The domains among the feasible nodes, each starting at zero.
-    let mut counts: Vec<HashMap<&str, i64>> = vec![HashMap::new(); width];
-    for node_values in values.chunks(width).filter(|v| v[0].is_some()) {
-        for ((c, value), domains) in constraints.iter().zip(node_values).zip(&mut counts) {
-            if c.topology_key != HOSTNAME
-                && let Some(value) = value
-            {
-                domains.entry(value).or_insert(0);
-            }
+    let scored = values.chunks(width).filter(|v| v[0].is_some());
+    // The domains among the feasible nodes that are not ignored.
+    let mut seen: Vec<Vec<bool>> = ids.iter().map(|n| vec![false; *n]).collect();
+    let mut num_scored = 0;
+    for node_values in scored {
+        num_scored += 1;
+        for (id, seen) in node_values.iter().zip(&mut seen) {
+            seen[id.expect("a scored node has every key") as usize] = true;
         }
     }
     let weights = constraints
         .iter()
-        .enumerate()
-        .map(|(i, c)| {
+        .zip(&seen)
+        .map(|(c, seen)| {
             let size = if c.topology_key == HOSTNAME {
-                feasible.len() - ignored
+                num_scored
             } else {
-                counts[i].len()
+                seen.iter().filter(|s| **s).count()
             };
             ((size + 2) as f64).ln()
         })
         .collect();
-    for (i, domains) in domain_counts(snapshot, pod, &constraints, evaluation, false)
-        .into_iter()
-        .enumerate()
-    {
-        for (value, n) in domains {
-            if let Some(count) = counts[i].get_mut(value) {
-                *count += n;
-            }
-        }
-    }
     let probes = probes(pod, &constraints, evaluation);
     Some(Scorer {
         pod,
@@ -363,7 +465,7 @@ pub fn pre_score<'a>(
 }
 
 impl Scorer<'_> {
-    fn node_values(&self, index: usize) -> &[Option<&str>] {
+    fn node_values(&self, index: usize) -> &[Option<u32>] {
         let width = self.constraints.len();
         &self.values[index * width..(index + 1) * width]
     }
@@ -374,14 +476,14 @@ impl NodeScorer for Scorer<'_> {
         let values = self.node_values(index);
         let mut score = 0.0f64;
         for (i, (c, value)) in self.constraints.iter().zip(values).enumerate() {
-            let Some(value) = value else {
+            let Some(id) = value else {
                 return 0;
             };
             let count = if c.topology_key == HOSTNAME {
                 let probe = self.probes.as_ref().map(|p| &p[i]);
                 count_matching(node, c, &self.pod.namespace, probe)
             } else {
-                self.counts[i].get(value).copied().unwrap_or(0)
+                self.counts[i][*id as usize]
             };
             score += count as f64 * self.weights[i] + f64::from(c.max_skew - 1);
         }
