@@ -136,6 +136,16 @@ impl<'a> Feasible<'a> {
         self.at
             .push(u32::try_from(at).expect("fewer than 2^32 nodes"));
     }
+
+    /// Every node of `snapshot`.
+    #[cfg(test)]
+    pub fn all(snapshot: &'a Snapshot) -> Feasible<'a> {
+        let mut feasible = Feasible::default();
+        for (at, node) in snapshot.nodes.iter().enumerate() {
+            feasible.push(at, node);
+        }
+        feasible
+    }
 }
 
 /// The weighted scores of the feasible nodes.
@@ -185,7 +195,8 @@ pub fn run_scores(
         (
             node_affinity::NAME,
             2,
-            node_affinity::pre_score(state).map(|s| Box::new(s) as Box<dyn NodeScorer>),
+            node_affinity::pre_score(state, snapshot, feasible)
+                .map(|s| Box::new(s) as Box<dyn NodeScorer>),
         ),
         (
             node_resources_fit::NAME,
@@ -215,7 +226,7 @@ pub fn run_scores(
             image_locality::NAME,
             1,
             Some(Box::new(image_locality::pre_score(
-                snapshot, pod, evaluation,
+                snapshot, pod, feasible, evaluation,
             ))),
         ),
     ];

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::snapshot::NodeInfo;
+use crate::model::selector::Requirement;
 
 /// One label key: every node's value id, and the values by id.
 #[derive(Debug, Clone, Default)]
@@ -74,6 +75,41 @@ impl NodeLabelIndex {
     pub fn column(&self, key: &str) -> Option<&LabelColumn> {
         self.columns.get(key)
     }
+
+    /// `requirement` decided once per distinct value of its key, so that each node's
+    /// verdict is a lookup.
+    pub fn requirement(&self, requirement: &Requirement) -> IndexedRequirement<'_> {
+        let column = self.column(&requirement.key);
+        IndexedRequirement {
+            column,
+            by_id: column.map_or_else(Vec::new, |c| {
+                c.values
+                    .iter()
+                    .map(|v| requirement.matches_value(Some(v)))
+                    .collect()
+            }),
+            without_key: requirement.matches_value(None),
+        }
+    }
+}
+
+/// A label requirement decided for every value of its key ([`NodeLabelIndex::requirement`]).
+pub struct IndexedRequirement<'a> {
+    column: Option<&'a LabelColumn>,
+    /// Per value id: whether that value satisfies the requirement.
+    by_id: Vec<bool>,
+    /// Whether a node without the key satisfies it.
+    without_key: bool,
+}
+
+impl IndexedRequirement<'_> {
+    /// Whether node `node` (its index in the snapshot) satisfies the requirement.
+    pub fn matches(&self, node: usize) -> bool {
+        match self.column.and_then(|c| c.id(node)) {
+            Some(id) => self.by_id[id as usize],
+            None => self.without_key,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -105,6 +141,44 @@ mod tests {
         assert_eq!(pool.id(1), None, "b has no pool");
         assert_eq!(pool.value(pool.id(2).unwrap()), "general");
         assert!(index.column("missing").is_none());
+    }
+
+    #[test]
+    fn indexed_requirements_agree_with_the_labels() {
+        use crate::model::selector::Operator;
+
+        let nodes = vec![
+            labeled(node("a", "1", "1Gi", 10), json!({"zone": "z1", "gen": "3"})),
+            labeled(node("b", "1", "1Gi", 10), json!({"zone": "z2", "gen": "x"})),
+            labeled(node("c", "1", "1Gi", 10), json!({"zone": "z1"})),
+        ];
+        let s = snapshot(nodes, vec![]);
+        let index = NodeLabelIndex::build(&s.nodes);
+        let operators = [
+            (Operator::In, vec!["z1"]),
+            (Operator::NotIn, vec!["z1"]),
+            (Operator::Exists, vec![]),
+            (Operator::DoesNotExist, vec![]),
+            (Operator::Gt, vec!["2"]),
+            (Operator::Lt, vec!["4"]),
+        ];
+        for key in ["zone", "gen", "missing"] {
+            for (operator, values) in &operators {
+                let r = Requirement {
+                    key: key.into(),
+                    operator: *operator,
+                    values: values.iter().map(|v| v.to_string()).collect(),
+                };
+                let indexed = index.requirement(&r);
+                for (i, n) in s.nodes.iter().enumerate() {
+                    assert_eq!(
+                        indexed.matches(i),
+                        r.matches(&n.node.labels),
+                        "{r:?} on {i}"
+                    );
+                }
+            }
+        }
     }
 
     /// Edits keep the snapshot's index true: a relabelled node is seen, and a pod

@@ -202,12 +202,14 @@ impl NodeInfo {
 }
 
 /// ImageLocality's cluster-wide knowledge of one image name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageSummary {
     /// The size reported by the first node (in name order) that has the image.
     pub size: i64,
     /// How many nodes have it.
     pub num_nodes: i64,
+    /// Which: their indices in the snapshot, ascending (the fast path's lookup).
+    pub nodes: Vec<u32>,
 }
 
 /// Why a set of objects cannot form a snapshot.
@@ -643,23 +645,25 @@ impl SnapshotEdit {
     }
 }
 
-/// Every image name's size (from the first node, in name order) and node count.
+/// Every image name's size (from the first node, in name order) and the nodes that
+/// hold it.
 fn image_summaries(nodes: &[Arc<NodeInfo>]) -> HashMap<String, ImageSummary> {
     let mut images: HashMap<String, ImageSummary> = HashMap::new();
-    for n in nodes {
+    for (i, n) in nodes.iter().enumerate() {
+        let at = u32::try_from(i).expect("fewer than 2^32 nodes");
         let mut seen = BTreeSet::new();
         for image in &n.node.images {
             for name in &image.names {
                 if !seen.insert(name.as_str()) {
                     continue;
                 }
-                images
-                    .entry(name.clone())
-                    .and_modify(|s| s.num_nodes += 1)
-                    .or_insert(ImageSummary {
-                        size: image.size_bytes,
-                        num_nodes: 1,
-                    });
+                let summary = images.entry(name.clone()).or_insert(ImageSummary {
+                    size: image.size_bytes,
+                    num_nodes: 0,
+                    nodes: Vec::new(),
+                });
+                summary.num_nodes += 1;
+                summary.nodes.push(at);
             }
         }
     }

@@ -28,17 +28,28 @@ impl NodeSelectorTerm {
 
     /// Whether a node with `name` and `labels` matches this term.
     pub fn matches(&self, name: &str, labels: &Labels) -> bool {
+        self.matches_with(name, |_, r| r.matches(labels))
+    }
+
+    /// Whether a node with `name` matches this term, `expression(k, r)` telling whether
+    /// it satisfies `r`, the `k`-th of `match_expressions`.
+    pub fn matches_with(
+        &self,
+        name: &str,
+        mut expression: impl FnMut(usize, &Requirement) -> bool,
+    ) -> bool {
         if self.invalid || self.is_empty() {
             return false;
         }
-        if !self.match_expressions.iter().all(|r| r.matches(labels)) {
+        let mut expressions = self.match_expressions.iter().enumerate();
+        if !expressions.all(|(k, r)| expression(k, r)) {
             return false;
         }
-        if self.match_fields.is_empty() {
-            return true;
-        }
-        let fields = Labels::from([("metadata.name".to_string(), name.to_string())]);
-        self.match_fields.iter().all(|r| r.matches(&fields))
+        self.match_fields.is_empty()
+            || self
+                .match_fields
+                .iter()
+                .all(|r| r.matches_value((r.key == "metadata.name").then_some(name)))
     }
 }
 

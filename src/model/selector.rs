@@ -32,7 +32,12 @@ pub struct Requirement {
 impl Requirement {
     /// Whether `labels` satisfy this requirement.
     pub fn matches(&self, labels: &Labels) -> bool {
-        let value = labels.get(&self.key);
+        self.matches_value(labels.get(&self.key))
+    }
+
+    /// Whether a label set whose value of the key is `value` (`None`: no such label)
+    /// satisfies this requirement.
+    pub fn matches_value(&self, value: Option<&str>) -> bool {
         match self.operator {
             Operator::In => value.is_some_and(|v| self.values.iter().any(|x| x == v)),
             Operator::NotIn => value.is_none_or(|v| !self.values.iter().any(|x| x == v)),

@@ -3,6 +3,7 @@
 
 use super::{MAX_NODE_SCORE, NodeScorer};
 use crate::engine::Evaluation;
+use crate::engine::framework::Feasible;
 use crate::engine::snapshot::{ImageSummary, NodeInfo, Snapshot};
 use crate::model::Pod;
 
@@ -15,32 +16,38 @@ const MAX_CONTAINER_THRESHOLD: i64 = 1000 * MB;
 pub struct Scorer<'a> {
     snapshot: &'a Snapshot,
     pod: &'a Pod,
-    /// The fast path's pod images that some node holds, each with its contribution and
-    /// whether every node holds it; images no node holds contribute nothing anywhere.
-    held: Option<Vec<(&'a str, i64, bool)>>,
+    /// The fast path's sums: per feasible node, the contributions of the pod's images
+    /// it holds.
+    sums: Option<Vec<i64>>,
 }
 
 /// PreScore (ImageLocality has none; it always scores). The fast path looks each image
-/// up in the summary once instead of on every node.
-pub fn pre_score<'a>(snapshot: &'a Snapshot, pod: &'a Pod, evaluation: Evaluation) -> Scorer<'a> {
-    let held = (evaluation == Evaluation::Fast).then(|| {
-        let num_nodes = snapshot.nodes.len() as i64;
-        pod.images
-            .iter()
-            .filter_map(|image| {
-                let summary = snapshot.image(image)?;
-                Some((
-                    image.as_str(),
-                    contribution(snapshot, summary),
-                    summary.num_nodes == num_nodes,
-                ))
-            })
-            .collect()
+/// up in the summary once instead of on every node, and adds its contribution to the
+/// feasible nodes its summary lists, walking both lists in node order.
+pub fn pre_score<'a>(
+    snapshot: &'a Snapshot,
+    pod: &'a Pod,
+    feasible: &Feasible,
+    evaluation: Evaluation,
+) -> Scorer<'a> {
+    let sums = (evaluation == Evaluation::Fast).then(|| {
+        let mut sums = vec![0; feasible.at.len()];
+        for summary in pod.images.iter().filter_map(|image| snapshot.image(image)) {
+            let bytes = contribution(snapshot, summary);
+            let mut holders = summary.nodes.iter().peekable();
+            for (sum, at) in sums.iter_mut().zip(&feasible.at) {
+                while holders.next_if(|h| *h < at).is_some() {}
+                if holders.peek() == Some(&at) {
+                    *sum += bytes;
+                }
+            }
+        }
+        sums
     });
     Scorer {
         snapshot,
         pod,
-        held,
+        sums,
     }
 }
 
@@ -58,13 +65,9 @@ fn on_node(node: &NodeInfo, image: &str) -> bool {
 }
 
 impl NodeScorer for Scorer<'_> {
-    fn score(&self, _index: usize, node: &NodeInfo) -> i64 {
-        let sum: i64 = match &self.held {
-            Some(held) => held
-                .iter()
-                .filter(|(image, _, everywhere)| *everywhere || on_node(node, image))
-                .map(|(_, bytes, _)| bytes)
-                .sum(),
+    fn score(&self, index: usize, node: &NodeInfo) -> i64 {
+        let sum: i64 = match &self.sums {
+            Some(sums) => sums[index],
             None => self
                 .pod
                 .images
@@ -187,8 +190,9 @@ mod tests {
         assert_eq!(plugin_score(&decide_json(&s, &p), "a", NAME), Some(49));
         with_pre_filter(&s, &p, |pre| {
             for evaluation in [Evaluation::Fast, Evaluation::Straightforward] {
-                let scorer = pre_score(&s, &pre.state.pod.pod, evaluation);
-                assert_eq!(scorer.score(0, &s.nodes[1]), 49);
+                let feasible = Feasible::all(&s);
+                let scorer = pre_score(&s, &pre.state.pod.pod, &feasible, evaluation);
+                assert_eq!(scorer.score(1, &s.nodes[1]), 49);
             }
         });
     }

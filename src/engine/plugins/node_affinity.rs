@@ -4,12 +4,17 @@
 
 use std::collections::BTreeSet;
 
+use rayon::prelude::*;
+
 use super::{FilterPlugin, NodeScorer, default_normalize};
+use crate::engine::Evaluation;
 use crate::engine::cycle_state::CycleState;
-use crate::engine::snapshot::NodeInfo;
+use crate::engine::framework::Feasible;
+use crate::engine::node_label_index::IndexedRequirement;
+use crate::engine::snapshot::{NodeInfo, Snapshot};
 use crate::engine::status::Status;
 use crate::model::Pod;
-use crate::model::affinity::NodeAffinity as Affinity;
+use crate::model::affinity::{NodeAffinity as Affinity, NodeSelectorTerm};
 use crate::model::selector::{Labels, Operator};
 
 pub const NAME: &str = "NodeAffinity";
@@ -84,22 +89,62 @@ impl FilterPlugin for NodeAffinity {
     }
 }
 
-/// Score state: the preferred terms.
+/// Score state: the preferred terms' summed weights on each feasible node (the fast
+/// path, from the snapshot's node label index), or the terms themselves.
 pub struct Scorer<'a> {
     affinity: &'a Affinity,
+    sums: Option<Vec<i64>>,
 }
 
-/// PreScore: skipped when the pod has no preferred node affinity.
-pub fn pre_score<'a>(state: &CycleState<'a>) -> Option<Scorer<'a>> {
+/// PreScore: skipped when the pod has no preferred node affinity. The fast path decides
+/// each term's expressions once per distinct label value and sums the weights of the
+/// terms each feasible node matches.
+pub fn pre_score<'a>(
+    state: &CycleState<'a>,
+    snapshot: &Snapshot,
+    feasible: &Feasible,
+) -> Option<Scorer<'a>> {
     let affinity = &state.pod.pod.node_affinity;
-    affinity.preferred.as_ref()?;
-    Some(Scorer { affinity })
+    let preferred = affinity.preferred.as_ref()?;
+    let sums = (state.evaluation == Evaluation::Fast).then(|| {
+        let index = snapshot.node_label_index();
+        let terms: Vec<(i64, &NodeSelectorTerm, Vec<IndexedRequirement>)> = preferred
+            .iter()
+            .filter(|p| p.weight != 0)
+            .map(|p| {
+                let expressions = p.term.match_expressions.iter();
+                let indexed = expressions.map(|r| index.requirement(r)).collect();
+                (i64::from(p.weight), &p.term, indexed)
+            })
+            .collect();
+        feasible
+            .at
+            .par_iter()
+            .zip(&feasible.nodes)
+            .map(|(&at, node)| {
+                let mut sum = 0;
+                for (weight, term, expressions) in &terms {
+                    let matches =
+                        term.matches_with(node.name(), |k, _| expressions[k].matches(at as usize));
+                    if matches {
+                        sum += weight;
+                    }
+                }
+                sum
+            })
+            .collect()
+    });
+    Some(Scorer { affinity, sums })
 }
 
 impl NodeScorer for Scorer<'_> {
-    fn score(&self, _index: usize, node: &NodeInfo) -> i64 {
-        self.affinity
-            .preferred_score(node.name(), &node.node.labels)
+    fn score(&self, index: usize, node: &NodeInfo) -> i64 {
+        match &self.sums {
+            Some(sums) => sums[index],
+            None => self
+                .affinity
+                .preferred_score(node.name(), &node.node.labels),
+        }
     }
 
     fn normalize(&self, _nodes: &[&NodeInfo], scores: &mut [i64]) {
