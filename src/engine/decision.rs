@@ -69,7 +69,7 @@ impl NodeVerdict {
             feasible: false,
             code: Some(status.code.as_str().to_string()),
             plugin: status.plugin.map(str::to_string),
-            reasons: Some(status.reasons.clone()),
+            reasons: Some(status.reason_strings()),
             source: Some(source),
         }
     }
@@ -90,7 +90,7 @@ impl From<&Status> for StatusReport {
         StatusReport {
             code: s.code.as_str().to_string(),
             plugin: s.plugin.map(str::to_string),
-            reasons: s.reasons.clone(),
+            reasons: s.reason_strings(),
         }
     }
 }

@@ -16,7 +16,7 @@ pub fn message<'s>(
     for status in statuses {
         rejected += 1;
         for reason in &status.reasons {
-            *histogram.entry(reason.as_str()).or_insert(0) += 1;
+            *histogram.entry(reason.as_ref()).or_insert(0) += 1;
         }
     }
     if let Some(reason) = absent_reason

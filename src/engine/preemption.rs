@@ -669,7 +669,7 @@ fn node_reports(
                 num_pdb_violations: 0,
                 code: Some(status.code.as_str().into()),
                 plugin: status.plugin.map(str::to_string),
-                reasons: Some(status.reasons.clone()),
+                reasons: Some(status.reason_strings()),
             },
         );
     }

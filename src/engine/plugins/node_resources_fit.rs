@@ -2,6 +2,8 @@
 //! allocatable (and the pod count); Score is LeastAllocated over cpu and memory with
 //! weight 1 each, on requests with the scheduler's non-zero defaults.
 
+use std::borrow::Cow;
+
 use super::{FilterPlugin, MAX_NODE_SCORE, NodeScorer};
 use crate::engine::cycle_state::CycleState;
 use crate::engine::snapshot::NodeInfo;
@@ -13,7 +15,7 @@ pub const NAME: &str = "NodeResourcesFit";
 /// One resource the node lacks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Insufficient {
-    pub reason: String,
+    pub reason: Cow<'static, str>,
     /// The request exceeds the node's whole allocatable: preemption cannot help.
     pub unresolvable: bool,
 }
@@ -33,18 +35,21 @@ pub fn insufficient_resources(request: &Resources, node: &NodeInfo) -> Vec<Insuf
     if request.is_empty() {
         return out;
     }
-    let mut check = |name: &str, want: i64, have: i64, in_use: i64| {
+    let mut check = |reason: &dyn Fn() -> Cow<'static, str>, want: i64, have: i64, in_use: i64| {
         if want > 0 && want > have - in_use {
             out.push(Insufficient {
-                reason: format!("Insufficient {name}"),
+                reason: reason(),
                 unresolvable: want > have,
             });
         }
     };
-    check("cpu", request.milli_cpu, alloc.milli_cpu, used.milli_cpu);
-    check("memory", request.memory, alloc.memory, used.memory);
+    let cpu = || Cow::Borrowed("Insufficient cpu");
+    check(&cpu, request.milli_cpu, alloc.milli_cpu, used.milli_cpu);
+    let memory = || Cow::Borrowed("Insufficient memory");
+    check(&memory, request.memory, alloc.memory, used.memory);
+    let storage = || Cow::Borrowed("Insufficient ephemeral-storage");
     check(
-        "ephemeral-storage",
+        &storage,
         request.ephemeral_storage,
         alloc.ephemeral_storage,
         used.ephemeral_storage,
@@ -53,7 +58,8 @@ pub fn insufficient_resources(request: &Resources, node: &NodeInfo) -> Vec<Insuf
         if *want == 0 {
             continue;
         }
-        check(name, *want, alloc.scalar(name), used.scalar(name));
+        let scalar = || Cow::Owned(format!("Insufficient {name}"));
+        check(&scalar, *want, alloc.scalar(name), used.scalar(name));
     }
     out
 }
@@ -173,7 +179,7 @@ mod tests {
         Some(Status {
             code,
             plugin: None,
-            reasons: strings(reasons),
+            reasons: strings(reasons).into_iter().map(Cow::Owned).collect(),
         })
     }
 

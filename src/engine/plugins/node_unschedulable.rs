@@ -102,7 +102,7 @@ mod tests {
             } else {
                 let status = status.unwrap_or_else(|| panic!("{tolerations} should not pass"));
                 assert_eq!(status.code, Code::UnschedulableAndUnresolvable);
-                assert_eq!(status.reasons, strings(&[REASON]));
+                assert_eq!(status.reason_strings(), strings(&[REASON]));
             }
         }
     }
