@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use preemption_oracle::engine::sequence::{pending_in_queue_order, place_in_order};
 use preemption_oracle::engine::{Decision, Evaluation, Options, Snapshot, decide_with};
 use preemption_oracle::generate::{GeneratorConfig, generate_scenario};
 use preemption_oracle::kube;
@@ -201,6 +202,48 @@ fn generated_clusters_decide_the_same_both_ways() {
                 pod,
                 &format!("seed {seed}, {} nodes, pod {}", nodes, pod.name),
             );
+        }
+    }
+}
+
+/// Decisions in sequence (PlaceBatch, PendingPods): the fast path reuses the node-local
+/// plugins' results across pods of one template on every node a placement left alone,
+/// and must still decide every pod as the straightforward evaluation does.
+#[test]
+fn sequences_decide_the_same_both_ways() {
+    for seed in [3u64, 8, 11] {
+        let doc = generate_scenario(&GeneratorConfig {
+            nodes: 30 + seed as usize * 4,
+            pods_per_node: 25,
+            seed,
+            pending_pods: 40,
+        });
+        let scenario = kube::decode_scenario(&doc).unwrap();
+        let classes = scenario.cluster.priority_classes.clone();
+        let snapshot = Snapshot::build(scenario.cluster).unwrap();
+        let mut pods = pending_in_queue_order(&snapshot);
+        // A gang of the pending pod's replicas: they fit a while, then must preempt.
+        for i in 0..16 {
+            let mut p = with_requests(&doc["pod"], json!({"cpu": "1500m", "memory": "3Gi"}));
+            p["metadata"]["name"] = json!(format!("gang-{i}"));
+            p["metadata"]["uid"] = json!(format!("00000000-0000-4000-8000-{i:012}"));
+            pods.push(kube::decode_pod(&p, &classes).unwrap());
+        }
+        for (fast, reference) in [
+            (Options::EXPLAINED, STRAIGHTFORWARD),
+            (Options::ANSWER, STRAIGHTFORWARD_ANSWER),
+        ] {
+            let fast = place_in_order(&snapshot, &pods, false, fast);
+            let reference = place_in_order(&snapshot, &pods, false, reference);
+            assert_eq!(fast.len(), reference.len());
+            for (i, (f, r)) in fast.iter().zip(&reference).enumerate() {
+                assert_eq!(
+                    as_json(f),
+                    as_json(r),
+                    "seed {seed}, pod {i} ({}) of the sequence",
+                    pods[i].name
+                );
+            }
         }
     }
 }

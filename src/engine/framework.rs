@@ -8,6 +8,7 @@ use rayon::prelude::*;
 
 use super::Evaluation;
 use super::cycle_state::CycleState;
+use super::node_local_memo::TemplateRows;
 use super::plugins::{
     FilterPlugin, NodeScorer, image_locality, inter_pod_affinity, node_affinity, node_name,
     node_ports, node_resources_balanced_allocation, node_resources_fit, node_unschedulable,
@@ -17,15 +18,19 @@ use super::snapshot::{NodeInfo, PodInfo, Snapshot};
 use super::status::Status;
 use crate::model::Pod;
 
-/// Filter plugins in profile order. The volume plugins and DynamicResources never
-/// reject a pod without volumes or resource claims, which the oracle does not model.
-pub const FILTER_PLUGINS: [&dyn FilterPlugin; 8] = [
+/// Filter plugins in profile order: first those that read only the node and the pod
+/// (`NODE_LOCAL_FILTERS`), then those that read other nodes' pods through PreFilter
+/// state (`CLUSTER_FILTERS`). The volume plugins and DynamicResources never reject a
+/// pod without volumes or resource claims, which the oracle does not model.
+const NODE_LOCAL_FILTERS: [&dyn FilterPlugin; 6] = [
     &node_unschedulable::NodeUnschedulable,
     &node_name::NodeName,
     &taint_toleration::TaintToleration,
     &node_affinity::NodeAffinity,
     &node_ports::NodePorts,
     &node_resources_fit::NodeResourcesFit,
+];
+const CLUSTER_FILTERS: [&dyn FilterPlugin; 2] = [
     &pod_topology_spread::PodTopologySpread,
     &inter_pod_affinity::InterPodAffinity,
 ];
@@ -82,11 +87,61 @@ pub fn run_pre_filter<'a>(
     }
 }
 
-/// `RunFilterPlugins`: the first rejecting plugin's status, or `None` when the node fits.
-pub fn run_filters(state: &CycleState, node: &NodeInfo) -> Option<Status> {
-    FILTER_PLUGINS
+/// The first of `plugins` to reject the node, with its status.
+fn first_rejection(
+    plugins: &[&dyn FilterPlugin],
+    state: &CycleState,
+    node: &NodeInfo,
+) -> Option<Status> {
+    plugins
         .iter()
         .find_map(|p| p.filter(state, node).map(|s| s.with_plugin(p.name())))
+}
+
+/// `RunFilterPlugins`: the first rejecting plugin's status, or `None` when the node fits.
+pub fn run_filters(state: &CycleState, node: &NodeInfo) -> Option<Status> {
+    first_rejection(&NODE_LOCAL_FILTERS, state, node)
+        .or_else(|| first_rejection(&CLUSTER_FILTERS, state, node))
+}
+
+/// The nominated pods that count on `node` for the pod being placed: those of at least
+/// its priority, other than itself.
+fn nominated_counting<'s>(
+    snapshot: &'s Snapshot,
+    state: &CycleState,
+    node: &NodeInfo,
+) -> Vec<&'s Arc<PodInfo>> {
+    let incoming = &state.pod.pod;
+    snapshot
+        .nominated_pods(node.name())
+        .iter()
+        .filter(|p| p.pod.priority >= incoming.priority && !same_pod(&p.pod, incoming))
+        .collect()
+}
+
+/// [`run_filters_with_nominated`] on node `at`, reusing the node-local filters' verdict
+/// `memo` remembers for this very node. The second value is that verdict when it was
+/// computed afresh, for the caller to remember (`None` when reused, or when nominated
+/// pods count on the node and it was evaluated in full).
+pub fn run_filters_remembering(
+    snapshot: &Snapshot,
+    state: &CycleState,
+    at: usize,
+    node: &NodeInfo,
+    memo: &TemplateRows,
+) -> (Option<Status>, Option<Option<Status>>) {
+    if !nominated_counting(snapshot, state, node).is_empty() {
+        return (run_filters_with_nominated(snapshot, state, node), None);
+    }
+    let (local, fresh) = match memo.filter(at, node) {
+        Some(remembered) => (remembered.clone(), false),
+        None => (first_rejection(&NODE_LOCAL_FILTERS, state, node), true),
+    };
+    let status = match &local {
+        Some(rejected) => Some(rejected.clone()),
+        None => first_rejection(&CLUSTER_FILTERS, state, node),
+    };
+    (status, fresh.then_some(local))
 }
 
 /// `RunFilterPluginsWithNominatedPods`: nominated pods of at least the pod's priority
@@ -96,12 +151,7 @@ pub fn run_filters_with_nominated(
     state: &CycleState,
     node: &NodeInfo,
 ) -> Option<Status> {
-    let incoming = &state.pod.pod;
-    let nominated: Vec<&Arc<PodInfo>> = snapshot
-        .nominated_pods(node.name())
-        .iter()
-        .filter(|p| p.pod.priority >= incoming.priority && !same_pod(&p.pod, incoming))
-        .collect();
+    let nominated = nominated_counting(snapshot, state, node);
     if nominated.is_empty() {
         return run_filters(state, node);
     }
@@ -170,83 +220,108 @@ impl Scores {
 }
 
 /// The score plugins of the default profile.
-const MAX_SCORERS: usize = 8;
+pub const MAX_SCORERS: usize = 8;
 
-/// A score plugin's name, weight, and its PreScore result (`None`: skipped).
-type WeightedScorer<'a> = (&'static str, i64, Option<Box<dyn NodeScorer + 'a>>);
+/// A score plugin's name, weight, whether its score reads only the node and the pod
+/// (see [`super::node_local_memo`]), and its PreScore result (`None`: skipped).
+type WeightedScorer<'a> = (&'static str, i64, bool, Option<Box<dyn NodeScorer + 'a>>);
 
 /// Runs PreScore, Score and NormalizeScore for `feasible` (in that order) and weighs
 /// the results. Every plugin scores a node in the same visit, so a query reads each
 /// feasible node once for all of them.
+///
+/// With `memo`, node-local raw scores it remembers for the very same node are reused;
+/// the second value lists the feasible nodes (by place among them) whose node-local raw
+/// scores were computed afresh, with those scores, for the caller to remember.
 pub fn run_scores(
     snapshot: &Snapshot,
     state: &CycleState,
     feasible: &Feasible,
     evaluation: Evaluation,
-) -> Scores {
+    memo: Option<&TemplateRows>,
+) -> (Scores, Vec<(usize, [i64; MAX_SCORERS])>) {
     let pod = &state.pod.pod;
     let nodes = &feasible.nodes;
     let scorers: [WeightedScorer<'_>; MAX_SCORERS] = [
         (
             taint_toleration::NAME,
             3,
+            true,
             Some(Box::new(taint_toleration::pre_score(state))),
         ),
         (
             node_affinity::NAME,
             2,
+            true,
             node_affinity::pre_score(state, snapshot, feasible)
                 .map(|s| Box::new(s) as Box<dyn NodeScorer>),
         ),
         (
             node_resources_fit::NAME,
             1,
+            true,
             Some(Box::new(node_resources_fit::pre_score(state))),
         ),
         (
             pod_topology_spread::NAME,
             2,
+            false,
             pod_topology_spread::pre_score(snapshot, pod, feasible, evaluation)
                 .map(|s| Box::new(s) as Box<dyn NodeScorer>),
         ),
         (
             inter_pod_affinity::NAME,
             2,
+            false,
             inter_pod_affinity::pre_score(snapshot, pod, evaluation)
                 .map(|s| Box::new(s) as Box<dyn NodeScorer>),
         ),
-        (DYNAMIC_RESOURCES, 2, Some(Box::new(NoClaims))),
+        (DYNAMIC_RESOURCES, 2, true, Some(Box::new(NoClaims))),
         (
             node_resources_balanced_allocation::NAME,
             1,
+            true,
             node_resources_balanced_allocation::pre_score(state)
                 .map(|s| Box::new(s) as Box<dyn NodeScorer>),
         ),
         (
             image_locality::NAME,
             1,
+            true,
             Some(Box::new(image_locality::pre_score(
                 snapshot, pod, feasible, evaluation,
             ))),
         ),
     ];
-    let active: Vec<(&'static str, i64, Box<dyn NodeScorer + '_>)> = scorers
+    let active: Vec<(&'static str, i64, bool, Box<dyn NodeScorer + '_>)> = scorers
         .into_iter()
-        .filter_map(|(name, weight, scorer)| scorer.map(|s| (name, weight, s)))
+        .filter_map(|(name, weight, local, scorer)| scorer.map(|s| (name, weight, local, s)))
         .collect();
+    // Each feasible node's raw scores, and whether its node-local ones are fresh.
     let raw = |(i, node): (usize, &&NodeInfo)| {
+        let remembered = memo.and_then(|m| m.scores(feasible.at[i] as usize, node));
         let mut row = [0; MAX_SCORERS];
-        for (slot, (_, _, scorer)) in row.iter_mut().zip(&active) {
-            *slot = scorer.score(i, node);
+        for (slot, (_, _, local, scorer)) in active.iter().enumerate() {
+            row[slot] = match remembered {
+                Some(r) if *local => r[slot],
+                _ => scorer.score(i, node),
+            };
         }
-        row
+        (row, memo.is_some() && remembered.is_none())
     };
-    let mut weighted: Vec<[i64; MAX_SCORERS]> = match evaluation {
+    let rows: Vec<([i64; MAX_SCORERS], bool)> = match evaluation {
         Evaluation::Fast => nodes.par_iter().enumerate().map(raw).collect(),
         Evaluation::Straightforward => nodes.iter().enumerate().map(raw).collect(),
     };
+    let fresh = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, fresh))| *fresh)
+        .map(|(i, (row, _))| (i, *row))
+        .collect();
+    let mut weighted: Vec<[i64; MAX_SCORERS]> = rows.into_iter().map(|(row, _)| row).collect();
     let mut column = vec![0; nodes.len()];
-    for (j, (_, weight, scorer)) in active.iter().enumerate() {
+    for (j, (_, weight, _, scorer)) in active.iter().enumerate() {
         for (c, row) in column.iter_mut().zip(&weighted) {
             *c = row[j];
         }
@@ -256,11 +331,12 @@ pub fn run_scores(
         }
     }
     let totals = weighted.iter().map(|row| row.iter().sum()).collect();
-    Scores {
-        plugins: active.iter().map(|(name, _, _)| *name).collect(),
+    let scores = Scores {
+        plugins: active.iter().map(|(name, ..)| *name).collect(),
         weighted,
         totals,
-    }
+    };
+    (scores, fresh)
 }
 
 /// DynamicResources' score for a pod without claims.

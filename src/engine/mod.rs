@@ -18,6 +18,7 @@ pub mod fit_error;
 pub mod framework;
 pub mod label_counts;
 pub mod node_label_index;
+pub mod node_local_memo;
 pub mod plugins;
 pub mod preemption;
 pub mod priority_ladder;
@@ -97,6 +98,21 @@ pub fn decide(snapshot: &Snapshot, pod: &Pod) -> Decision {
 
 /// Decides where `pod` would land on `snapshot`, and whom it would preempt.
 pub fn decide_with(snapshot: &Snapshot, pod: &Pod, options: Options) -> Decision {
+    decide_remembering(snapshot, pod, options, None)
+}
+
+/// [`decide_with`], reusing (and adding to) what `memo` remembers of the node-local
+/// plugins' results for `pod`'s template; the fast evaluation only (the straightforward
+/// one ignores it). For decisions in sequence ([`sequence::place_in_order`]).
+pub fn decide_remembering(
+    snapshot: &Snapshot,
+    pod: &Pod,
+    options: Options,
+    memo: Option<&mut node_local_memo::NodeLocalMemo>,
+) -> Decision {
+    let mut rows = memo
+        .filter(|_| options.evaluation == Evaluation::Fast)
+        .map(|m| m.rows_for(snapshot, pod));
     let incoming = PodInfo::new(pod.clone(), Vec::new());
     let num_nodes = snapshot.nodes.len();
     let filter_phase = tracing::info_span!("filter", nodes = num_nodes, feasible = Empty).entered();
@@ -106,12 +122,14 @@ pub fn decide_with(snapshot: &Snapshot, pod: &Pod, options: Options) -> Decision
         .as_deref()
         .and_then(|n| snapshot.node_index(n));
 
-    // Filter every node (the nominated node always, whatever PreFilter narrowed to).
-    let statuses: Vec<Option<(Status, &'static str)>> = match &pre.rejection {
+    // Filter every node (the nominated node always, whatever PreFilter narrowed to),
+    // with the node-local verdicts computed afresh for the memo.
+    type Verdict = (Option<(Status, &'static str)>, Option<Option<Status>>);
+    let verdicts: Vec<Verdict> = match &pre.rejection {
         Some(status) => snapshot
             .nodes
             .iter()
-            .map(|_| Some((status.clone(), "PreFilter")))
+            .map(|_| (Some((status.clone(), "PreFilter")), None))
             .collect(),
         None => for_each_node(&snapshot.nodes, options.evaluation, |i, node| {
             let in_scope = pre
@@ -124,11 +142,30 @@ pub fn decide_with(snapshot: &Snapshot, pod: &Pod, options: Options) -> Decision
                     "node(s) didn't satisfy plugin(s) [{}]",
                     pre.restricting_plugins.join(" ")
                 );
-                return Some((Status::unresolvable(reason), "PreFilterResult"));
+                return (
+                    Some((Status::unresolvable(reason), "PreFilterResult")),
+                    None,
+                );
             }
-            framework::run_filters_with_nominated(snapshot, &pre.state, node).map(|s| (s, "Filter"))
+            let (status, fresh) = match rows.as_deref() {
+                Some(memo) => {
+                    framework::run_filters_remembering(snapshot, &pre.state, i, node, memo)
+                }
+                None => (
+                    framework::run_filters_with_nominated(snapshot, &pre.state, node),
+                    None,
+                ),
+            };
+            (status.map(|s| (s, "Filter")), fresh)
         }),
     };
+    let mut statuses = Vec::with_capacity(verdicts.len());
+    for (i, (status, fresh)) in verdicts.into_iter().enumerate() {
+        if let (Some(memo), Some(local)) = (rows.as_deref_mut(), fresh) {
+            memo.remember_filter(i, &snapshot.nodes[i], local);
+        }
+        statuses.push(status);
+    }
 
     let mut filter = BTreeMap::new();
     let mut feasible_nodes = framework::Feasible::default();
@@ -160,7 +197,19 @@ pub fn decide_with(snapshot: &Snapshot, pod: &Pod, options: Options) -> Decision
     let scores = if feasible.is_empty() {
         framework::Scores::default()
     } else {
-        framework::run_scores(snapshot, &pre.state, &feasible_nodes, options.evaluation)
+        let (scores, fresh) = framework::run_scores(
+            snapshot,
+            &pre.state,
+            &feasible_nodes,
+            options.evaluation,
+            rows.as_deref(),
+        );
+        if let Some(memo) = rows {
+            for (j, raw) in fresh {
+                memo.remember_scores(feasible_nodes.at[j] as usize, feasible[j], raw);
+            }
+        }
+        scores
     };
     let score_map: BTreeMap<String, NodeScore> = if options.explain {
         feasible

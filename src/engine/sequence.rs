@@ -4,8 +4,9 @@
 //! new snapshot value.
 
 use super::decision::{Decision, Outcome};
+use super::node_local_memo::NodeLocalMemo;
 use super::snapshot::Snapshot;
-use super::{Options, decide_with};
+use super::{Options, decide_remembering};
 use crate::model::{Node, Pod};
 
 /// Hypothetical changes to evaluate a query against.
@@ -102,8 +103,10 @@ pub fn place_in_order(
 ) -> Vec<Decision> {
     let mut current = snapshot.clone();
     let mut decisions = Vec::with_capacity(pods.len());
+    // Replicas see the same node-local verdicts on every node a placement left alone.
+    let mut memo = NodeLocalMemo::default();
     for pod in pods {
-        let decision = decide_with(&current, pod, options);
+        let decision = decide_remembering(&current, pod, options, Some(&mut memo));
         let placed = matches!(decision.outcome, Outcome::Scheduled | Outcome::Preempts);
         current = commit(&current, pod, &decision);
         decisions.push(decision);

@@ -212,6 +212,20 @@ pub struct ImageSummary {
     pub nodes: Vec<u32>,
 }
 
+/// Which nodes a snapshot has, in which places, and its image summary: equal for
+/// snapshots that differ in pods only (by identity, as edits share them).
+#[derive(Debug, Clone)]
+pub struct NodeSet {
+    index: Arc<HashMap<String, usize>>,
+    images: Arc<HashMap<String, ImageSummary>>,
+}
+
+impl PartialEq for NodeSet {
+    fn eq(&self, other: &NodeSet) -> bool {
+        Arc::ptr_eq(&self.index, &other.index) && Arc::ptr_eq(&self.images, &other.images)
+    }
+}
+
 /// Why a set of objects cannot form a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SnapshotError {
@@ -296,6 +310,14 @@ impl Snapshot {
     /// The index of the node called `name`.
     pub fn node_index(&self, name: &str) -> Option<usize> {
         self.node_index.get(name).copied()
+    }
+
+    /// Its nodes' places and image summary (see [`NodeSet`]).
+    pub fn node_set(&self) -> NodeSet {
+        NodeSet {
+            index: Arc::clone(&self.node_index),
+            images: Arc::clone(&self.images),
+        }
     }
 
     /// The node called `name`.

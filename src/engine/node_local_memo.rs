@@ -1,0 +1,123 @@
+//! What the node-local plugins concluded about each node for a pod template, kept across
+//! the decisions of one sequence (`PlaceBatch`, `PendingPods`).
+//!
+//! Six filters (NodeUnschedulable, NodeName, TaintToleration, NodeAffinity, NodePorts,
+//! NodeResourcesFit) and six scores (TaintToleration, NodeAffinity, NodeResourcesFit,
+//! DynamicResources, NodeResourcesBalancedAllocation, ImageLocality) read only the node
+//! (and the image summary) and a few fields of the pod ([`same_template`]). Replicas share those fields, and a
+//! placement changes one node; so a sequence remembers, per template and node, the first
+//! rejecting node-local filter's status and the node-local raw scores, and reuses them
+//! while the node is the very same `NodeInfo` (snapshots share untouched nodes, so
+//! pointer identity is exact). PodTopologySpread and InterPodAffinity, which read other
+//! nodes' pods, always run. A node with nominated pods that count is evaluated in full.
+//!
+//! A memo is only valid for snapshots with the same nodes in the same places and the
+//! same image summary; [`NodeLocalMemo::rows_for`] starts over when they differ.
+
+use std::sync::Arc;
+
+use super::framework::MAX_SCORERS;
+use super::snapshot::{NodeInfo, NodeSet, Snapshot};
+use super::status::Status;
+use crate::model::Pod;
+
+/// Whether `a` and `b` look the same to the node-local plugins: every pod field they
+/// read is equal (requests come from `resources`).
+fn same_template(a: &Pod, b: &Pod) -> bool {
+    a.node_name == b.node_name
+        && a.resources == b.resources
+        && a.host_ports == b.host_ports
+        && a.tolerations == b.tolerations
+        && a.node_selector == b.node_selector
+        && a.node_affinity == b.node_affinity
+        && a.images == b.images
+}
+
+/// One node's remembered results for one template.
+struct Row {
+    /// The node they were computed on (kept alive, so its address is not reused).
+    node: Arc<NodeInfo>,
+    /// The first rejecting node-local filter's status, `None` when all passed.
+    filter: Option<Status>,
+    /// The node-local scorers' raw scores, by active scorer slot, once scored.
+    scores: Option<[i64; MAX_SCORERS]>,
+}
+
+/// The remembered results of one template, by node index.
+#[derive(Default)]
+pub struct TemplateRows {
+    rows: Vec<Option<Row>>,
+}
+
+impl TemplateRows {
+    fn row(&self, at: usize, node: &NodeInfo) -> Option<&Row> {
+        self.rows
+            .get(at)?
+            .as_ref()
+            .filter(|r| std::ptr::eq(Arc::as_ptr(&r.node), node))
+    }
+
+    /// The node-local filters' verdict on node `at`, if remembered for this very node.
+    pub fn filter(&self, at: usize, node: &NodeInfo) -> Option<&Option<Status>> {
+        self.row(at, node).map(|r| &r.filter)
+    }
+
+    /// The node-local raw scores of node `at`, if remembered for this very node.
+    pub fn scores(&self, at: usize, node: &NodeInfo) -> Option<&[i64; MAX_SCORERS]> {
+        self.row(at, node).and_then(|r| r.scores.as_ref())
+    }
+
+    /// Remembers the node-local filters' verdict on `node` (at `at`).
+    pub fn remember_filter(&mut self, at: usize, node: &Arc<NodeInfo>, filter: Option<Status>) {
+        if self.rows.len() <= at {
+            self.rows.resize_with(at + 1, || None);
+        }
+        self.rows[at] = Some(Row {
+            node: Arc::clone(node),
+            filter,
+            scores: None,
+        });
+    }
+
+    /// Remembers the node-local raw scores of `node` (at `at`), whose filter verdict
+    /// is remembered.
+    pub fn remember_scores(&mut self, at: usize, node: &NodeInfo, scores: [i64; MAX_SCORERS]) {
+        if let Some(Some(row)) = self.rows.get_mut(at)
+            && std::ptr::eq(Arc::as_ptr(&row.node), node)
+        {
+            row.scores = Some(scores);
+        }
+    }
+}
+
+/// Every template's rows, for one sequence of decisions.
+#[derive(Default)]
+pub struct NodeLocalMemo {
+    /// The nodes the rows are indexed by.
+    nodes: Option<NodeSet>,
+    templates: Vec<(Pod, TemplateRows)>,
+}
+
+impl NodeLocalMemo {
+    /// The rows for `pod`'s template on `snapshot`: empty for a template not seen
+    /// before, all forgotten when the snapshot's nodes moved.
+    pub fn rows_for(&mut self, snapshot: &Snapshot, pod: &Pod) -> &mut TemplateRows {
+        let nodes = snapshot.node_set();
+        if self.nodes.as_ref() != Some(&nodes) {
+            self.templates.clear();
+            self.nodes = Some(nodes);
+        }
+        let i = match self
+            .templates
+            .iter()
+            .position(|(t, _)| same_template(t, pod))
+        {
+            Some(i) => i,
+            None => {
+                self.templates.push((pod.clone(), TemplateRows::default()));
+                self.templates.len() - 1
+            }
+        };
+        &mut self.templates[i].1
+    }
+}
