@@ -57,7 +57,9 @@ fn with_requests(pod: &Value, requests: Value) -> Value {
 }
 
 /// `pending` moved into `existing`'s namespace with spread constraints that select
-/// `existing`'s app: by labels, by expressions, and by exclusion only.
+/// `existing`'s app: by labels, by expressions, and by exclusion only; each also with
+/// a node selector and with required node affinity, which decide (the default
+/// `nodeAffinityPolicy: Honor`) which nodes' pods count.
 fn spreading_against(pending: &Value, existing: &Value) -> Vec<Value> {
     const ZONE: &str = "topology.kubernetes.io/zone";
     const HOST: &str = "kubernetes.io/hostname";
@@ -86,11 +88,18 @@ fn spreading_against(pending: &Value, existing: &Value) -> Vec<Value> {
         ]),
     ]
     .into_iter()
-    .map(|constraints| {
+    .flat_map(|constraints| {
         let mut p = pending.clone();
         p["metadata"]["namespace"] = existing["metadata"]["namespace"].clone();
         p["spec"]["topologySpreadConstraints"] = constraints;
-        p
+        let mut selecting = p.clone();
+        selecting["spec"]["nodeSelector"] = json!({"node-pool": "general"});
+        let mut affine = p.clone();
+        affine["spec"]["affinity"] = json!({"nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "node-pool", "operator": "NotIn", "values": ["general"]}]}
+        ]}}});
+        [p, selecting, affine]
     })
     .collect()
 }

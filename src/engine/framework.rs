@@ -119,18 +119,19 @@ fn nominated_counting<'s>(
         .collect()
 }
 
-/// [`run_filters_with_nominated`] on node `at`, reusing the node-local filters' verdict
-/// `memo` remembers for this very node. The second value is that verdict when it was
-/// computed afresh, for the caller to remember (`None` when reused, or when nominated
-/// pods count on the node and it was evaluated in full).
+/// [`run_filters_with_nominated`] on node `at` (`nominated`: some pod is nominated to
+/// it), reusing the node-local filters' verdict `memo` remembers for this very node. The
+/// second value is that verdict when it was computed afresh, for the caller to remember
+/// (`None` when reused, or when nominated pods count on the node and it was evaluated
+/// in full).
 pub fn run_filters_remembering(
     snapshot: &Snapshot,
     state: &CycleState,
-    at: usize,
-    node: &NodeInfo,
+    (at, node): (usize, &NodeInfo),
+    nominated: bool,
     memo: &TemplateRows,
 ) -> (Option<Status>, Option<Option<Status>>) {
-    if !nominated_counting(snapshot, state, node).is_empty() {
+    if nominated && !nominated_counting(snapshot, state, node).is_empty() {
         return (run_filters_with_nominated(snapshot, state, node), None);
     }
     let (local, fresh) = match memo.filter(at, node) {

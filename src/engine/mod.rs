@@ -125,6 +125,7 @@ pub fn decide_remembering(
     // Filter every node (the nominated node always, whatever PreFilter narrowed to),
     // with the node-local verdicts computed afresh for the memo.
     type Verdict = (Option<(Status, &'static str)>, Option<Option<Status>>);
+    let nominated_nodes = snapshot.nodes_with_nominated_pods();
     let verdicts: Vec<Verdict> = match &pre.rejection {
         Some(status) => snapshot
             .nodes
@@ -147,14 +148,20 @@ pub fn decide_remembering(
                     None,
                 );
             }
+            let nominated_here = nominated_nodes.binary_search(&i).is_ok();
             let (status, fresh) = match rows.as_deref() {
-                Some(memo) => {
-                    framework::run_filters_remembering(snapshot, &pre.state, i, node, memo)
-                }
-                None => (
+                Some(memo) => framework::run_filters_remembering(
+                    snapshot,
+                    &pre.state,
+                    (i, node),
+                    nominated_here,
+                    memo,
+                ),
+                None if nominated_here => (
                     framework::run_filters_with_nominated(snapshot, &pre.state, node),
                     None,
                 ),
+                None => (framework::run_filters(&pre.state, node), None),
             };
             (status.map(|s| (s, "Filter")), fresh)
         }),

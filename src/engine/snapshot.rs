@@ -341,6 +341,18 @@ impl Snapshot {
         self.nominated.get(name).map_or(&[], Vec::as_slice)
     }
 
+    /// The indices of the nodes some pod is nominated to, ascending (few: a query
+    /// asks this once instead of looking every node up by name).
+    pub fn nodes_with_nominated_pods(&self) -> Vec<usize> {
+        let mut at: Vec<usize> = self
+            .nominated
+            .keys()
+            .filter_map(|name| self.node_index(name))
+            .collect();
+        at.sort_unstable();
+        at
+    }
+
     /// Pods neither bound nor nominated, by `namespace/name`.
     pub fn pending_pods(&self) -> impl Iterator<Item = &Arc<PodInfo>> {
         self.pending.values()

@@ -2,8 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
-
-use smallvec::{SmallVec, smallvec};
+use std::ops::Deref;
 
 /// A status code, as `framework.Code`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35,9 +34,44 @@ impl fmt::Display for Code {
     }
 }
 
-/// A status's reasons: most statuses have one, usually a constant, so one fits without
-/// allocating (a query rejects thousands of nodes).
-pub type Reasons = SmallVec<[Cow<'static, str>; 1]>;
+/// A status's reasons. Most statuses have one, usually a constant: it is held without
+/// allocating, and cloned by copying (a query rejects thousands of nodes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reasons {
+    One(Cow<'static, str>),
+    Several(Vec<Cow<'static, str>>),
+}
+
+impl Deref for Reasons {
+    type Target = [Cow<'static, str>];
+
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Reasons::One(reason) => std::slice::from_ref(reason),
+            Reasons::Several(reasons) => reasons,
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Reasons {
+    type Item = &'a Cow<'static, str>;
+    type IntoIter = std::slice::Iter<'a, Cow<'static, str>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl FromIterator<Cow<'static, str>> for Reasons {
+    fn from_iter<I: IntoIterator<Item = Cow<'static, str>>>(iter: I) -> Reasons {
+        let mut reasons: Vec<Cow<'static, str>> = iter.into_iter().collect();
+        if reasons.len() == 1 {
+            Reasons::One(reasons.pop().expect("one"))
+        } else {
+            Reasons::Several(reasons)
+        }
+    }
+}
 
 /// A rejection: its code, the plugin that produced it and its reasons.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +88,7 @@ impl Status {
         Status {
             code,
             plugin: None,
-            reasons: smallvec![reason.into()],
+            reasons: Reasons::One(reason.into()),
         }
     }
 

@@ -10,12 +10,12 @@ use super::{FilterPlugin, NodeScorer, default_normalize};
 use crate::engine::Evaluation;
 use crate::engine::cycle_state::CycleState;
 use crate::engine::framework::Feasible;
-use crate::engine::node_label_index::IndexedRequirement;
+use crate::engine::node_label_index::{IndexedRequirement, NodeLabelIndex};
 use crate::engine::snapshot::{NodeInfo, Snapshot};
 use crate::engine::status::Status;
 use crate::model::Pod;
 use crate::model::affinity::{NodeAffinity as Affinity, NodeSelectorTerm};
-use crate::model::selector::{Labels, Operator};
+use crate::model::selector::{Labels, Operator, Requirement};
 
 pub const NAME: &str = "NodeAffinity";
 pub const REASON: &str = "node(s) didn't match Pod's node affinity/selector";
@@ -71,6 +71,50 @@ pub fn required_matches(pod: &Pod, name: &str, labels: &Labels) -> bool {
         return false;
     }
     pod.node_affinity.required_matches(name, labels)
+}
+
+/// [`required_matches`] for one pod on the snapshot's node label index: each
+/// requirement decided once per distinct label value, each node's verdict lookups.
+pub struct RequiredOnIndex<'a> {
+    /// The node selector's pairs, as `key In (value)`.
+    selector: Vec<IndexedRequirement<'a>>,
+    /// The required terms, each with its indexed expressions.
+    terms: Option<Vec<(&'a NodeSelectorTerm, Vec<IndexedRequirement<'a>>)>>,
+}
+
+impl<'a> RequiredOnIndex<'a> {
+    pub fn new(pod: &'a Pod, index: &'a NodeLabelIndex) -> RequiredOnIndex<'a> {
+        let selector = pod.node_selector.iter().flatten().map(|(key, value)| {
+            index.requirement(&Requirement {
+                key: key.to_string(),
+                operator: Operator::In,
+                values: vec![value.to_string()],
+            })
+        });
+        let terms = pod.node_affinity.required.as_ref().map(|terms| {
+            terms
+                .iter()
+                .map(|t| {
+                    let expressions = t.match_expressions.iter();
+                    (t, expressions.map(|r| index.requirement(r)).collect())
+                })
+                .collect()
+        });
+        RequiredOnIndex {
+            selector: selector.collect(),
+            terms,
+        }
+    }
+
+    /// Whether node `at` (its index in the snapshot), called `name`, matches.
+    pub fn matches(&self, at: usize, name: &str) -> bool {
+        self.selector.iter().all(|r| r.matches(at))
+            && self.terms.as_ref().is_none_or(|terms| {
+                terms.iter().any(|(term, expressions)| {
+                    term.matches_with(name, |k, _| expressions[k].matches(at))
+                })
+            })
+    }
 }
 
 pub struct NodeAffinity;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::node_affinity::required_matches;
+use super::node_affinity::{RequiredOnIndex, required_matches};
 use super::{FilterPlugin, MAX_NODE_SCORE, NodeScorer};
 use crate::engine::Evaluation;
 use crate::engine::cycle_state::CycleState;
@@ -41,11 +41,15 @@ fn has_all_keys(node: &Node, constraints: &[TopologySpreadConstraint]) -> bool {
         .all(|c| node.labels.contains_key(&c.topology_key))
 }
 
-/// `matchNodeInclusionPolicies`.
-fn node_included(c: &TopologySpreadConstraint, pod: &Pod, node: &Node) -> bool {
-    if c.node_affinity_policy == InclusionPolicy::Honor
-        && !required_matches(pod, &node.name, &node.labels)
-    {
+/// `matchNodeInclusionPolicies`; `required` tells whether the node matches the pod's
+/// node selector and required node affinity.
+fn node_included(
+    c: &TopologySpreadConstraint,
+    pod: &Pod,
+    node: &Node,
+    required: impl FnOnce() -> bool,
+) -> bool {
+    if c.node_affinity_policy == InclusionPolicy::Honor && !required() {
         return false;
     }
     if c.node_taints_policy == InclusionPolicy::Honor
@@ -89,39 +93,101 @@ fn probes(
     })
 }
 
+/// How [`domain_counts`] reads node `i`: its domain for constraint `k` (its value of the
+/// topology key, or that value's id; `None` when it lacks the key), and whether it
+/// matches the pod's node selector and required node affinity.
+trait NodeReading<'a>: Sync {
+    type Domain: Copy + Eq + Hash + Send;
+    fn domain(&self, i: usize, info: &'a NodeInfo, k: usize) -> Option<Self::Domain>;
+    fn required(&self, i: usize, info: &NodeInfo) -> bool;
+}
+
+/// Reads nodes' labels directly.
+struct FromLabels<'c> {
+    pod: &'c Pod,
+    constraints: &'c [TopologySpreadConstraint],
+}
+
+impl<'a> NodeReading<'a> for FromLabels<'_> {
+    type Domain = &'a str;
+
+    fn domain(&self, _: usize, info: &'a NodeInfo, k: usize) -> Option<&'a str> {
+        info.node.labels.get(&self.constraints[k].topology_key)
+    }
+
+    fn required(&self, _: usize, info: &NodeInfo) -> bool {
+        required_matches(self.pod, &info.node.name, &info.node.labels)
+    }
+}
+
+/// Reads the snapshot's node label index (the fast path): domains are value ids.
+struct FromIndex<'s> {
+    columns: Vec<Option<&'s LabelColumn>>,
+    required: RequiredOnIndex<'s>,
+}
+
+impl<'s> FromIndex<'s> {
+    fn new(
+        snapshot: &'s Snapshot,
+        pod: &'s Pod,
+        constraints: &[TopologySpreadConstraint],
+    ) -> FromIndex<'s> {
+        let index = snapshot.node_label_index();
+        FromIndex {
+            columns: constraints
+                .iter()
+                .map(|c| index.column(&c.topology_key))
+                .collect(),
+            required: RequiredOnIndex::new(pod, index),
+        }
+    }
+}
+
+impl NodeReading<'_> for FromIndex<'_> {
+    type Domain = u32;
+
+    fn domain(&self, i: usize, _: &NodeInfo, k: usize) -> Option<u32> {
+        self.columns[k].and_then(|c| c.id(i))
+    }
+
+    fn required(&self, i: usize, info: &NodeInfo) -> bool {
+        self.required.matches(i, info.name())
+    }
+}
+
 /// Per constraint: domain → matching pods, over every node that counts for it (it has
-/// every topology key and the inclusion policies keep it). `domain(i, node, k)` is
-/// node `i`'s domain for constraint `k` (its value of the topology key, or that value's
-/// id), `None` when it lacks the key. The fast path counts nodes in parallel, as
-/// upstream's parallelizer does. Without `every_domain` only the counts matter (not
-/// which domains exist), and the fast path skips the nodes whose label counts rule out
-/// every constraint's selector.
-fn domain_counts<'a, D: Copy + Eq + Hash + Send>(
+/// every topology key and the inclusion policies keep it), each node read through
+/// `read`. The fast path counts nodes in parallel, as upstream's parallelizer does.
+/// Without `every_domain` only the counts matter (not which domains exist), and the
+/// fast path skips the nodes whose label counts rule out every constraint's selector.
+fn domain_counts<'a, R: NodeReading<'a>>(
     snapshot: &'a Snapshot,
     pod: &Pod,
     constraints: &[TopologySpreadConstraint],
     evaluation: Evaluation,
     every_domain: bool,
-    domain: impl Fn(usize, &'a NodeInfo, usize) -> Option<D> + Sync + Send,
-) -> Vec<HashMap<D, i64>> {
+    read: &R,
+) -> Vec<HashMap<R::Domain, i64>> {
     let probes = probes(pod, constraints, evaluation);
-    let add = |mut counts: Vec<HashMap<D, i64>>, (i, info): (usize, &'a Arc<NodeInfo>)| {
+    let add = |mut counts: Vec<HashMap<R::Domain, i64>>, (i, info): (usize, &'a Arc<NodeInfo>)| {
         let node = &info.node;
         let holds_none =
             |probes: &Vec<Probe>| probes.iter().all(|p| !info.label_counts.may_match(p));
         if !every_domain && probes.as_ref().is_some_and(holds_none) {
             return counts;
         }
-        if !(0..constraints.len()).all(|k| domain(i, info, k).is_some()) {
+        if !(0..constraints.len()).all(|k| read.domain(i, info, k).is_some()) {
             return counts;
         }
         for (k, c) in constraints.iter().enumerate() {
-            if !node_included(c, pod, node) {
+            if !node_included(c, pod, node, || read.required(i, info)) {
                 continue;
             }
             let probe = probes.as_ref().map(|p| &p[k]);
             let n = count_matching(info, c, &pod.namespace, probe);
-            let d = domain(i, info, k).expect("checked: the node has every key");
+            let d = read
+                .domain(i, info, k)
+                .expect("checked: the node has every key");
             *counts[k].entry(d).or_insert(0) += n;
         }
         counts
@@ -143,13 +209,6 @@ fn domain_counts<'a, D: Copy + Eq + Hash + Send>(
             }),
         Evaluation::Straightforward => snapshot.nodes.iter().enumerate().fold(empty(), add),
     }
-}
-
-/// Node `node`'s value of constraint `k`'s topology key.
-fn label_domain<'a>(
-    constraints: &[TopologySpreadConstraint],
-) -> impl Fn(usize, &'a NodeInfo, usize) -> Option<&'a str> + Sync + Send + '_ {
-    |_, info, k| info.node.labels.get(&constraints[k].topology_key)
 }
 
 /// The two smallest domain counts (`criticalPaths`), updated as upstream updates them.
@@ -207,12 +266,34 @@ pub fn pre_filter(snapshot: &Snapshot, pod: &Pod, evaluation: Evaluation) -> Opt
     if constraints.is_empty() {
         return None;
     }
-    let label = label_domain(&constraints);
-    let counts: Vec<HashMap<String, i64>> =
-        domain_counts(snapshot, pod, &constraints, evaluation, true, label)
-            .into_iter()
-            .map(|m| m.into_iter().map(|(v, n)| (v.to_string(), n)).collect())
-            .collect();
+    let counts: Vec<HashMap<String, i64>> = match evaluation {
+        Evaluation::Fast => {
+            let read = FromIndex::new(snapshot, pod, &constraints);
+            let by_id = domain_counts(snapshot, pod, &constraints, evaluation, true, &read);
+            let index = snapshot.node_label_index();
+            by_id
+                .into_iter()
+                .zip(&constraints)
+                .map(|(m, c)| {
+                    // A counted node has the key, so the column exists.
+                    let column = index.column(&c.topology_key);
+                    m.into_iter()
+                        .filter_map(|(id, n)| Some((column?.value(id).to_string(), n)))
+                        .collect()
+                })
+                .collect()
+        }
+        Evaluation::Straightforward => {
+            let read = FromLabels {
+                pod,
+                constraints: &constraints,
+            };
+            domain_counts(snapshot, pod, &constraints, evaluation, true, &read)
+                .into_iter()
+                .map(|m| m.into_iter().map(|(v, n)| (v.to_string(), n)).collect())
+                .collect()
+        }
+    };
     let paths = counts
         .iter()
         .map(|m| {
@@ -238,7 +319,8 @@ impl FilterState {
             return;
         }
         for (i, c) in self.constraints.iter().enumerate() {
-            if !c.selector.matches(&changed.labels) || !node_included(c, incoming, node) {
+            let required = || required_matches(incoming, &node.name, &node.labels);
+            if !c.selector.matches(&changed.labels) || !node_included(c, incoming, node, required) {
                 continue;
             }
             let value = &node.labels[&c.topology_key];
@@ -311,16 +393,12 @@ struct Domains {
 /// feasible nodes' snapshot indices.
 fn indexed_domains<'a>(
     snapshot: &'a Snapshot,
-    pod: &Pod,
+    pod: &'a Pod,
     constraints: &[TopologySpreadConstraint],
     feasible: &Feasible<'a>,
 ) -> Domains {
-    let index = snapshot.node_label_index();
-    let columns: Vec<Option<&LabelColumn>> = constraints
-        .iter()
-        .map(|c| index.column(&c.topology_key))
-        .collect();
-    let id = |node: usize, k: usize| columns[k].and_then(|c| c.id(node));
+    let read = FromIndex::new(snapshot, pod, constraints);
+    let id = |node: usize, k: usize| read.columns[k].and_then(|c| c.id(node));
     let values: Vec<Option<u32>> = feasible
         .at
         .par_iter()
@@ -330,18 +408,12 @@ fn indexed_domains<'a>(
             (0..constraints.len()).map(move |k| if has_all { id(at, k) } else { None })
         })
         .collect();
-    let ids: Vec<usize> = columns
+    let ids: Vec<usize> = read
+        .columns
         .iter()
         .map(|c| c.map_or(0, |c| c.distinct()))
         .collect();
-    let by_id = domain_counts(
-        snapshot,
-        pod,
-        constraints,
-        Evaluation::Fast,
-        false,
-        |i, _, k| id(i, k),
-    );
+    let by_id = domain_counts(snapshot, pod, constraints, Evaluation::Fast, false, &read);
     let counts = by_id
         .into_iter()
         .zip(&ids)
@@ -383,14 +455,14 @@ fn interned_domains<'a>(
             values.push(value);
         }
     }
-    let label = label_domain(constraints);
+    let read = FromLabels { pod, constraints };
     let by_value = domain_counts(
         snapshot,
         pod,
         constraints,
         Evaluation::Straightforward,
         false,
-        label,
+        &read,
     );
     let counts = by_value
         .iter()
