@@ -124,54 +124,72 @@ pub fn decide_remembering(
 
     // Filter every node (the nominated node always, whatever PreFilter narrowed to),
     // with the node-local verdicts computed afresh for the memo.
-    type Verdict = (Option<(Status, &'static str)>, Option<Option<Status>>);
+    // A node's status (and its source), and its node-local verdict computed afresh.
+    type NodeStatus = Option<(Status, &'static str)>;
+    type Verdict = (NodeStatus, Option<Option<Status>>);
     let nominated_nodes = snapshot.nodes_with_nominated_pods();
-    let verdicts: Vec<Verdict> = match &pre.rejection {
+    let filter_node = |i: usize, node: &snapshot::NodeInfo| -> Verdict {
+        let in_scope = pre
+            .node_names
+            .as_ref()
+            .is_none_or(|names| names.contains(node.name()))
+            || nominated == Some(i);
+        if !in_scope {
+            let reason = format!(
+                "node(s) didn't satisfy plugin(s) [{}]",
+                pre.restricting_plugins.join(" ")
+            );
+            return (
+                Some((Status::unresolvable(reason), "PreFilterResult")),
+                None,
+            );
+        }
+        let nominated_here = nominated_nodes.binary_search(&i).is_ok();
+        let (status, fresh) = match rows.as_deref() {
+            Some(memo) => framework::run_filters_remembering(
+                snapshot,
+                &pre.state,
+                (i, node),
+                nominated_here,
+                memo,
+            ),
+            None if nominated_here => (
+                framework::run_filters_with_nominated(snapshot, &pre.state, node),
+                None,
+            ),
+            None => (framework::run_filters(&pre.state, node), None),
+        };
+        (status.map(|s| (s, "Filter")), fresh)
+    };
+    // Split as they are collected (in parallel on the fast path): the statuses, and the
+    // node-local verdicts to remember.
+    let (statuses, fresh): (Vec<NodeStatus>, Vec<Option<Option<Status>>>) = match &pre.rejection {
         Some(status) => snapshot
             .nodes
             .iter()
             .map(|_| (Some((status.clone(), "PreFilter")), None))
-            .collect(),
-        None => for_each_node(&snapshot.nodes, options.evaluation, |i, node| {
-            let in_scope = pre
-                .node_names
-                .as_ref()
-                .is_none_or(|names| names.contains(node.name()))
-                || nominated == Some(i);
-            if !in_scope {
-                let reason = format!(
-                    "node(s) didn't satisfy plugin(s) [{}]",
-                    pre.restricting_plugins.join(" ")
-                );
-                return (
-                    Some((Status::unresolvable(reason), "PreFilterResult")),
-                    None,
-                );
-            }
-            let nominated_here = nominated_nodes.binary_search(&i).is_ok();
-            let (status, fresh) = match rows.as_deref() {
-                Some(memo) => framework::run_filters_remembering(
-                    snapshot,
-                    &pre.state,
-                    (i, node),
-                    nominated_here,
-                    memo,
-                ),
-                None if nominated_here => (
-                    framework::run_filters_with_nominated(snapshot, &pre.state, node),
-                    None,
-                ),
-                None => (framework::run_filters(&pre.state, node), None),
-            };
-            (status.map(|s| (s, "Filter")), fresh)
-        }),
+            .unzip(),
+        None => match options.evaluation {
+            Evaluation::Fast => snapshot
+                .nodes
+                .par_iter()
+                .enumerate()
+                .map(|(i, node)| filter_node(i, node))
+                .unzip(),
+            Evaluation::Straightforward => snapshot
+                .nodes
+                .iter()
+                .enumerate()
+                .map(|(i, node)| filter_node(i, node))
+                .unzip(),
+        },
     };
-    let mut statuses = Vec::with_capacity(verdicts.len());
-    for (i, (status, fresh)) in verdicts.into_iter().enumerate() {
-        if let (Some(memo), Some(local)) = (rows.as_deref_mut(), fresh) {
-            memo.remember_filter(i, &snapshot.nodes[i], local);
+    if let Some(memo) = rows.as_deref_mut() {
+        for (i, local) in fresh.into_iter().enumerate() {
+            if let Some(local) = local {
+                memo.remember_filter(i, &snapshot.nodes[i], local);
+            }
         }
-        statuses.push(status);
     }
 
     let mut filter = BTreeMap::new();
