@@ -122,9 +122,9 @@ pub fn decide_remembering(
         .as_deref()
         .and_then(|n| snapshot.node_index(n));
 
-    // Filter every node (the nominated node always, whatever PreFilter narrowed to),
-    // with the node-local verdicts computed afresh for the memo.
-    // A node's status (and its source), and its node-local verdict computed afresh.
+    // Filter every node (the nominated node always, whatever PreFilter narrowed to).
+    // Per node: its status (and where it came from), and its node-local verdict when it
+    // was computed afresh for the memo.
     type NodeStatus = Option<(Status, &'static str)>;
     type Verdict = (NodeStatus, Option<Option<Status>>);
     let nominated_nodes = snapshot.nodes_with_nominated_pods();
@@ -144,7 +144,9 @@ pub fn decide_remembering(
                 None,
             );
         }
-        let nominated_here = nominated_nodes.binary_search(&i).is_ok();
+        // The straightforward evaluation asks every node for its nominated pods.
+        let nominated_here = options.evaluation == Evaluation::Straightforward
+            || nominated_nodes.binary_search(&i).is_ok();
         let (status, fresh) = match rows.as_deref() {
             Some(memo) => framework::run_filters_remembering(
                 snapshot,
