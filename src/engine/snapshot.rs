@@ -206,10 +206,15 @@ impl NodeInfo {
 pub struct ImageSummary {
     /// The size reported by the first node (in name order) that has the image.
     pub size: i64,
-    /// How many nodes have it.
-    pub num_nodes: i64,
-    /// Which: their indices in the snapshot, ascending (the fast path's lookup).
+    /// The nodes that have it: their indices in the snapshot, ascending.
     pub nodes: Vec<u32>,
+}
+
+impl ImageSummary {
+    /// How many nodes have it.
+    pub fn num_nodes(&self) -> i64 {
+        self.nodes.len() as i64
+    }
 }
 
 /// Which nodes a snapshot has, in which places, and its image summary: equal for
@@ -693,10 +698,8 @@ fn image_summaries(nodes: &[Arc<NodeInfo>]) -> HashMap<String, ImageSummary> {
                 }
                 let summary = images.entry(name.clone()).or_insert(ImageSummary {
                     size: image.size_bytes,
-                    num_nodes: 0,
                     nodes: Vec::new(),
                 });
-                summary.num_nodes += 1;
                 summary.nodes.push(at);
             }
         }

@@ -53,7 +53,7 @@ pub fn pre_score<'a>(
 
 /// The image's size scaled by the share of nodes that hold it.
 fn contribution(snapshot: &Snapshot, summary: &ImageSummary) -> i64 {
-    let spread = summary.num_nodes as f64 / snapshot.nodes.len() as f64;
+    let spread = summary.num_nodes() as f64 / snapshot.nodes.len() as f64;
     (summary.size as f64 * spread) as i64
 }
 
@@ -212,8 +212,8 @@ mod tests {
             vec![],
         );
         assert_eq!(s.image("db:1").unwrap().size, 300 * MB);
-        assert_eq!(s.image("db:1").unwrap().num_nodes, 2);
-        assert_eq!(s.image("db@sha256:1").unwrap().num_nodes, 1);
+        assert_eq!(s.image("db:1").unwrap().num_nodes(), 2);
+        assert_eq!(s.image("db@sha256:1").unwrap().num_nodes(), 1);
         let d = decide_json(&s, &running("db:1"));
         // 300 MiB × 2/3 = 200 MiB: 100 × (200 − 23) / (1000 − 23) = 18 on both nodes.
         assert_eq!(plugin_score(&d, "a", NAME), Some(18));
@@ -232,6 +232,6 @@ mod tests {
             ],
             vec![],
         );
-        assert_eq!(s.image("x:1").unwrap().num_nodes, 1);
+        assert_eq!(s.image("x:1").unwrap().num_nodes(), 1);
     }
 }
