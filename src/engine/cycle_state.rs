@@ -23,6 +23,13 @@ pub struct CycleState<'a> {
 }
 
 impl CycleState<'_> {
+    /// Whether a cluster-wide filter (PodTopologySpread, InterPodAffinity) runs at all:
+    /// when PreFilter skipped both (no state), Filter skips them on every node, as
+    /// upstream's framework skips the plugins PreFilter answered `Skip`.
+    pub fn runs_cluster_filters(&self) -> bool {
+        self.spread.is_some() || self.inter_pod.is_some()
+    }
+
     /// `RunPreFilterExtensionAddPod`: `added` now runs on `node`.
     pub fn add_pod(&mut self, added: &PodInfo, node: &Node) {
         self.update(added, node, 1);

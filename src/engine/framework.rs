@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use super::Evaluation;
 use super::cycle_state::CycleState;
-use super::node_local_memo::TemplateRows;
+use super::node_local_memo::{NodeMemo, TemplateRows};
 use super::plugins::{
     FilterPlugin, NodeScorer, image_locality, inter_pod_affinity, node_affinity, node_name,
     node_ports, node_resources_balanced_allocation, node_resources_fit, node_unschedulable,
@@ -98,10 +98,18 @@ fn first_rejection(
         .find_map(|p| p.filter(state, node).map(|s| s.with_plugin(p.name())))
 }
 
+/// The first of the cluster-wide filters to reject the node (none runs when PreFilter
+/// skipped them all).
+fn cluster_rejection(state: &CycleState, node: &NodeInfo) -> Option<Status> {
+    if !state.runs_cluster_filters() {
+        return None;
+    }
+    first_rejection(&CLUSTER_FILTERS, state, node)
+}
+
 /// `RunFilterPlugins`: the first rejecting plugin's status, or `None` when the node fits.
 pub fn run_filters(state: &CycleState, node: &NodeInfo) -> Option<Status> {
-    first_rejection(&NODE_LOCAL_FILTERS, state, node)
-        .or_else(|| first_rejection(&CLUSTER_FILTERS, state, node))
+    first_rejection(&NODE_LOCAL_FILTERS, state, node).or_else(|| cluster_rejection(state, node))
 }
 
 /// The nominated pods that count on `node` for the pod being placed: those of at least
@@ -119,30 +127,29 @@ fn nominated_counting<'s>(
         .collect()
 }
 
-/// [`run_filters_with_nominated`] on node `at` (`nominated`: some pod is nominated to
-/// it), reusing the node-local filters' verdict `memo` remembers for this very node. The
-/// second value is that verdict when it was computed afresh, for the caller to remember
-/// (`None` when reused, or when nominated pods count on the node and it was evaluated
-/// in full).
+/// [`run_filters_with_nominated`] on `node` (`nominated`: some pod is nominated to it),
+/// reusing the node-local filters' verdict `memo` remembers for this very node, and
+/// remembering it there when it is computed afresh. A node where nominated pods count
+/// is evaluated in full (and nothing is remembered).
 pub fn run_filters_remembering(
     snapshot: &Snapshot,
     state: &CycleState,
-    (at, node): (usize, &NodeInfo),
+    node: &Arc<NodeInfo>,
     nominated: bool,
-    memo: &TemplateRows,
-) -> (Option<Status>, Option<Option<Status>>) {
+    memo: &mut NodeMemo,
+) -> Option<Status> {
     if nominated && !nominated_counting(snapshot, state, node).is_empty() {
-        return (run_filters_with_nominated(snapshot, state, node), None);
+        return run_filters_with_nominated(snapshot, state, node);
     }
-    let (local, fresh) = match memo.filter(at, node) {
-        Some(remembered) => (remembered.clone(), false),
-        None => (first_rejection(&NODE_LOCAL_FILTERS, state, node), true),
+    let local = match memo.filter(node) {
+        Some(remembered) => remembered.clone(),
+        None => {
+            let local = first_rejection(&NODE_LOCAL_FILTERS, state, node);
+            memo.remember_filter(node, local.clone());
+            local
+        }
     };
-    let status = match &local {
-        Some(rejected) => Some(rejected.clone()),
-        None => first_rejection(&CLUSTER_FILTERS, state, node),
-    };
-    (status, fresh.then_some(local))
+    local.or_else(|| cluster_rejection(state, node))
 }
 
 /// `RunFilterPluginsWithNominatedPods`: nominated pods of at least the pod's priority
@@ -182,6 +189,14 @@ pub struct Feasible<'a> {
 }
 
 impl<'a> Feasible<'a> {
+    /// Room for `nodes` nodes.
+    pub fn with_capacity(nodes: usize) -> Feasible<'a> {
+        Feasible {
+            nodes: Vec::with_capacity(nodes),
+            at: Vec::with_capacity(nodes),
+        }
+    }
+
     pub fn push(&mut self, at: usize, node: &'a NodeInfo) {
         self.nodes.push(node);
         self.at
@@ -204,8 +219,8 @@ impl<'a> Feasible<'a> {
 pub struct Scores {
     /// The plugins that scored, in profile order.
     pub plugins: Vec<&'static str>,
-    /// Per feasible node (in the order given), per plugin: normalised score × weight.
-    weighted: Vec<[i64; MAX_SCORERS]>,
+    /// Per plugin, per feasible node (in the order given): normalised score × weight.
+    weighted: Vec<Vec<i64>>,
     /// Per feasible node: the sum of its weighted scores.
     pub totals: Vec<i64>,
 }
@@ -215,8 +230,8 @@ impl Scores {
     pub fn of_node(&self, index: usize) -> impl Iterator<Item = (&'static str, i64)> + '_ {
         self.plugins
             .iter()
-            .zip(&self.weighted[index])
-            .map(|(p, s)| (*p, *s))
+            .zip(&self.weighted)
+            .map(move |(p, column)| (*p, column[index]))
     }
 }
 
@@ -300,7 +315,9 @@ pub fn run_scores(
         .collect();
     // Each feasible node's raw scores, and whether its node-local ones are fresh.
     let raw = |(i, node): (usize, &&NodeInfo)| {
-        let remembered = memo.and_then(|m| m.scores(feasible.at[i] as usize, node));
+        let remembered = memo
+            .and_then(|m| m.node(feasible.at[i] as usize))
+            .and_then(|m| m.scores(node));
         let mut row = [0; MAX_SCORERS];
         for (slot, (_, _, local, scorer)) in active.iter().enumerate() {
             row[slot] = match remembered {
@@ -320,18 +337,23 @@ pub fn run_scores(
         .filter(|(_, (_, fresh))| *fresh)
         .map(|(i, (row, _))| (i, *row))
         .collect();
-    let mut weighted: Vec<[i64; MAX_SCORERS]> = rows.into_iter().map(|(row, _)| row).collect();
-    let mut column = vec![0; nodes.len()];
-    for (j, (_, weight, _, scorer)) in active.iter().enumerate() {
-        for (c, row) in column.iter_mut().zip(&weighted) {
-            *c = row[j];
-        }
-        scorer.normalize(nodes, &mut column);
-        for (row, c) in weighted.iter_mut().zip(&column) {
-            row[j] = c * weight;
+    // NormalizeScore and the weight, one plugin's column at a time.
+    let weighted: Vec<Vec<i64>> = active
+        .iter()
+        .enumerate()
+        .map(|(j, (_, weight, _, scorer))| {
+            let mut column: Vec<i64> = rows.iter().map(|(row, _)| row[j]).collect();
+            scorer.normalize(nodes, &mut column);
+            column.iter_mut().for_each(|c| *c *= weight);
+            column
+        })
+        .collect();
+    let mut totals = vec![0; nodes.len()];
+    for column in &weighted {
+        for (total, c) in totals.iter_mut().zip(column) {
+            *total += c;
         }
     }
-    let totals = weighted.iter().map(|row| row.iter().sum()).collect();
     let scores = Scores {
         plugins: active.iter().map(|(name, ..)| *name).collect(),
         weighted,

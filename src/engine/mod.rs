@@ -122,13 +122,15 @@ pub fn decide_remembering(
         .as_deref()
         .and_then(|n| snapshot.node_index(n));
 
-    // Filter every node (the nominated node always, whatever PreFilter narrowed to).
-    // Per node: its status (and where it came from), and its node-local verdict when it
-    // was computed afresh for the memo.
+    // Filter every node (the nominated node always, whatever PreFilter narrowed to):
+    // its status, and where it came from. With a memo, each node's entry is read and
+    // filled in the same (parallel) visit.
     type NodeStatus = Option<(Status, &'static str)>;
-    type Verdict = (NodeStatus, Option<Option<Status>>);
     let nominated_nodes = snapshot.nodes_with_nominated_pods();
-    let filter_node = |i: usize, node: &snapshot::NodeInfo| -> Verdict {
+    let filter_node = |i: usize,
+                       node: &std::sync::Arc<snapshot::NodeInfo>,
+                       memo: Option<&mut node_local_memo::NodeMemo>|
+     -> NodeStatus {
         let in_scope = pre
             .node_names
             .as_ref()
@@ -139,63 +141,53 @@ pub fn decide_remembering(
                 "node(s) didn't satisfy plugin(s) [{}]",
                 pre.restricting_plugins.join(" ")
             );
-            return (
-                Some((Status::unresolvable(reason), "PreFilterResult")),
-                None,
-            );
+            return Some((Status::unresolvable(reason), "PreFilterResult"));
         }
         // The straightforward evaluation asks every node for its nominated pods.
         let nominated_here = options.evaluation == Evaluation::Straightforward
             || nominated_nodes.binary_search(&i).is_ok();
-        let (status, fresh) = match rows.as_deref() {
-            Some(memo) => framework::run_filters_remembering(
-                snapshot,
-                &pre.state,
-                (i, node),
-                nominated_here,
-                memo,
-            ),
-            None if nominated_here => (
-                framework::run_filters_with_nominated(snapshot, &pre.state, node),
-                None,
-            ),
-            None => (framework::run_filters(&pre.state, node), None),
+        let status = match memo {
+            Some(memo) => {
+                framework::run_filters_remembering(snapshot, &pre.state, node, nominated_here, memo)
+            }
+            None if nominated_here => {
+                framework::run_filters_with_nominated(snapshot, &pre.state, node)
+            }
+            None => framework::run_filters(&pre.state, node),
         };
-        (status.map(|s| (s, "Filter")), fresh)
+        status.map(|s| (s, "Filter"))
     };
-    // Split as they are collected (in parallel on the fast path): the statuses, and the
-    // node-local verdicts to remember.
-    let (statuses, fresh): (Vec<NodeStatus>, Vec<Option<Option<Status>>>) = match &pre.rejection {
-        Some(status) => snapshot
+    let statuses: Vec<NodeStatus> = match (&pre.rejection, options.evaluation) {
+        (Some(status), _) => snapshot
             .nodes
             .iter()
-            .map(|_| (Some((status.clone(), "PreFilter")), None))
-            .unzip(),
-        None => match options.evaluation {
-            Evaluation::Fast => snapshot
+            .map(|_| Some((status.clone(), "PreFilter")))
+            .collect(),
+        (None, Evaluation::Fast) => match rows.as_deref_mut() {
+            Some(memo) => snapshot
+                .nodes
+                .par_iter()
+                .zip(memo.nodes_mut(num_nodes))
+                .enumerate()
+                .map(|(i, (node, memo))| filter_node(i, node, Some(memo)))
+                .collect(),
+            None => snapshot
                 .nodes
                 .par_iter()
                 .enumerate()
-                .map(|(i, node)| filter_node(i, node))
-                .unzip(),
-            Evaluation::Straightforward => snapshot
-                .nodes
-                .iter()
-                .enumerate()
-                .map(|(i, node)| filter_node(i, node))
-                .unzip(),
+                .map(|(i, node)| filter_node(i, node, None))
+                .collect(),
         },
+        (None, Evaluation::Straightforward) => snapshot
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, node)| filter_node(i, node, None))
+            .collect(),
     };
-    if let Some(memo) = rows.as_deref_mut() {
-        for (i, local) in fresh.into_iter().enumerate() {
-            if let Some(local) = local {
-                memo.remember_filter(i, &snapshot.nodes[i], local);
-            }
-        }
-    }
 
     let mut filter = BTreeMap::new();
-    let mut feasible_nodes = framework::Feasible::default();
+    let mut feasible_nodes = framework::Feasible::with_capacity(num_nodes);
     for (i, (node, status)) in snapshot.nodes.iter().zip(&statuses).enumerate() {
         match status {
             None => {

@@ -43,49 +43,71 @@ struct Row {
     scores: Option<[i64; MAX_SCORERS]>,
 }
 
-/// The remembered results of one template, by node index.
+/// What is remembered of one node (by its place in the snapshot) for one template.
 #[derive(Default)]
-pub struct TemplateRows {
-    rows: Vec<Option<Row>>,
-}
+pub struct NodeMemo(Option<Row>);
 
-impl TemplateRows {
-    fn row(&self, at: usize, node: &NodeInfo) -> Option<&Row> {
-        self.rows
-            .get(at)?
+impl NodeMemo {
+    fn row(&self, node: &NodeInfo) -> Option<&Row> {
+        self.0
             .as_ref()
             .filter(|r| std::ptr::eq(Arc::as_ptr(&r.node), node))
     }
 
-    /// The node-local filters' verdict on node `at`, if remembered for this very node.
-    pub fn filter(&self, at: usize, node: &NodeInfo) -> Option<&Option<Status>> {
-        self.row(at, node).map(|r| &r.filter)
+    /// The node-local filters' verdict, if remembered for this very node.
+    pub fn filter(&self, node: &NodeInfo) -> Option<&Option<Status>> {
+        self.row(node).map(|r| &r.filter)
     }
 
-    /// The node-local raw scores of node `at`, if remembered for this very node.
-    pub fn scores(&self, at: usize, node: &NodeInfo) -> Option<&[i64; MAX_SCORERS]> {
-        self.row(at, node).and_then(|r| r.scores.as_ref())
+    /// The node-local raw scores, if remembered for this very node.
+    pub fn scores(&self, node: &NodeInfo) -> Option<&[i64; MAX_SCORERS]> {
+        self.row(node).and_then(|r| r.scores.as_ref())
     }
 
-    /// Remembers the node-local filters' verdict on `node` (at `at`).
-    pub fn remember_filter(&mut self, at: usize, node: &Arc<NodeInfo>, filter: Option<Status>) {
-        if self.rows.len() <= at {
-            self.rows.resize_with(at + 1, || None);
-        }
-        self.rows[at] = Some(Row {
+    /// Remembers the node-local filters' verdict on `node` (forgetting its scores).
+    pub fn remember_filter(&mut self, node: &Arc<NodeInfo>, filter: Option<Status>) {
+        self.0 = Some(Row {
             node: Arc::clone(node),
             filter,
             scores: None,
         });
     }
 
-    /// Remembers the node-local raw scores of `node` (at `at`), whose filter verdict
-    /// is remembered.
-    pub fn remember_scores(&mut self, at: usize, node: &NodeInfo, scores: [i64; MAX_SCORERS]) {
-        if let Some(Some(row)) = self.rows.get_mut(at)
+    /// Remembers the node-local raw scores of `node`, whose filter verdict is
+    /// remembered.
+    fn remember_scores(&mut self, node: &NodeInfo, scores: [i64; MAX_SCORERS]) {
+        if let Some(row) = self.0.as_mut()
             && std::ptr::eq(Arc::as_ptr(&row.node), node)
         {
             row.scores = Some(scores);
+        }
+    }
+}
+
+/// The remembered results of one template, by node index.
+#[derive(Default)]
+pub struct TemplateRows {
+    rows: Vec<NodeMemo>,
+}
+
+impl TemplateRows {
+    /// What is remembered of node `at`.
+    pub fn node(&self, at: usize) -> Option<&NodeMemo> {
+        self.rows.get(at)
+    }
+
+    /// One entry per node of a snapshot of `nodes` nodes, to be filled in place (in
+    /// parallel: each node's entry is its own).
+    pub fn nodes_mut(&mut self, nodes: usize) -> &mut [NodeMemo] {
+        self.rows.resize_with(nodes, NodeMemo::default);
+        &mut self.rows
+    }
+
+    /// Remembers the node-local raw scores of `node` (at `at`), whose filter verdict
+    /// is remembered.
+    pub fn remember_scores(&mut self, at: usize, node: &NodeInfo, scores: [i64; MAX_SCORERS]) {
+        if let Some(memo) = self.rows.get_mut(at) {
+            memo.remember_scores(node, scores);
         }
     }
 }

@@ -3,6 +3,8 @@
 //! overlays on a snapshot. Nothing here changes stored state: every step produces a
 //! new snapshot value.
 
+use std::sync::Arc;
+
 use super::decision::{Decision, Outcome};
 use super::node_local_memo::NodeLocalMemo;
 use super::snapshot::Snapshot;
@@ -63,28 +65,33 @@ impl WhatIf {
 }
 
 /// `snapshot` after `decision` for `pod` took effect: victims gone, the pod bound to
-/// the chosen node. Unchanged when the pod was not placed.
-pub fn commit(snapshot: &Snapshot, pod: &Pod, decision: &Decision) -> Snapshot {
+/// the chosen node. Unchanged when the pod was not placed. The snapshot is consumed, so
+/// a sequence pays for the nodes it changes, not for a copy of the cluster.
+pub fn commit(snapshot: Snapshot, pod: &Pod, decision: &Decision) -> Snapshot {
     let Some(node) = decision
         .node
         .as_deref()
         .filter(|_| matches!(decision.outcome, Outcome::Scheduled | Outcome::Preempts))
     else {
-        return snapshot.clone();
+        return snapshot;
     };
-    let mut edit = snapshot.edit();
-    if let Some(candidate) = decision.chosen_candidate()
-        && let Some(info) = snapshot.node(node)
-    {
-        for victim in &candidate.victim_details {
-            if let Some(p) = info.pods.iter().find(|p| p.pod.uid == victim.uid) {
-                edit.remove_pod(&p.pod);
-            }
-        }
-    }
+    let victims: Vec<Arc<Pod>> = match (decision.chosen_candidate(), snapshot.node(node)) {
+        (Some(candidate), Some(info)) => candidate
+            .victim_details
+            .iter()
+            .filter_map(|victim| info.pods.iter().find(|p| p.pod.uid == victim.uid))
+            .map(|p| Arc::clone(&p.pod))
+            .collect(),
+        _ => Vec::new(),
+    };
     // The pod may already be in the state (pending or nominated); it moves to its node.
-    if let Some(existing) = snapshot.find_unbound_pod(pod) {
-        edit.remove_pod(&existing.pod);
+    let existing = snapshot.find_unbound_pod(pod).map(|p| Arc::clone(&p.pod));
+    let mut edit = snapshot.into_edit();
+    for victim in &victims {
+        edit.remove_pod(victim);
+    }
+    if let Some(existing) = &existing {
+        edit.remove_pod(existing);
     }
     let mut bound = pod.clone();
     bound.node_name = Some(node.to_string());
@@ -108,7 +115,7 @@ pub fn place_in_order(
     for pod in pods {
         let decision = decide_remembering(&current, pod, options, Some(&mut memo));
         let placed = matches!(decision.outcome, Outcome::Scheduled | Outcome::Preempts);
-        current = commit(&current, pod, &decision);
+        current = commit(current, pod, &decision);
         decisions.push(decision);
         if all_or_nothing && !placed {
             break;

@@ -282,7 +282,7 @@ impl Snapshot {
         if let Some(dup) = pods.iter().find(|p| !keys.insert(p.key())) {
             return Err(SnapshotError::DuplicatePod(dup.key()));
         }
-        let mut edit = Snapshot::default().edit();
+        let mut edit = Snapshot::default().into_edit();
         for c in priority_classes {
             edit.upsert_priority_class(c);
         }
@@ -303,8 +303,14 @@ impl Snapshot {
 
     /// Starts a new snapshot from this one.
     pub fn edit(&self) -> SnapshotEdit {
+        self.clone().into_edit()
+    }
+
+    /// Starts a new snapshot from this one, which it consumes: nothing is copied, and
+    /// what only this snapshot held is changed in place.
+    pub fn into_edit(self) -> SnapshotEdit {
         SnapshotEdit {
-            snapshot: self.clone(),
+            snapshot: self,
             new_nodes: BTreeMap::new(),
             removed_nodes: BTreeSet::new(),
             node_set_changed: false,

@@ -4,8 +4,6 @@
 
 use std::collections::BTreeSet;
 
-use rayon::prelude::*;
-
 use super::{FilterPlugin, NodeScorer, default_normalize};
 use crate::engine::Evaluation;
 use crate::engine::cycle_state::CycleState;
@@ -133,26 +131,34 @@ impl FilterPlugin for NodeAffinity {
     }
 }
 
-/// Score state: the preferred terms' summed weights on each feasible node (the fast
-/// path, from the snapshot's node label index), or the terms themselves.
+/// Score state: the preferred terms, on the fast path with their expressions decided
+/// per label value of the snapshot's node label index.
 pub struct Scorer<'a> {
     affinity: &'a Affinity,
-    sums: Option<Vec<i64>>,
+    indexed: Option<IndexedTerms<'a>>,
+}
+
+/// The preferred terms of non-zero weight with their indexed expressions, and the
+/// feasible nodes' places in the snapshot (what the index is read by).
+struct IndexedTerms<'a> {
+    terms: Vec<(i64, &'a NodeSelectorTerm, Vec<IndexedRequirement<'a>>)>,
+    at: &'a [u32],
 }
 
 /// PreScore: skipped when the pod has no preferred node affinity. The fast path decides
-/// each term's expressions once per distinct label value and sums the weights of the
-/// terms each feasible node matches.
+/// each term's expressions once per distinct label value; a node's score is then the
+/// sum of the weights of the terms its value ids satisfy, computed only for the nodes
+/// that are scored (a sequence's remembered nodes are not).
 pub fn pre_score<'a>(
     state: &CycleState<'a>,
-    snapshot: &Snapshot,
-    feasible: &Feasible,
+    snapshot: &'a Snapshot,
+    feasible: &'a Feasible,
 ) -> Option<Scorer<'a>> {
     let affinity = &state.pod.pod.node_affinity;
     let preferred = affinity.preferred.as_ref()?;
-    let sums = (state.evaluation == Evaluation::Fast).then(|| {
+    let indexed = (state.evaluation == Evaluation::Fast).then(|| {
         let index = snapshot.node_label_index();
-        let terms: Vec<(i64, &NodeSelectorTerm, Vec<IndexedRequirement>)> = preferred
+        let terms = preferred
             .iter()
             .filter(|p| p.weight != 0)
             .map(|p| {
@@ -161,30 +167,27 @@ pub fn pre_score<'a>(
                 (i64::from(p.weight), &p.term, indexed)
             })
             .collect();
-        feasible
-            .at
-            .par_iter()
-            .zip(&feasible.nodes)
-            .map(|(&at, node)| {
-                let mut sum = 0;
-                for (weight, term, expressions) in &terms {
-                    let matches =
-                        term.matches_with(node.name(), |k, _| expressions[k].matches(at as usize));
-                    if matches {
-                        sum += weight;
-                    }
-                }
-                sum
-            })
-            .collect()
+        IndexedTerms {
+            terms,
+            at: &feasible.at,
+        }
     });
-    Some(Scorer { affinity, sums })
+    Some(Scorer { affinity, indexed })
 }
 
 impl NodeScorer for Scorer<'_> {
     fn score(&self, index: usize, node: &NodeInfo) -> i64 {
-        match &self.sums {
-            Some(sums) => sums[index],
+        match &self.indexed {
+            Some(IndexedTerms { terms, at }) => {
+                let at = at[index] as usize;
+                terms
+                    .iter()
+                    .filter(|(_, term, expressions)| {
+                        term.matches_with(node.name(), |k, _| expressions[k].matches(at))
+                    })
+                    .map(|(weight, ..)| weight)
+                    .sum()
+            }
             None => self
                 .affinity
                 .preferred_score(node.name(), &node.node.labels),
