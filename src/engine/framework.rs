@@ -8,6 +8,7 @@ use rayon::prelude::*;
 
 use super::Evaluation;
 use super::cycle_state::CycleState;
+use super::matching_pods::MatchingPods;
 use super::node_local_memo::{NodeMemo, TemplateRows};
 use super::plugins::{
     FilterPlugin, NodeScorer, image_locality, inter_pod_affinity, node_affinity, node_name,
@@ -49,11 +50,13 @@ pub struct PreFilterOutcome<'a> {
     pub rejection: Option<Status>,
 }
 
-/// Runs the PreFilter plugins in profile order.
+/// Runs the PreFilter plugins in profile order (`matching`: a sequence's memo of
+/// PodTopologySpread's node counts).
 pub fn run_pre_filter<'a>(
     snapshot: &Snapshot,
     pod: &'a PodInfo,
     evaluation: Evaluation,
+    matching: Option<&MatchingPods>,
 ) -> PreFilterOutcome<'a> {
     let mut node_names = None;
     let mut restricting_plugins = Vec::new();
@@ -76,7 +79,7 @@ pub fn run_pre_filter<'a>(
         pod,
         evaluation,
         skip_node_affinity,
-        spread: pod_topology_spread::pre_filter(snapshot, &pod.pod, evaluation),
+        spread: pod_topology_spread::pre_filter(snapshot, &pod.pod, evaluation, matching),
         inter_pod: inter_pod_affinity::pre_filter(snapshot, &pod.pod, evaluation),
     };
     PreFilterOutcome {
@@ -249,12 +252,14 @@ type WeightedScorer<'a> = (&'static str, i64, bool, Option<Box<dyn NodeScorer + 
 /// With `memo`, node-local raw scores it remembers for the very same node are reused;
 /// the second value lists the feasible nodes (by place among them) whose node-local raw
 /// scores were computed afresh, with those scores, for the caller to remember.
+/// `matching` is a sequence's memo of PodTopologySpread's node counts.
 pub fn run_scores(
     snapshot: &Snapshot,
     state: &CycleState,
     feasible: &Feasible,
     evaluation: Evaluation,
     memo: Option<&TemplateRows>,
+    matching: Option<&MatchingPods>,
 ) -> (Scores, Vec<(usize, [i64; MAX_SCORERS])>) {
     let pod = &state.pod.pod;
     let nodes = &feasible.nodes;
@@ -282,7 +287,7 @@ pub fn run_scores(
             pod_topology_spread::NAME,
             2,
             false,
-            pod_topology_spread::pre_score(snapshot, pod, feasible, evaluation)
+            pod_topology_spread::pre_score(snapshot, pod, feasible, evaluation, matching)
                 .map(|s| Box::new(s) as Box<dyn NodeScorer>),
         ),
         (

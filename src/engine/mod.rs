@@ -17,6 +17,7 @@ pub mod decision;
 pub mod fit_error;
 pub mod framework;
 pub mod label_counts;
+pub mod matching_pods;
 pub mod node_label_index;
 pub mod node_local_memo;
 pub mod plugins;
@@ -110,13 +111,17 @@ pub fn decide_remembering(
     options: Options,
     memo: Option<&mut node_local_memo::NodeLocalMemo>,
 ) -> Decision {
-    let mut rows = memo
-        .filter(|_| options.evaluation == Evaluation::Fast)
-        .map(|m| m.rows_for(snapshot, pod));
+    let (mut rows, matching) = match memo.filter(|_| options.evaluation == Evaluation::Fast) {
+        Some(m) => {
+            let (rows, matching) = m.for_pod(snapshot, pod);
+            (Some(rows), Some(matching))
+        }
+        None => (None, None),
+    };
     let incoming = PodInfo::new(pod.clone(), Vec::new());
     let num_nodes = snapshot.nodes.len();
     let filter_phase = tracing::info_span!("filter", nodes = num_nodes, feasible = Empty).entered();
-    let pre = framework::run_pre_filter(snapshot, &incoming, options.evaluation);
+    let pre = framework::run_pre_filter(snapshot, &incoming, options.evaluation, matching);
     let nominated = pod
         .nominated_node_name
         .as_deref()
@@ -222,6 +227,7 @@ pub fn decide_remembering(
             &feasible_nodes,
             options.evaluation,
             rows.as_deref(),
+            matching,
         );
         if let Some(memo) = rows {
             for (j, raw) in fresh {

@@ -12,11 +12,13 @@
 //! nodes' pods, always run. A node with nominated pods that count is evaluated in full.
 //!
 //! A memo is only valid for snapshots with the same nodes in the same places and the
-//! same image summary; [`NodeLocalMemo::rows_for`] starts over when they differ.
+//! same image summary; [`NodeLocalMemo::for_pod`] starts over when they differ. It also
+//! holds the sequence's [`MatchingPods`] (PodTopologySpread's counts per node).
 
 use std::sync::Arc;
 
 use super::framework::MAX_SCORERS;
+use super::matching_pods::MatchingPods;
 use super::snapshot::{NodeInfo, NodeSet, Snapshot};
 use super::status::Status;
 use crate::model::Pod;
@@ -112,21 +114,29 @@ impl TemplateRows {
     }
 }
 
-/// Every template's rows, for one sequence of decisions.
+/// Every template's rows, and the node counts of spread selectors, for one sequence of
+/// decisions.
 #[derive(Default)]
 pub struct NodeLocalMemo {
     /// The nodes the rows are indexed by.
     nodes: Option<NodeSet>,
     templates: Vec<(Pod, TemplateRows)>,
+    matching: MatchingPods,
 }
 
 impl NodeLocalMemo {
-    /// The rows for `pod`'s template on `snapshot`: empty for a template not seen
-    /// before, all forgotten when the snapshot's nodes moved.
-    pub fn rows_for(&mut self, snapshot: &Snapshot, pod: &Pod) -> &mut TemplateRows {
+    /// The rows for `pod`'s template on `snapshot` (empty for a template not seen
+    /// before), and the remembered spread counts; all forgotten when the snapshot's
+    /// nodes moved.
+    pub fn for_pod(
+        &mut self,
+        snapshot: &Snapshot,
+        pod: &Pod,
+    ) -> (&mut TemplateRows, &MatchingPods) {
         let nodes = snapshot.node_set();
         if self.nodes.as_ref() != Some(&nodes) {
             self.templates.clear();
+            self.matching.clear();
             self.nodes = Some(nodes);
         }
         let i = match self
@@ -140,6 +150,6 @@ impl NodeLocalMemo {
                 self.templates.len() - 1
             }
         };
-        &mut self.templates[i].1
+        (&mut self.templates[i].1, &self.matching)
     }
 }

@@ -1202,7 +1202,7 @@ mod tests {
         );
         let screened = |cpu: &str| {
             let info = PodInfo::new(pending(&s, &incoming(cpu)), Vec::new());
-            let pre = crate::engine::framework::run_pre_filter(&s, &info, Evaluation::Fast);
+            let pre = crate::engine::framework::run_pre_filter(&s, &info, Evaluation::Fast, None);
             match screen(&pre.state, &s.nodes[0]) {
                 Ok(bound) => Some(bound),
                 Err(DryRun::DoesNotFit) => None,
@@ -1220,8 +1220,12 @@ mod tests {
         let s = reprieve_cluster(vec![pdb("guard", "default", json!({"app": "guarded"}), 0)]);
         let p = pending(&s, &incoming("2"));
         let info = PodInfo::new(p, Vec::new());
-        let pre =
-            crate::engine::framework::run_pre_filter(&s, &info, crate::engine::Evaluation::Fast);
+        let pre = crate::engine::framework::run_pre_filter(
+            &s,
+            &info,
+            crate::engine::Evaluation::Fast,
+            None,
+        );
         let v = select_victims(&s, &pre.state, &s.nodes[0]).expect("candidate");
         let names: Vec<&str> = v.victims.iter().map(|(p, _)| p.pod.name.as_str()).collect();
         assert_eq!(names, ["p100", "p50"]);

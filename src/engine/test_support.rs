@@ -204,7 +204,7 @@ pub fn with_pre_filter<R>(
     f: impl FnOnce(&PreFilterOutcome<'_>) -> R,
 ) -> R {
     let info = PodInfo::new(pending(snapshot, pod), Vec::new());
-    let pre = run_pre_filter(snapshot, &info, super::Evaluation::Fast);
+    let pre = run_pre_filter(snapshot, &info, super::Evaluation::Fast, None);
     f(&pre)
 }
 

@@ -80,8 +80,12 @@ mod tests {
             p.host_ports[0].ip = ip;
         }
         let info = crate::engine::PodInfo::new(p, Vec::new());
-        let pre =
-            crate::engine::framework::run_pre_filter(&s, &info, crate::engine::Evaluation::Fast);
+        let pre = crate::engine::framework::run_pre_filter(
+            &s,
+            &info,
+            crate::engine::Evaluation::Fast,
+            None,
+        );
         NodePorts.filter(&pre.state, &s.nodes[0])
     }
 

@@ -15,6 +15,7 @@ use crate::engine::Evaluation;
 use crate::engine::cycle_state::CycleState;
 use crate::engine::framework::Feasible;
 use crate::engine::label_counts::Probe;
+use crate::engine::matching_pods::{Counts, MatchingPods};
 use crate::engine::node_label_index::LabelColumn;
 use crate::engine::snapshot::{NodeInfo, Snapshot};
 use crate::engine::status::Status;
@@ -160,6 +161,8 @@ impl NodeReading<'_> for FromIndex<'_> {
 /// `read`. The fast path counts nodes in parallel, as upstream's parallelizer does.
 /// Without `every_domain` only the counts matter (not which domains exist), and the
 /// fast path skips the nodes whose label counts rule out every constraint's selector.
+/// With `matching` (a sequence), each node's count is reused while the node is the
+/// same, and counts made afresh are remembered there.
 fn domain_counts<'a, R: NodeReading<'a>>(
     snapshot: &'a Snapshot,
     pod: &Pod,
@@ -167,48 +170,82 @@ fn domain_counts<'a, R: NodeReading<'a>>(
     evaluation: Evaluation,
     every_domain: bool,
     read: &R,
+    matching: Option<&MatchingPods>,
 ) -> Vec<HashMap<R::Domain, i64>> {
     let probes = probes(pod, constraints, evaluation);
-    let add = |mut counts: Vec<HashMap<R::Domain, i64>>, (i, info): (usize, &'a Arc<NodeInfo>)| {
+    let reader = matching.map(MatchingPods::reader);
+    let remembered: Vec<Option<Counts>> = constraints
+        .iter()
+        .map(|c| reader.as_ref()?.table(&pod.namespace, &c.selector))
+        .collect();
+    // Per constraint, the domain counts; and the counts made afresh (constraint, node,
+    // count) when there is a memo to remember them in.
+    type Acc<D> = (Vec<HashMap<D, i64>>, Vec<(usize, usize, u32)>);
+    let add = |(mut counts, mut fresh): Acc<R::Domain>, (i, info): (usize, &'a Arc<NodeInfo>)| {
         let node = &info.node;
         let holds_none =
             |probes: &Vec<Probe>| probes.iter().all(|p| !info.label_counts.may_match(p));
         if !every_domain && probes.as_ref().is_some_and(holds_none) {
-            return counts;
+            return (counts, fresh);
         }
         if !(0..constraints.len()).all(|k| read.domain(i, info, k).is_some()) {
-            return counts;
+            return (counts, fresh);
         }
         for (k, c) in constraints.iter().enumerate() {
             if !node_included(c, pod, node, || read.required(i, info)) {
                 continue;
             }
-            let probe = probes.as_ref().map(|p| &p[k]);
-            let n = count_matching(info, c, &pod.namespace, probe);
+            let n = match remembered[k].and_then(|r| r.get(i, info)) {
+                Some(n) => i64::from(n),
+                None => {
+                    let probe = probes.as_ref().map(|p| &p[k]);
+                    let n = count_matching(info, c, &pod.namespace, probe);
+                    if matching.is_some() {
+                        fresh.push((k, i, n as u32));
+                    }
+                    n
+                }
+            };
             let d = read
                 .domain(i, info, k)
                 .expect("checked: the node has every key");
             *counts[k].entry(d).or_insert(0) += n;
         }
-        counts
+        (counts, fresh)
     };
-    let empty = || vec![HashMap::new(); constraints.len()];
-    match evaluation {
+    let empty = || (vec![HashMap::new(); constraints.len()], Vec::new());
+    let (counts, fresh) = match evaluation {
         Evaluation::Fast => snapshot
             .nodes
             .par_iter()
             .enumerate()
             .fold(empty, add)
-            .reduce(empty, |mut a, b| {
+            .reduce(empty, |(mut a, mut fresh_a), (b, fresh_b)| {
                 for (a, b) in a.iter_mut().zip(b) {
                     for (d, n) in b {
                         *a.entry(d).or_insert(0) += n;
                     }
                 }
-                a
+                fresh_a.extend(fresh_b);
+                (a, fresh_a)
             }),
         Evaluation::Straightforward => snapshot.nodes.iter().enumerate().fold(empty(), add),
+    };
+    drop(remembered);
+    drop(reader);
+    if let Some(matching) = matching {
+        matching.remember(fresh.into_iter().map(|(k, i, n)| {
+            let c = &constraints[k];
+            (
+                pod.namespace.as_str(),
+                &c.selector,
+                i,
+                &snapshot.nodes[i],
+                n,
+            )
+        }));
     }
+    counts
 }
 
 /// The two smallest domain counts (`criticalPaths`), updated as upstream updates them.
@@ -260,8 +297,14 @@ pub struct FilterState {
     paths: Vec<CriticalPaths>,
 }
 
-/// PreFilter: `None` when the pod has no hard constraints (the plugin is skipped).
-pub fn pre_filter(snapshot: &Snapshot, pod: &Pod, evaluation: Evaluation) -> Option<FilterState> {
+/// PreFilter: `None` (skip) when the pod has no hard constraints. With `matching` (a
+/// sequence), node counts are reused and remembered there.
+pub fn pre_filter(
+    snapshot: &Snapshot,
+    pod: &Pod,
+    evaluation: Evaluation,
+    matching: Option<&MatchingPods>,
+) -> Option<FilterState> {
     let constraints = constraints(pod, UnsatisfiableAction::DoNotSchedule);
     if constraints.is_empty() {
         return None;
@@ -269,7 +312,15 @@ pub fn pre_filter(snapshot: &Snapshot, pod: &Pod, evaluation: Evaluation) -> Opt
     let counts: Vec<HashMap<String, i64>> = match evaluation {
         Evaluation::Fast => {
             let read = FromIndex::new(snapshot, pod, &constraints);
-            let by_id = domain_counts(snapshot, pod, &constraints, evaluation, true, &read);
+            let by_id = domain_counts(
+                snapshot,
+                pod,
+                &constraints,
+                evaluation,
+                true,
+                &read,
+                matching,
+            );
             let index = snapshot.node_label_index();
             by_id
                 .into_iter()
@@ -288,7 +339,7 @@ pub fn pre_filter(snapshot: &Snapshot, pod: &Pod, evaluation: Evaluation) -> Opt
                 pod,
                 constraints: &constraints,
             };
-            domain_counts(snapshot, pod, &constraints, evaluation, true, &read)
+            domain_counts(snapshot, pod, &constraints, evaluation, true, &read, None)
                 .into_iter()
                 .map(|m| m.into_iter().map(|(v, n)| (v.to_string(), n)).collect())
                 .collect()
@@ -396,6 +447,7 @@ fn indexed_domains<'a>(
     pod: &'a Pod,
     constraints: &[TopologySpreadConstraint],
     feasible: &Feasible<'a>,
+    matching: Option<&MatchingPods>,
 ) -> Domains {
     let read = FromIndex::new(snapshot, pod, constraints);
     let id = |node: usize, k: usize| read.columns[k].and_then(|c| c.id(node));
@@ -413,7 +465,15 @@ fn indexed_domains<'a>(
         .iter()
         .map(|c| c.map_or(0, |c| c.distinct()))
         .collect();
-    let by_id = domain_counts(snapshot, pod, constraints, Evaluation::Fast, false, &read);
+    let by_id = domain_counts(
+        snapshot,
+        pod,
+        constraints,
+        Evaluation::Fast,
+        false,
+        &read,
+        matching,
+    );
     let counts = by_id
         .into_iter()
         .zip(&ids)
@@ -463,6 +523,7 @@ fn interned_domains<'a>(
         Evaluation::Straightforward,
         false,
         &read,
+        None,
     );
     let counts = by_value
         .iter()
@@ -482,12 +543,14 @@ fn interned_domains<'a>(
     }
 }
 
-/// PreScore: `None` (skip) when the pod has no soft constraints.
+/// PreScore: `None` (skip) when the pod has no soft constraints. With `matching` (a
+/// sequence), node counts are reused and remembered there.
 pub fn pre_score<'a>(
     snapshot: &'a Snapshot,
     pod: &'a Pod,
     feasible: &Feasible<'a>,
     evaluation: Evaluation,
+    matching: Option<&MatchingPods>,
 ) -> Option<Scorer<'a>> {
     let constraints = constraints(pod, UnsatisfiableAction::ScheduleAnyway);
     if constraints.is_empty() || snapshot.nodes.is_empty() {
@@ -499,7 +562,7 @@ pub fn pre_score<'a>(
         counts,
         ..
     } = match evaluation {
-        Evaluation::Fast => indexed_domains(snapshot, pod, &constraints, feasible),
+        Evaluation::Fast => indexed_domains(snapshot, pod, &constraints, feasible, matching),
         Evaluation::Straightforward => interned_domains(snapshot, pod, &constraints, feasible),
     };
     let width = constraints.len();
