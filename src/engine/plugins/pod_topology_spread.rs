@@ -182,20 +182,35 @@ fn domain_counts<'a, R: NodeReading<'a>>(
     // count) when there is a memo to remember them in.
     type Acc<D> = (Vec<HashMap<D, i64>>, Vec<(usize, usize, u32)>);
     let add = |(mut counts, mut fresh): Acc<R::Domain>, (i, info): (usize, &'a Arc<NodeInfo>)| {
-        let node = &info.node;
-        let holds_none =
-            |probes: &Vec<Probe>| probes.iter().all(|p| !info.label_counts.may_match(p));
-        if !every_domain && probes.as_ref().is_some_and(holds_none) {
-            return (counts, fresh);
+        let known = |k: usize| remembered[k].and_then(|r| r.get(i, info));
+        if !every_domain {
+            // Only the counts matter: skip a node known to hold no matching pod, from
+            // the memo or from its label counts (which then go in the memo).
+            let rules_out = |k: usize| {
+                probes
+                    .as_ref()
+                    .is_some_and(|p| !info.label_counts.may_match(&p[k]))
+            };
+            let holds_none = (0..constraints.len()).all(|k| match known(k) {
+                Some(n) => n == 0,
+                None => rules_out(k),
+            });
+            if holds_none {
+                if matching.is_some() {
+                    let unknown = (0..constraints.len()).filter(|&k| known(k).is_none());
+                    fresh.extend(unknown.map(|k| (k, i, 0)));
+                }
+                return (counts, fresh);
+            }
         }
         if !(0..constraints.len()).all(|k| read.domain(i, info, k).is_some()) {
             return (counts, fresh);
         }
         for (k, c) in constraints.iter().enumerate() {
-            if !node_included(c, pod, node, || read.required(i, info)) {
+            if !node_included(c, pod, &info.node, || read.required(i, info)) {
                 continue;
             }
-            let n = match remembered[k].and_then(|r| r.get(i, info)) {
+            let n = match known(k) {
                 Some(n) => i64::from(n),
                 None => {
                     let probe = probes.as_ref().map(|p| &p[k]);
