@@ -94,11 +94,64 @@ fn probes(
     })
 }
 
+/// Matching pods per domain of one constraint, as [`domain_counts`] adds them up; a
+/// domain that a counted node has is present, even with no matching pod.
+trait Tally<D>: Default + Send {
+    fn add(&mut self, domain: D, n: i64);
+    fn merge(&mut self, other: Self);
+}
+
+impl<D: Eq + Hash + Send> Tally<D> for HashMap<D, i64> {
+    fn add(&mut self, domain: D, n: i64) {
+        *self.entry(domain).or_insert(0) += n;
+    }
+
+    fn merge(&mut self, other: Self) {
+        for (d, n) in other {
+            self.add(d, n);
+        }
+    }
+}
+
+/// A tally by value id: `None` for an id no counted node has.
+#[derive(Default)]
+struct ById(Vec<Option<i64>>);
+
+impl Tally<u32> for ById {
+    fn add(&mut self, id: u32, n: i64) {
+        let id = id as usize;
+        if self.0.len() <= id {
+            self.0.resize(id + 1, None);
+        }
+        *self.0[id].get_or_insert(0) += n;
+    }
+
+    fn merge(&mut self, other: Self) {
+        for (id, n) in other.0.into_iter().enumerate() {
+            if let Some(n) = n {
+                self.add(id as u32, n);
+            }
+        }
+    }
+}
+
+impl ById {
+    /// `(id, matching pods)` of every present id.
+    fn present(self) -> impl Iterator<Item = (u32, i64)> {
+        self.0
+            .into_iter()
+            .enumerate()
+            .filter_map(|(id, n)| Some((id as u32, n?)))
+    }
+}
+
 /// How [`domain_counts`] reads node `i`: its domain for constraint `k` (its value of the
 /// topology key, or that value's id; `None` when it lacks the key), and whether it
 /// matches the pod's node selector and required node affinity.
 trait NodeReading<'a>: Sync {
-    type Domain: Copy + Eq + Hash + Send;
+    type Domain: Copy + Send;
+    /// How counts by domain are kept.
+    type Tally: Tally<Self::Domain>;
     fn domain(&self, i: usize, info: &'a NodeInfo, k: usize) -> Option<Self::Domain>;
     fn required(&self, i: usize, info: &NodeInfo) -> bool;
 }
@@ -111,6 +164,7 @@ struct FromLabels<'c> {
 
 impl<'a> NodeReading<'a> for FromLabels<'_> {
     type Domain = &'a str;
+    type Tally = HashMap<&'a str, i64>;
 
     fn domain(&self, _: usize, info: &'a NodeInfo, k: usize) -> Option<&'a str> {
         info.node.labels.get(&self.constraints[k].topology_key)
@@ -146,6 +200,7 @@ impl<'s> FromIndex<'s> {
 
 impl NodeReading<'_> for FromIndex<'_> {
     type Domain = u32;
+    type Tally = ById;
 
     fn domain(&self, i: usize, _: &NodeInfo, k: usize) -> Option<u32> {
         self.columns[k].and_then(|c| c.id(i))
@@ -171,7 +226,7 @@ fn domain_counts<'a, R: NodeReading<'a>>(
     every_domain: bool,
     read: &R,
     matching: Option<&MatchingPods>,
-) -> Vec<HashMap<R::Domain, i64>> {
+) -> Vec<R::Tally> {
     let probes = probes(pod, constraints, evaluation);
     let reader = matching.map(MatchingPods::reader);
     let remembered: Vec<Option<Counts>> = constraints
@@ -180,8 +235,9 @@ fn domain_counts<'a, R: NodeReading<'a>>(
         .collect();
     // Per constraint, the domain counts; and the counts made afresh (constraint, node,
     // count) when there is a memo to remember them in.
-    type Acc<D> = (Vec<HashMap<D, i64>>, Vec<(usize, usize, u32)>);
-    let add = |(mut counts, mut fresh): Acc<R::Domain>, (i, info): (usize, &'a Arc<NodeInfo>)| {
+    type Acc<T> = (Vec<T>, Vec<(usize, usize, u32)>);
+    // Adds one node (by reference: the accumulator is not moved for every node).
+    let add = |(counts, fresh): &mut Acc<R::Tally>, (i, info): (usize, &'a Arc<NodeInfo>)| {
         let known = |k: usize| remembered[k].and_then(|r| r.get(i, info));
         if !every_domain {
             // Only the counts matter: skip a node known to hold no matching pod, from
@@ -200,11 +256,11 @@ fn domain_counts<'a, R: NodeReading<'a>>(
                     let unknown = (0..constraints.len()).filter(|&k| known(k).is_none());
                     fresh.extend(unknown.map(|k| (k, i, 0)));
                 }
-                return (counts, fresh);
+                return;
             }
         }
         if !(0..constraints.len()).all(|k| read.domain(i, info, k).is_some()) {
-            return (counts, fresh);
+            return;
         }
         for (k, c) in constraints.iter().enumerate() {
             if !node_included(c, pod, &info.node, || read.required(i, info)) {
@@ -224,27 +280,36 @@ fn domain_counts<'a, R: NodeReading<'a>>(
             let d = read
                 .domain(i, info, k)
                 .expect("checked: the node has every key");
-            *counts[k].entry(d).or_insert(0) += n;
+            counts[k].add(d, n);
         }
-        (counts, fresh)
     };
-    let empty = || (vec![HashMap::new(); constraints.len()], Vec::new());
+    let empty = || {
+        let counts = (0..constraints.len()).map(|_| R::Tally::default());
+        (counts.collect(), Vec::new())
+    };
     let (counts, fresh) = match evaluation {
         Evaluation::Fast => snapshot
             .nodes
             .par_iter()
             .enumerate()
-            .fold(empty, add)
+            .fold(empty, |mut acc, node| {
+                add(&mut acc, node);
+                acc
+            })
             .reduce(empty, |(mut a, mut fresh_a), (b, fresh_b)| {
                 for (a, b) in a.iter_mut().zip(b) {
-                    for (d, n) in b {
-                        *a.entry(d).or_insert(0) += n;
-                    }
+                    a.merge(b);
                 }
                 fresh_a.extend(fresh_b);
                 (a, fresh_a)
             }),
-        Evaluation::Straightforward => snapshot.nodes.iter().enumerate().fold(empty(), add),
+        Evaluation::Straightforward => {
+            let mut acc = empty();
+            for node in snapshot.nodes.iter().enumerate() {
+                add(&mut acc, node);
+            }
+            acc
+        }
     };
     drop(remembered);
     drop(reader);
@@ -343,7 +408,7 @@ pub fn pre_filter(
                 .map(|(m, c)| {
                     // A counted node has the key, so the column exists.
                     let column = index.column(&c.topology_key);
-                    m.into_iter()
+                    m.present()
                         .filter_map(|(id, n)| Some((column?.value(id).to_string(), n)))
                         .collect()
                 })
@@ -494,7 +559,7 @@ fn indexed_domains<'a>(
         .zip(&ids)
         .map(|(found, &n)| {
             let mut counts = vec![0; n];
-            for (id, matching) in found {
+            for (id, matching) in found.present() {
                 counts[id as usize] = matching;
             }
             counts
