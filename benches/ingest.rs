@@ -3,7 +3,9 @@
 //!
 //! - `initial-sync/N`: `ClusterState::apply(Batch::replace_with(..))` of the whole
 //!   decoded cluster into an empty store (objects/s). JSON decoding is timed once when
-//!   the cluster is built and printed on stderr (`decoded … in … s`);
+//!   the cluster is built and printed on stderr (`decoded … in … s`); after the group,
+//!   the whole cluster as one replace message of Kubernetes JSON text (what a feeder's
+//!   initial sync sends) is timed through `service::decode::batch`;
 //! - `stream-apply/N/B`: batches of B pod upserts (existing pods sent again, as a
 //!   watch's MODIFIED events carry them) applied to a loaded store (objects/s);
 //! - `stream-json/N/B`: the same batches as the SyncState handler sees them: Kubernetes
@@ -20,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use preemption_oracle::generate::generate_scenario;
 use preemption_oracle::service::decode;
 use preemption_oracle::service::pb;
 use preemption_oracle::store::{Batch, Change, ClusterState, Object, Store};
@@ -48,17 +51,22 @@ fn pod_batch(cl: &common::Cluster, next: &mut usize, size: usize) -> Batch {
     }
 }
 
+/// An upsert of one object given as Kubernetes JSON text.
+fn json_upsert(text: String) -> pb::ObjectChange {
+    pb::ObjectChange {
+        change: Some(pb::object_change::Change::Upsert(pb::KubeObject {
+            object: Some(pb::kube_object::Object::Json(text)),
+        })),
+    }
+}
+
 /// A SyncState message of `size` pod upserts as Kubernetes JSON text.
 fn json_request(cl: &common::Cluster, next: &mut usize, size: usize) -> pb::SyncStateRequest {
     let changes = (0..size)
         .map(|_| {
             let text = cl.pod_json[*next % cl.pod_json.len()].clone();
             *next += 1;
-            pb::ObjectChange {
-                change: Some(pb::object_change::Change::Upsert(pb::KubeObject {
-                    object: Some(pb::kube_object::Object::Json(text)),
-                })),
-            }
+            json_upsert(text)
         })
         .collect();
     pb::SyncStateRequest {
@@ -67,6 +75,22 @@ fn json_request(cl: &common::Cluster, next: &mut usize, size: usize) -> pb::Sync
         changes,
         batch_id: String::new(),
         replace_kinds: Vec::new(),
+    }
+}
+
+/// The whole cluster (regenerated from its config) as one replace SyncState message of
+/// Kubernetes JSON text, each object with its `kind`: what a feeder's initial sync sends.
+fn json_replace_request(cl: &common::Cluster) -> pb::SyncStateRequest {
+    let doc = generate_scenario(&cl.config);
+    let changes = ["priorityClasses", "namespaces", "nodes", "pods", "pdbs"]
+        .iter()
+        .flat_map(|field| doc[*field].as_array().into_iter().flatten())
+        .map(|object| json_upsert(object.to_string()))
+        .collect();
+    pb::SyncStateRequest {
+        replace: true,
+        changes,
+        ..Default::default()
     }
 }
 
@@ -109,6 +133,21 @@ fn initial_sync(c: &mut Criterion) {
             common::human(applies[applies.len() / 2]),
             applies.len(),
             objects as f64 / applies[applies.len() / 2].as_secs_f64(),
+        );
+        let request = json_replace_request(&cl);
+        let mut decodes = Vec::new();
+        for _ in 0..if common::bench_mode() { 3 } else { 1 } {
+            let t = std::time::Instant::now();
+            let batch = decode::batch(&request, Vec::new()).expect("the generated cluster decodes");
+            decodes.push(t.elapsed());
+            drop(black_box(batch));
+        }
+        decodes.sort();
+        println!(
+            "initial-sync/{nodes}: {} objects decoded from JSON text (decode::batch) in {} (median of {})",
+            request.changes.len(),
+            common::human(decodes[decodes.len() / 2]),
+            decodes.len(),
         );
     }
 }
