@@ -4,6 +4,8 @@
 //! `pods`, `pdbs`, `priorityClasses`, optional `namespaces`, optional pending `pod`) and
 //! a `v1 List` as `kubectl get nodes,pods,pdb,priorityclasses -A -o json` prints it.
 //! Errors name the offending field (`pods[3].spec.containers[0].resources.requests.cpu`).
+//! A single object received as JSON text ([`RawObject`]) is decoded straight from the
+//! text into the wire shapes, without building a `serde_json::Value` first.
 
 mod convert;
 mod time;
@@ -11,10 +13,13 @@ mod wire;
 
 pub use convert::{SYSTEM_PRIORITY_CLASSES, normalized_image_name};
 
-use serde::de::DeserializeOwned;
+use std::fmt;
+
+use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::model::{ClusterObjects, Node, Pod, PriorityClass};
+use crate::model::{ClusterObjects, Namespace, Node, Pod, PodDisruptionBudget, PriorityClass};
 
 /// A document or object that could not be decoded, with the path of the bad field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -47,29 +52,221 @@ pub struct Scenario {
 
 /// Parses JSON, or YAML when the text is not JSON.
 pub fn parse_document(text: &str) -> Result<Value, DecodeError> {
-    match serde_json::from_str::<Value>(text) {
-        Ok(v) => Ok(v),
-        Err(json_err) => {
-            let looks_like_json = text.trim_start().starts_with(['{', '[']);
-            if looks_like_json {
-                return Err(DecodeError {
-                    path: String::new(),
-                    message: format!("invalid JSON: {json_err}"),
-                });
-            }
-            serde_saphyr::from_str::<Value>(text).map_err(|e| DecodeError {
-                path: String::new(),
-                message: format!("invalid YAML: {e}"),
-            })
-        }
+    serde_json::from_str::<Value>(text).or_else(|json_err| parse_yaml(text, &json_err))
+}
+
+/// The fallback when `text` is not JSON: YAML, unless the text plainly meant to be JSON
+/// (then the JSON error is the one reported).
+fn parse_yaml(text: &str, json_err: &serde_json::Error) -> Result<Value, DecodeError> {
+    let looks_like_json = text.trim_start().starts_with(['{', '[']);
+    if looks_like_json {
+        return Err(DecodeError {
+            path: String::new(),
+            message: format!("invalid JSON: {json_err}"),
+        });
+    }
+    serde_saphyr::from_str::<Value>(text).map_err(|e| DecodeError {
+        path: String::new(),
+        message: format!("invalid YAML: {e}"),
+    })
+}
+
+/// A decoding error as a [`DecodeError`]: the path `serde_path_to_error` tracked, and the
+/// message without `serde_json`'s ` at line L column C`, so that an object decoded from
+/// text is refused with the same words as the same object decoded from a value.
+fn path_error(e: serde_path_to_error::Error<serde_json::Error>) -> DecodeError {
+    let inner = e.inner();
+    let message = inner.to_string();
+    let position = format!(" at line {} column {}", inner.line(), inner.column());
+    DecodeError {
+        path: e.path().to_string().trim_start_matches('.').to_string(),
+        message: match message.strip_suffix(&position) {
+            Some(m) if inner.line() > 0 => m.to_string(),
+            _ => message,
+        },
     }
 }
 
+// Tracking the path costs an allocation per map key, so objects are decoded without it,
+// and decoded again with it only to say where a refused object went wrong.
+
 fn typed<T: DeserializeOwned>(value: &Value) -> Result<T, DecodeError> {
-    serde_path_to_error::deserialize(value).map_err(|e| DecodeError {
-        path: e.path().to_string().trim_start_matches('.').to_string(),
-        message: e.inner().to_string(),
-    })
+    T::deserialize(value).or_else(|_| serde_path_to_error::deserialize(value).map_err(path_error))
+}
+
+fn typed_text<T: DeserializeOwned>(text: &str) -> Result<T, DecodeError> {
+    let de = || serde_json::Deserializer::from_str(text);
+    T::deserialize(&mut de())
+        .or_else(|_| serde_path_to_error::deserialize(&mut de()).map_err(path_error))
+}
+
+/// One object as received, its kind read but not yet decoded: JSON text stays text and
+/// is decoded straight into the wire shapes; YAML and native messages arrive as a value.
+pub struct RawObject<'a> {
+    kind: Option<String>,
+    source: Source<'a>,
+}
+
+enum Source<'a> {
+    /// Syntactically valid JSON text.
+    Json(&'a str),
+    Value(Value),
+}
+
+impl<'a> RawObject<'a> {
+    /// Reads JSON text (its syntax checked and its `kind` found in one pass that builds
+    /// nothing else), or YAML when the text is not JSON, as [`parse_document`] does.
+    pub fn parse(text: &'a str) -> Result<RawObject<'a>, DecodeError> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let probed = KindProbe::deserialize(&mut de).and_then(|probe| de.end().map(|()| probe));
+        match probed {
+            Ok(KindProbe(kind)) => Ok(RawObject {
+                kind,
+                source: Source::Json(text),
+            }),
+            Err(json_err) => parse_yaml(text, &json_err).map(RawObject::from_value),
+        }
+    }
+
+    /// An object already parsed (e.g. a native message rendered as Kubernetes JSON).
+    pub fn from_value(value: Value) -> RawObject<'static> {
+        RawObject {
+            kind: value
+                .get("kind")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            source: Source::Value(value),
+        }
+    }
+
+    /// The object's `kind`, when it has one that is a string.
+    pub fn kind(&self) -> Option<&str> {
+        self.kind.as_deref()
+    }
+
+    fn wire<W: DeserializeOwned>(&self) -> Result<W, DecodeError> {
+        match &self.source {
+            Source::Json(text) => typed_text(text),
+            Source::Value(value) => typed(value),
+        }
+    }
+
+    /// Decodes the object as a pod, resolving its priority against `classes`. The flag
+    /// says whether the pod is in a terminal phase (`Succeeded` or `Failed`).
+    pub fn pod(&self, classes: &[PriorityClass]) -> Result<(Pod, bool), DecodeError> {
+        let wire: wire::Pod = self.wire()?;
+        Ok((convert::pod(&wire, classes)?, convert::is_terminal(&wire)))
+    }
+
+    /// Decodes the object as a node.
+    pub fn node(&self) -> Result<Node, DecodeError> {
+        convert::node(&self.wire()?)
+    }
+
+    /// Decodes the object as a PodDisruptionBudget.
+    pub fn pdb(&self) -> Result<PodDisruptionBudget, DecodeError> {
+        convert::pdb(&self.wire()?)
+    }
+
+    /// Decodes the object as a PriorityClass.
+    pub fn priority_class(&self) -> Result<PriorityClass, DecodeError> {
+        convert::priority_class(&self.wire()?)
+    }
+
+    /// Decodes the object as a Namespace.
+    pub fn namespace(&self) -> Result<Namespace, DecodeError> {
+        convert::namespace(&self.wire()?)
+    }
+}
+
+/// The `kind` of a JSON value: the string under the key `kind` when the value is an
+/// object, `None` otherwise. Everything else is skipped (syntax checked, nothing built).
+struct KindProbe(Option<String>);
+
+impl<'de> Deserialize<'de> for KindProbe {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(KindProbeVisitor)
+    }
+}
+
+struct KindProbeVisitor;
+
+impl<'de> Visitor<'de> for KindProbeVisitor {
+    type Value = KindProbe;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<KindProbe, E> {
+        Ok(KindProbe(None))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<KindProbe, E> {
+        Ok(KindProbe(None))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<KindProbe, E> {
+        Ok(KindProbe(None))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<KindProbe, E> {
+        Ok(KindProbe(None))
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<KindProbe, E> {
+        Ok(KindProbe(None))
+    }
+
+    fn visit_unit<E>(self) -> Result<KindProbe, E> {
+        Ok(KindProbe(None))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<KindProbe, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(KindProbe(None))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<KindProbe, A::Error> {
+        // As in a `Value`, the last of repeated keys counts.
+        let mut kind = None;
+        while let Some(key) = map.next_key::<KeyName>()? {
+            if key.0 == "kind" {
+                kind = match map.next_value::<Value>()? {
+                    Value::String(s) => Some(s),
+                    _ => None,
+                };
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(KindProbe(kind))
+    }
+}
+
+/// A map key, borrowed from the text when it has no escapes.
+struct KeyName<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for KeyName<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = KeyName<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a key")
+            }
+
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<KeyName<'de>, E> {
+                Ok(KeyName(v.into()))
+            }
+
+            fn visit_str<E>(self, v: &str) -> Result<KeyName<'de>, E> {
+                Ok(KeyName(v.to_string().into()))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
 }
 
 /// Decodes one pod object, resolving its priority against `classes`.
@@ -92,26 +289,42 @@ pub fn pod_is_terminal(value: &Value) -> bool {
     )
 }
 
+/// Where an object sits in its document (`pods[3]`), formatted only for an error.
+#[derive(Clone, Copy)]
+struct Position {
+    list: &'static str,
+    index: usize,
+}
+
+impl Position {
+    fn of(self, e: DecodeError) -> DecodeError {
+        e.within(&format!("{}[{}]", self.list, self.index))
+    }
+}
+
 /// Collected raw objects of a document, by kind, each with its position for errors.
 #[derive(Default)]
 struct RawObjects<'a> {
-    nodes: Vec<(String, &'a Value)>,
-    pods: Vec<(String, &'a Value)>,
-    pdbs: Vec<(String, &'a Value)>,
-    priority_classes: Vec<(String, &'a Value)>,
-    namespaces: Vec<(String, &'a Value)>,
+    nodes: Vec<(Position, &'a Value)>,
+    pods: Vec<(Position, &'a Value)>,
+    pdbs: Vec<(Position, &'a Value)>,
+    priority_classes: Vec<(Position, &'a Value)>,
+    namespaces: Vec<(Position, &'a Value)>,
 }
 
-fn array<'a>(doc: &'a Value, field: &str) -> Result<Vec<(String, &'a Value)>, DecodeError> {
-    match doc.get(field) {
+fn array<'a>(
+    doc: &'a Value,
+    list: &'static str,
+) -> Result<Vec<(Position, &'a Value)>, DecodeError> {
+    match doc.get(list) {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) => Ok(items
             .iter()
             .enumerate()
-            .map(|(i, v)| (format!("{field}[{i}]"), v))
+            .map(|(index, v)| (Position { list, index }, v))
             .collect()),
         Some(_) => Err(DecodeError {
-            path: field.to_string(),
+            path: list.to_string(),
             message: "must be a list".into(),
         }),
     }
@@ -126,7 +339,7 @@ fn collect(doc: &Value) -> Result<RawObjects<'_>, DecodeError> {
         });
     }
     if doc.get("items").is_some() {
-        for (path, item) in array(doc, "items")? {
+        for (position, item) in array(doc, "items")? {
             let kind = item.get("kind").and_then(Value::as_str).unwrap_or("");
             let slot = match kind {
                 "Node" => &mut raw.nodes,
@@ -135,14 +348,14 @@ fn collect(doc: &Value) -> Result<RawObjects<'_>, DecodeError> {
                 "PriorityClass" => &mut raw.priority_classes,
                 "Namespace" => &mut raw.namespaces,
                 "" => {
-                    return Err(DecodeError {
-                        path: format!("{path}.kind"),
+                    return Err(position.of(DecodeError {
+                        path: "kind".into(),
                         message: "is required in a List".into(),
-                    });
+                    }));
                 }
                 _ => continue,
             };
-            slot.push((path, item));
+            slot.push((position, item));
         }
     } else {
         raw.nodes = array(doc, "nodes")?;
@@ -155,15 +368,15 @@ fn collect(doc: &Value) -> Result<RawObjects<'_>, DecodeError> {
 }
 
 fn each<T, W: DeserializeOwned>(
-    objects: &[(String, &Value)],
+    objects: &[(Position, &Value)],
     convert: impl Fn(&W) -> Result<T, DecodeError>,
 ) -> Result<Vec<T>, DecodeError> {
     objects
         .iter()
-        .map(|(path, v)| {
+        .map(|(position, v)| {
             typed::<W>(v)
                 .and_then(|w| convert(&w))
-                .map_err(|e| e.within(path))
+                .map_err(|e| position.of(e))
         })
         .collect()
 }
@@ -174,12 +387,12 @@ pub fn decode_cluster(doc: &Value) -> Result<ClusterObjects, DecodeError> {
     let raw = collect(doc)?;
     let priority_classes = each(&raw.priority_classes, convert::priority_class)?;
     let mut pods = Vec::with_capacity(raw.pods.len());
-    for (path, v) in &raw.pods {
-        let w: wire::Pod = typed(v).map_err(|e| e.within(path))?;
+    for (position, v) in &raw.pods {
+        let w: wire::Pod = typed(v).map_err(|e| position.of(e))?;
         if convert::is_terminal(&w) {
             continue;
         }
-        pods.push(convert::pod(&w, &priority_classes).map_err(|e| e.within(path))?);
+        pods.push(convert::pod(&w, &priority_classes).map_err(|e| position.of(e))?);
     }
     Ok(ClusterObjects {
         nodes: each(&raw.nodes, convert::node)?,
@@ -262,5 +475,59 @@ mod tests {
         assert_eq!(c.nodes.len(), 1);
         assert_eq!(c.nodes[0].allocatable.milli_cpu, 2000);
         assert_eq!(c.nodes[0].allowed_pods, 10);
+    }
+    #[test]
+    fn text_decodes_as_the_same_object_as_a_value_would() {
+        let pods = [
+            r#"{"kind":"Pod","metadata":{"name":"p","namespace":"ns","labels":{"app":"web"}},
+                "spec":{"nodeName":"n1","priority":5,"tolerations":[{"key":"k","operator":"Exists"}],
+                "containers":[{"name":"c","image":"nginx","resources":{"requests":{"cpu":"250m","memory":1024}},
+                "ports":[{"containerPort":80,"hostPort":8080}]}]},"status":{"phase":"Running"}}"#,
+            r#"{"kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c"}]},
+                "status":{"phase":"Failed"}}"#,
+            r#"{"kind":"Pod","metadata":{"name":"p"},"spec":{"priority":"high","containers":[{"name":"c"}]}}"#,
+            r#"{"kind":"Pod","metadata":{"name":"p"},"spec":{"priority":1.5,"containers":[{"name":"c"}]}}"#,
+            r#"{"kind":"Pod","metadata":{"name":"p"},"spec":{"priority":99999999999999999999,"containers":[{"name":"c"}]}}"#,
+            r#"{"kind":"Pod","metadata":{"name":"p","labels":{"a":1}},"spec":{"containers":[{"name":"c"}]}}"#,
+            r#"{"kind":"Pod","metadata":[],"spec":{"containers":[{"name":"c"}]}}"#,
+            r#"{"kind":"Pod","metadata":{"name":"p"},"spec":null}"#,
+            r#"{"kind":"Pod","metadata":{"name":"p"},"spec":{"containers":{"name":"c"}}}"#,
+            r#"{"kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c",
+                "resources":{"limits":{"cpu":{"value":1}}}}]}}"#,
+            r#"{"kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c",
+                "resources":{"requests":{"cpu":"lots"}}}]}}"#,
+            r#""a pod""#,
+        ];
+        for text in pods {
+            let from_text = RawObject::parse(text).unwrap();
+            assert!(matches!(from_text.source, Source::Json(_)), "{text}");
+            let from_value = RawObject::from_value(parse_document(text).unwrap());
+            assert_eq!(from_text.kind(), from_value.kind());
+            assert_eq!(
+                format!("{:?}", from_text.pod(&[])),
+                format!("{:?}", from_value.pod(&[])),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn bare_numbers_are_quantities_in_yaml_and_json() {
+        let yaml = "kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    resources: {requests: {cpu: 0.5, memory: 1024}}\n";
+        let json = r#"{"kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c",
+            "resources":{"requests":{"cpu":0.5,"memory":1024}}}]}}"#;
+        for text in [yaml, json] {
+            let raw = RawObject::parse(text).unwrap();
+            assert_eq!(raw.kind(), Some("Pod"));
+            let (pod, terminal) = raw.pod(&[]).unwrap();
+            assert!(!terminal);
+            let requests = pod.requests();
+            assert_eq!((requests.milli_cpu, requests.memory), (500, 1024), "{text}");
+        }
+        let e = RawObject::parse("kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    resources: {requests: {cpu: [1]}}\n")
+            .unwrap()
+            .pod(&[])
+            .unwrap_err();
+        assert_eq!(e.path, "spec.containers[0].resources.requests.cpu");
     }
 }

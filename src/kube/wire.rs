@@ -4,7 +4,9 @@
 //! stay as written (quantities as strings); `super::convert` validates and normalises.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
+use serde::de::Visitor;
 use serde::{Deserialize, Deserializer};
 
 /// A quantity, written as a string or (in hand-written YAML) a bare number.
@@ -13,18 +15,37 @@ pub struct QuantityText(pub String);
 
 impl<'de> Deserialize<'de> for QuantityText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Text(String),
-            Int(i64),
-            Float(f64),
-        }
-        Ok(QuantityText(match Raw::deserialize(d)? {
-            Raw::Text(s) => s,
-            Raw::Int(i) => i.to_string(),
-            Raw::Float(f) => f.to_string(),
-        }))
+        d.deserialize_any(QuantityTextVisitor)
+    }
+}
+
+struct QuantityTextVisitor;
+
+impl Visitor<'_> for QuantityTextVisitor {
+    type Value = QuantityText;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a quantity (a string or a number)")
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<QuantityText, E> {
+        Ok(QuantityText(v.to_string()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<QuantityText, E> {
+        Ok(QuantityText(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<QuantityText, E> {
+        Ok(QuantityText(v.to_string()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<QuantityText, E> {
+        Ok(QuantityText(v.to_string()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<QuantityText, E> {
+        Ok(QuantityText(v.to_string()))
     }
 }
 

@@ -1,14 +1,13 @@
 //! Requests → model: Kubernetes JSON/YAML or native messages, validated through
 //! `crate::kube`. Every error is `INVALID_ARGUMENT` naming the offending field path,
-//! e.g. `changes[3].upsert.json: field `spec.containers[0].resources.requests.cpu`: …`.
+//! e.g. `changes[3].upsert: field `spec.containers[0].resources.requests.cpu`: …`.
 
 use std::sync::Arc;
 
-use serde_json::Value;
 use tonic::Status;
 
 use super::{native, pb};
-use crate::kube::{self, DecodeError};
+use crate::kube::{DecodeError, RawObject};
 use crate::model::{Node, Pod, PriorityClass};
 use crate::store::{Batch, Change, Kind, Object, ObjectKey};
 
@@ -16,42 +15,30 @@ fn invalid(path: &str, e: DecodeError) -> Status {
     Status::invalid_argument(format!("{path}: {e}"))
 }
 
-fn object_json(o: &pb::KubeObject, path: &str) -> Result<Value, Status> {
+/// The object of a request, its kind read; JSON text is borrowed, not parsed into a value.
+fn raw_object<'a>(o: &'a pb::KubeObject, path: &str) -> Result<RawObject<'a>, Status> {
     match &o.object {
         Some(pb::kube_object::Object::Json(text)) => {
-            kube::parse_document(text).map_err(|e| invalid(&format!("{path}.json"), e))
+            RawObject::parse(text).map_err(|e| invalid(&format!("{path}.json"), e))
         }
-        Some(pb::kube_object::Object::Node(n)) => Ok(native::node(n)),
-        Some(pb::kube_object::Object::Pod(p)) => Ok(native::pod(p)),
-        Some(pb::kube_object::Object::PodDisruptionBudget(b)) => Ok(native::pdb(b)),
-        Some(pb::kube_object::Object::PriorityClass(c)) => Ok(native::priority_class(c)),
-        Some(pb::kube_object::Object::Namespace(n)) => Ok(native::namespace(n)),
+        Some(pb::kube_object::Object::Node(n)) => Ok(RawObject::from_value(native::node(n))),
+        Some(pb::kube_object::Object::Pod(p)) => Ok(RawObject::from_value(native::pod(p))),
+        Some(pb::kube_object::Object::PodDisruptionBudget(b)) => {
+            Ok(RawObject::from_value(native::pdb(b)))
+        }
+        Some(pb::kube_object::Object::PriorityClass(c)) => {
+            Ok(RawObject::from_value(native::priority_class(c)))
+        }
+        Some(pb::kube_object::Object::Namespace(n)) => {
+            Ok(RawObject::from_value(native::namespace(n)))
+        }
         None => Err(Status::invalid_argument(format!("{path}: no object"))),
     }
 }
 
-fn kind_of<'a>(v: &'a Value, path: &str) -> Result<&'a str, Status> {
-    v.get("kind")
-        .and_then(Value::as_str)
-        .ok_or_else(|| Status::invalid_argument(format!("{path}.kind: is required")))
-}
-
 /// Decodes one node (e.g. a what-if template).
 pub fn node(o: &pb::KubeObject, path: &str) -> Result<Node, Status> {
-    let v = object_json(o, path)?;
-    let doc = serde_json::json!({"nodes": [v]});
-    let mut c =
-        kube::decode_cluster(&doc).map_err(|e| invalid(path, strip_list_prefix(e, "nodes[0]")))?;
-    Ok(c.nodes.remove(0))
-}
-
-fn strip_list_prefix(mut e: DecodeError, prefix: &str) -> DecodeError {
-    e.path = e
-        .path
-        .strip_prefix(prefix)
-        .map(|p| p.trim_start_matches('.').to_string())
-        .unwrap_or(e.path);
-    e
+    raw_object(o, path)?.node().map_err(|e| invalid(path, e))
 }
 
 /// Decodes a pod input against the cluster's priority classes.
@@ -60,14 +47,16 @@ pub fn pod(
     classes: &[PriorityClass],
     path: &str,
 ) -> Result<Pod, Status> {
-    let value = match input.as_ref().and_then(|p| p.pod.as_ref()) {
+    let raw = match input.as_ref().and_then(|p| p.pod.as_ref()) {
         Some(pb::pod_input::Pod::Json(text)) => {
-            kube::parse_document(text).map_err(|e| invalid(&format!("{path}.json"), e))?
+            RawObject::parse(text).map_err(|e| invalid(&format!("{path}.json"), e))?
         }
-        Some(pb::pod_input::Pod::Native(p)) => native::pod(p),
+        Some(pb::pod_input::Pod::Native(p)) => RawObject::from_value(native::pod(p)),
         None => return Err(Status::invalid_argument(format!("{path}: is required"))),
     };
-    kube::decode_pod(&value, classes).map_err(|e| invalid(path, e))
+    raw.pod(classes)
+        .map(|(pod, _terminal)| pod)
+        .map_err(|e| invalid(path, e))
 }
 
 fn key(r: &pb::ObjectRef, path: &str) -> Result<ObjectKey, Status> {
@@ -121,27 +110,35 @@ pub fn rejected_change(status: &Status) -> Option<usize> {
     rest[..rest.find(']')?].parse().ok()
 }
 
+/// The path of the `i`th upsert of a batch, for its errors.
+fn upsert_path(i: usize) -> String {
+    format!("changes[{i}].upsert")
+}
+
 /// Decodes and validates a whole batch; nothing is applied unless every change is good.
 /// Priority classes in the batch count when resolving the priority of its pods.
 pub fn batch(
     req: &pb::SyncStateRequest,
     existing_classes: Vec<PriorityClass>,
 ) -> Result<Batch, Status> {
-    // First pass: parse every upsert and find its kind.
-    let mut parsed: Vec<Result<(String, Value), ObjectKey>> = Vec::with_capacity(req.changes.len());
+    // First pass: read every upsert's kind (JSON text stays text).
+    let mut parsed: Vec<Result<RawObject, ObjectKey>> = Vec::with_capacity(req.changes.len());
     for (i, change) in req.changes.iter().enumerate() {
-        let path = format!("changes[{i}]");
         match &change.change {
             Some(pb::object_change::Change::Upsert(o)) => {
-                let path = format!("{path}.upsert");
-                let v = object_json(o, &path)?;
-                let kind = kind_of(&v, &path)?.to_string();
-                parsed.push(Ok((kind, v)));
+                let raw = raw_object(o, &upsert_path(i))?;
+                if raw.kind().is_none() {
+                    return Err(Status::invalid_argument(format!(
+                        "{}.kind: is required",
+                        upsert_path(i)
+                    )));
+                }
+                parsed.push(Ok(raw));
             }
             Some(pb::object_change::Change::Delete(r)) => {
-                parsed.push(Err(key(r, &format!("{path}.delete"))?))
+                parsed.push(Err(key(r, &format!("changes[{i}].delete"))?))
             }
-            None => return Err(Status::invalid_argument(format!("{path}: no change"))),
+            None => return Err(Status::invalid_argument(format!("changes[{i}]: no change"))),
         }
     }
     // Priority classes of this batch resolve its pods' priorities.
@@ -151,34 +148,30 @@ pub fn batch(
         existing_classes
     };
     for (i, p) in parsed.iter().enumerate() {
-        if let Ok((kind, v)) = p
-            && kind == "PriorityClass"
+        if let Ok(raw) = p
+            && raw.kind() == Some("PriorityClass")
         {
-            let doc = serde_json::json!({"priorityClasses": [v]});
-            let c = kube::decode_cluster(&doc).map_err(|e| {
-                invalid(
-                    &format!("changes[{i}].upsert"),
-                    strip_list_prefix(e, "priorityClasses[0]"),
-                )
-            })?;
-            classes.retain(|x| x.name != c.priority_classes[0].name);
-            classes.extend(c.priority_classes);
+            let c = raw
+                .priority_class()
+                .map_err(|e| invalid(&upsert_path(i), e))?;
+            classes.retain(|x| x.name != c.name);
+            classes.push(c);
         }
     }
     let mut changes = Vec::with_capacity(parsed.len());
     for (i, p) in parsed.into_iter().enumerate() {
-        let path = format!("changes[{i}].upsert");
-        let (kind, v) = match p {
-            Ok(kv) => kv,
+        let raw = match p {
+            Ok(raw) => raw,
             Err(k) => {
                 changes.push(Change::Delete(k));
                 continue;
             }
         };
-        let object = match kind.as_str() {
+        let at = |e| invalid(&upsert_path(i), e);
+        let object = match raw.kind().unwrap_or_default() {
             "Pod" => {
-                let pod = kube::decode_pod(&v, &classes).map_err(|e| invalid(&path, e))?;
-                if kube::pod_is_terminal(&v) {
+                let (pod, terminal) = raw.pod(&classes).map_err(at)?;
+                if terminal {
                     // Finished pods hold nothing: as in the scheduler's cache, they leave.
                     changes.push(Change::Delete(ObjectKey::Pod {
                         namespace: pod.namespace,
@@ -188,26 +181,14 @@ pub fn batch(
                 }
                 Object::Pod(Arc::new(pod))
             }
-            "Node" | "PodDisruptionBudget" | "PriorityClass" | "Namespace" => {
-                let field = match kind.as_str() {
-                    "Node" => "nodes",
-                    "PodDisruptionBudget" => "pdbs",
-                    "PriorityClass" => "priorityClasses",
-                    _ => "namespaces",
-                };
-                let doc = serde_json::json!({ field: [v] });
-                let mut c = kube::decode_cluster(&doc)
-                    .map_err(|e| invalid(&path, strip_list_prefix(e, &format!("{field}[0]"))))?;
-                match kind.as_str() {
-                    "Node" => Object::Node(Arc::new(c.nodes.remove(0))),
-                    "PodDisruptionBudget" => Object::PodDisruptionBudget(c.pdbs.remove(0)),
-                    "PriorityClass" => Object::PriorityClass(c.priority_classes.remove(0)),
-                    _ => Object::Namespace(c.namespaces.remove(0)),
-                }
-            }
+            "Node" => Object::Node(Arc::new(raw.node().map_err(at)?)),
+            "PodDisruptionBudget" => Object::PodDisruptionBudget(raw.pdb().map_err(at)?),
+            "PriorityClass" => Object::PriorityClass(raw.priority_class().map_err(at)?),
+            "Namespace" => Object::Namespace(raw.namespace().map_err(at)?),
             other => {
                 return Err(Status::invalid_argument(format!(
-                    "{path}.kind: unsupported kind {other:?}"
+                    "{}.kind: unsupported kind {other:?}",
+                    upsert_path(i)
                 )));
             }
         };
@@ -263,5 +244,116 @@ mod tests {
             status.message()
         );
         assert_eq!(rejected_change(&status), None);
+    }
+    fn text_upsert(text: &str) -> pb::ObjectChange {
+        pb::ObjectChange {
+            change: Some(pb::object_change::Change::Upsert(pb::KubeObject {
+                object: Some(pb::kube_object::Object::Json(text.to_string())),
+            })),
+        }
+    }
+
+    fn refusal(changes: Vec<pb::ObjectChange>) -> String {
+        let req = pb::SyncStateRequest {
+            changes,
+            ..Default::default()
+        };
+        batch(&req, Vec::new()).unwrap_err().message().to_string()
+    }
+
+    #[test]
+    fn errors_in_json_text_name_the_change_and_the_field() {
+        let node = json_upsert(serde_json::json!({"kind": "Node", "metadata": {"name": "n1"}}));
+        let bad_cpu = serde_json::json!({"kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": "lots"}}}]}});
+        let message = refusal(vec![node.clone(), json_upsert(bad_cpu)]);
+        assert!(
+            message.starts_with(
+                "changes[1].upsert: field `spec.containers[0].resources.requests.cpu`: "
+            ),
+            "{message}"
+        );
+        // A field of the wrong type: the same words as from a value, no text position.
+        let bad_effect = serde_json::json!({"kind": "Node", "metadata": {"name": "n2"},
+            "spec": {"taints": [{"key": "k", "effect": 7}]}});
+        assert_eq!(
+            refusal(vec![node.clone(), json_upsert(bad_effect)]),
+            "changes[1].upsert: field `spec.taints[0].effect`: invalid type: integer `7`, expected a string"
+        );
+        let bad_quantity = serde_json::json!({"kind": "Node", "metadata": {"name": "n2"},
+            "status": {"allocatable": {"cpu": true}}});
+        assert_eq!(
+            refusal(vec![json_upsert(bad_quantity)]),
+            "changes[0].upsert: field `status.allocatable.cpu`: invalid type: boolean `true`, expected a quantity (a string or a number)"
+        );
+        let message = refusal(vec![node.clone(), text_upsert(r#"{"kind": "Pod", "#)]);
+        assert!(
+            message.starts_with("changes[1].upsert.json: invalid JSON: "),
+            "{message}"
+        );
+        for no_kind in [r#"{"metadata": {"name": "x"}}"#, r#"{"kind": 7}"#, "[1, 2]"] {
+            assert_eq!(
+                refusal(vec![node.clone(), text_upsert(no_kind)]),
+                "changes[1].upsert.kind: is required",
+                "{no_kind}"
+            );
+        }
+        assert_eq!(
+            refusal(vec![text_upsert(r#"{"kind": "Service"}"#)]),
+            "changes[0].upsert.kind: unsupported kind \"Service\""
+        );
+    }
+
+    #[test]
+    fn json_and_yaml_text_decode_alike() {
+        let json = r#"{"kind": "Node", "metadata": {"name": "n1"},
+            "status": {"allocatable": {"cpu": 2, "memory": "1Gi", "pods": 110, "example.com/gpu": 0.5}}}"#;
+        let yaml = "kind: Node\nmetadata: {name: n1}\nstatus:\n  allocatable: {cpu: 2, memory: 1Gi, pods: 110, example.com/gpu: 0.5}\n";
+        let decoded = |text: &str| {
+            let req = pb::SyncStateRequest {
+                changes: vec![text_upsert(text)],
+                ..Default::default()
+            };
+            match batch(&req, Vec::new()).unwrap().changes.remove(0) {
+                Change::Upsert(Object::Node(n)) => n,
+                other => panic!("not a node: {other:?}"),
+            }
+        };
+        let (from_json, from_yaml) = (decoded(json), decoded(yaml));
+        assert_eq!(from_json.allocatable.milli_cpu, 2000);
+        assert_eq!(from_json.allowed_pods, 110);
+        assert_eq!(from_json.allocatable, from_yaml.allocatable);
+        assert_eq!(from_json.allowed_pods, from_yaml.allowed_pods);
+    }
+
+    #[test]
+    fn a_batch_resolves_its_own_classes_and_turns_finished_pods_into_deletes() {
+        let class = serde_json::json!({"kind": "PriorityClass", "metadata": {"name": "gold"},
+            "value": 1000});
+        let pod = |name: &str, phase: &str| {
+            serde_json::json!({"kind": "Pod", "metadata": {"name": name, "namespace": "web"},
+                "spec": {"priorityClassName": "gold", "containers": [{"name": "c"}]},
+                "status": {"phase": phase}})
+        };
+        let req = pb::SyncStateRequest {
+            changes: vec![
+                json_upsert(pod("running", "Running")),
+                json_upsert(pod("done", "Succeeded")),
+                json_upsert(class),
+            ],
+            ..Default::default()
+        };
+        let changes = batch(&req, Vec::new()).unwrap().changes;
+        match &changes[0] {
+            Change::Upsert(Object::Pod(p)) => assert_eq!(p.priority, 1000),
+            other => panic!("not a pod: {other:?}"),
+        }
+        assert!(
+            matches!(&changes[1], Change::Delete(ObjectKey::Pod { namespace, name })
+                if namespace == "web" && name == "done"),
+            "{:?}",
+            changes[1]
+        );
+        assert!(matches!(&changes[2], Change::Upsert(Object::PriorityClass(c)) if c.value == 1000));
     }
 }
