@@ -6,8 +6,6 @@
 //! plus restartable (sidecar) init containers, against each regular init container in
 //! sequence, then pod-level requests and `overhead`.
 
-use std::collections::BTreeMap;
-
 use super::quantity::Quantity;
 
 /// Resource name → quantity, as in a container's `resources.requests`, in name order.
@@ -210,50 +208,48 @@ impl PodResourceSpec {
 
     /// `resource.PodRequests` in exact quantities, with optional defaults for containers
     /// that do not request cpu or memory (`NonMissingContainerRequests`).
-    fn requests(&self, non_missing: &[(&str, i64)]) -> BTreeMap<String, Amount> {
-        let container_amounts = |c: &ContainerResources| -> BTreeMap<String, Amount> {
-            let mut m: BTreeMap<String, Amount> = c
-                .requests
-                .iter()
-                .map(|(k, q)| (k.clone(), Amount::of(k, q)))
-                .collect();
-            for (name, default) in non_missing {
+    fn requests<'a>(&'a self, non_missing: &[(&'static str, i64)]) -> Amounts<'a> {
+        let container_amounts = |c: &'a ContainerResources| -> Amounts<'a> {
+            // A resource list is sorted and has one entry per name.
+            let mut m = Amounts(
+                c.requests
+                    .iter()
+                    .map(|(k, q)| (k.as_str(), Amount::of(k, q)))
+                    .collect(),
+            );
+            for &(name, default) in non_missing {
                 if !c.requests.contains_key(name) {
-                    m.insert(name.to_string(), Amount(*default));
+                    m.set(name, Amount(default));
                 }
             }
             m
         };
-        let mut reqs: BTreeMap<String, Amount> = BTreeMap::new();
+        let mut reqs = Amounts::default();
         for c in &self.containers {
-            add_into(&mut reqs, &container_amounts(c));
+            reqs.add(&container_amounts(c));
         }
-        let mut sidecars: BTreeMap<String, Amount> = BTreeMap::new();
-        let mut init_max: BTreeMap<String, Amount> = BTreeMap::new();
+        let mut sidecars = Amounts::default();
+        let mut init_max = Amounts::default();
         for c in &self.init_containers {
             let amounts = container_amounts(c);
-            let effective = if c.restartable {
-                add_into(&mut reqs, &amounts);
-                add_into(&mut sidecars, &amounts);
-                sidecars.clone()
+            if c.restartable {
+                reqs.add(&amounts);
+                sidecars.add(&amounts);
+                init_max.max(&sidecars);
             } else {
-                let mut tmp = amounts;
-                add_into(&mut tmp, &sidecars);
-                tmp
-            };
-            max_into(&mut init_max, &effective);
+                let mut effective = amounts;
+                effective.add(&sidecars);
+                init_max.max(&effective);
+            }
         }
-        max_into(&mut reqs, &init_max);
+        reqs.max(&init_max);
         for (name, q) in &self.pod_level_requests {
             if is_supported_pod_level(name) {
-                reqs.insert(name.clone(), Amount::of(name, q));
+                reqs.set(name, Amount::of(name, q));
             }
         }
         for (name, q) in &self.overhead {
-            add_into(
-                &mut reqs,
-                &BTreeMap::from([(name.clone(), Amount::of(name, q))]),
-            );
+            reqs.add(&Amounts(vec![(name.as_str(), Amount::of(name, q))]));
         }
         reqs
     }
@@ -267,18 +263,18 @@ impl PodResourceSpec {
     /// `PodInfo.CalculateResource`'s non-zero cpu and memory: containers that request
     /// neither get the scheduler's defaults (unless pod-level requests set them).
     pub fn non_zero_requests(&self) -> (i64, i64) {
-        let plain = self.requests(&[]);
         let non_missing: Vec<(&str, i64)> = if !self.pod_level_requests_set() {
             vec![
                 (CPU, DEFAULT_MILLI_CPU_REQUEST),
                 (MEMORY, DEFAULT_MEMORY_REQUEST),
             ]
         } else {
+            let plain = self.requests(&[]);
             let mut v = Vec::new();
-            if !plain.contains_key(CPU) {
+            if plain.get(CPU).is_none() {
                 v.push((CPU, DEFAULT_MILLI_CPU_REQUEST));
             }
-            if !plain.contains_key(MEMORY) {
+            if plain.get(MEMORY).is_none() {
                 v.push((MEMORY, DEFAULT_MEMORY_REQUEST));
             }
             v
@@ -320,25 +316,57 @@ impl Amount {
     }
 }
 
-fn add_into(into: &mut BTreeMap<String, Amount>, from: &BTreeMap<String, Amount>) {
-    for (k, v) in from {
-        into.entry(k.clone()).or_insert(Amount(0)).0 += v.0;
-    }
-}
+/// Resource name → amount, sorted by name; the names are borrowed from the pod's lists
+/// (pod-request arithmetic runs for every pod ingested, so it allocates no strings).
+#[derive(Debug, Clone, Default)]
+struct Amounts<'a>(Vec<(&'a str, Amount)>);
 
-fn max_into(into: &mut BTreeMap<String, Amount>, from: &BTreeMap<String, Amount>) {
-    for (k, v) in from {
-        let e = into.entry(k.clone()).or_insert(*v);
-        if v.0 > e.0 {
-            *e = *v;
+impl<'a> Amounts<'a> {
+    fn get(&self, name: &str) -> Option<Amount> {
+        self.0
+            .binary_search_by(|(n, _)| (*n).cmp(name))
+            .ok()
+            .map(|i| self.0[i].1)
+    }
+
+    /// The amount of `name`, added as `initial` when absent.
+    fn entry(&mut self, name: &'a str, initial: Amount) -> &mut Amount {
+        let i = match self.0.binary_search_by(|(n, _)| (*n).cmp(name)) {
+            Ok(i) => i,
+            Err(i) => {
+                self.0.insert(i, (name, initial));
+                i
+            }
+        };
+        &mut self.0[i].1
+    }
+
+    fn set(&mut self, name: &'a str, amount: Amount) {
+        *self.entry(name, amount) = amount;
+    }
+
+    /// `self += other`, name by name.
+    fn add(&mut self, other: &Amounts<'a>) {
+        for &(name, amount) in &other.0 {
+            self.entry(name, Amount(0)).0 += amount.0;
+        }
+    }
+
+    /// `self = max(self, other)`, name by name.
+    fn max(&mut self, other: &Amounts<'a>) {
+        for &(name, amount) in &other.0 {
+            let e = self.entry(name, amount);
+            if amount > *e {
+                *e = amount;
+            }
         }
     }
 }
 
-fn to_resources(amounts: &BTreeMap<String, Amount>) -> Resources {
+fn to_resources(amounts: &Amounts) -> Resources {
     let mut r = Resources::default();
-    for (name, a) in amounts {
-        match name.as_str() {
+    for &(name, a) in &amounts.0 {
+        match name {
             CPU => r.milli_cpu = a.0,
             MEMORY => r.memory = a.0,
             EPHEMERAL_STORAGE => r.ephemeral_storage = a.0,
@@ -394,6 +422,23 @@ mod tests {
         };
         assert_eq!(spec.non_zero_requests(), (1100, 2 * DEFAULT_MEMORY_REQUEST));
         assert_eq!(spec.pod_requests().milli_cpu, 1000);
+    }
+
+    #[test]
+    fn pod_level_requests_replace_the_sum_and_overhead_adds() {
+        let spec = PodResourceSpec {
+            containers: vec![container(&[("cpu", "1")], false), container(&[], false)],
+            pod_level_requests: list(&[("cpu", "3"), ("nvidia.com/gpu", "1")]),
+            overhead: list(&[("cpu", "100m")]),
+            ..Default::default()
+        };
+        let r = spec.pod_requests();
+        assert_eq!((r.milli_cpu, r.memory), (3100, 0));
+        // Pod-level resources are cpu, memory and hugepages only.
+        assert!(r.scalars.is_empty());
+        // cpu is set at pod level; memory still gets each container's default.
+        assert_eq!(spec.non_zero_requests(), (3100, 2 * DEFAULT_MEMORY_REQUEST));
+        assert_eq!(spec.scoring_requests(), (3100, 2 * DEFAULT_MEMORY_REQUEST));
     }
 
     #[test]
