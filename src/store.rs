@@ -161,9 +161,30 @@ impl Indexes {
         self.pdbs_by_namespace.clear();
     }
 
+    /// Indexes `pod`, replacing the pod of the same key. A pod sent again (a watch's
+    /// MODIFIED event) with its uid and node unchanged keeps its index entries.
     fn insert_pod(&self, pod: Arc<Pod>) -> Option<Arc<Pod>> {
         let key = pod.key();
-        let old = self.remove_pod(&key);
+        let old = self.pods.insert(key.clone(), Arc::clone(&pod));
+        match &old {
+            Some(old) if old.uid == pod.uid && old.node_name == pod.node_name => {}
+            Some(old) => {
+                self.unindex(&key, old);
+                self.index(key, &pod);
+            }
+            None => self.index(key, &pod),
+        }
+        old
+    }
+
+    fn remove_pod(&self, key: &str) -> Option<Arc<Pod>> {
+        let (_, old) = self.pods.remove(key)?;
+        self.unindex(key, &old);
+        Some(old)
+    }
+
+    /// Adds the by-uid, by-node and by-namespace entries of the pod at `key`.
+    fn index(&self, key: String, pod: &Pod) {
         self.pods_by_uid.insert(pod.uid.clone(), key.clone());
         if let Some(node) = &pod.node_name {
             self.pods_by_node
@@ -174,13 +195,11 @@ impl Indexes {
         self.pods_by_namespace
             .entry(pod.namespace.clone())
             .or_default()
-            .insert(key.clone());
-        self.pods.insert(key, pod);
-        old
+            .insert(key);
     }
 
-    fn remove_pod(&self, key: &str) -> Option<Arc<Pod>> {
-        let (_, old) = self.pods.remove(key)?;
+    /// Removes what [`Indexes::index`] added for the pod at `key`.
+    fn unindex(&self, key: &str, old: &Pod) {
         self.pods_by_uid.remove(&old.uid);
         if let Some(node) = &old.node_name
             && let Some(mut keys) = self.pods_by_node.get_mut(node)
@@ -190,7 +209,6 @@ impl Indexes {
         if let Some(mut keys) = self.pods_by_namespace.get_mut(&old.namespace) {
             keys.remove(key);
         }
-        Some(old)
     }
 }
 
@@ -503,5 +521,38 @@ mod tests {
         assert_eq!(snapshot.nodes.len(), 2, "nodes are not re-listed");
         assert_eq!(cluster.counts().pods, 2);
         assert_eq!(cluster.pod_key_by_uid("a"), None);
+    }
+    #[test]
+    fn a_pod_sent_again_is_indexed_by_its_latest_uid_and_node() {
+        let store = Store::new();
+        let cluster = store.cluster_or_create("c");
+        let upsert = |doc: serde_json::Value| {
+            cluster.apply(Batch {
+                changes: objects(doc),
+                ..Batch::default()
+            });
+        };
+        upsert(serde_json::json!({"nodes": [node("n1"), node("n2")], "pods": [pod("a", "n1")]}));
+        // Sent again unchanged, then moved to another node, then with a new uid.
+        upsert(serde_json::json!({"pods": [pod("a", "n1")]}));
+        assert_eq!(cluster.pods_on_node("n1"), vec!["default/a".to_string()]);
+        upsert(serde_json::json!({"pods": [pod("a", "n2")]}));
+        assert!(cluster.pods_on_node("n1").is_empty());
+        assert_eq!(cluster.pods_on_node("n2"), vec!["default/a".to_string()]);
+        let mut renewed = pod("a", "n2");
+        renewed["metadata"]["uid"] = serde_json::json!("a-2");
+        upsert(serde_json::json!({"pods": [renewed]}));
+        assert_eq!(cluster.pod_key_by_uid("a"), None);
+        assert_eq!(cluster.pod_key_by_uid("a-2").as_deref(), Some("default/a"));
+        assert_eq!(cluster.pods_on_node("n2"), vec!["default/a".to_string()]);
+        assert_eq!(cluster.counts().pods, 1);
+        let published = cluster.published();
+        let placed: Vec<(String, usize)> = published
+            .snapshot
+            .nodes
+            .iter()
+            .map(|n| (n.name().to_string(), n.pods.len()))
+            .collect();
+        assert_eq!(placed, vec![("n1".to_string(), 0), ("n2".to_string(), 1)]);
     }
 }
