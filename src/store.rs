@@ -522,6 +522,7 @@ mod tests {
         assert_eq!(cluster.counts().pods, 2);
         assert_eq!(cluster.pod_key_by_uid("a"), None);
     }
+
     #[test]
     fn a_pod_sent_again_is_indexed_by_its_latest_uid_and_node() {
         let store = Store::new();
