@@ -376,12 +376,14 @@ impl ClusterState {
                     ix.nodes.remove(&name);
                     edit.remove_node(&name);
                 }
-                Change::Upsert(Object::Pod(p)) => {
-                    if let Some(old) = ix.insert_pod(Arc::clone(&p)) {
-                        edit.remove_pod(&old);
+                Change::Upsert(Object::Pod(p)) => match ix.insert_pod(Arc::clone(&p)) {
+                    Some(old) => {
+                        edit.replace_pod(&old, p);
                     }
-                    edit.add_pod(p);
-                }
+                    None => {
+                        edit.add_pod(p);
+                    }
+                },
                 Change::Delete(ObjectKey::Pod { namespace, name }) => {
                     if let Some(old) = ix.remove_pod(&format!("{namespace}/{name}")) {
                         edit.remove_pod(&old);

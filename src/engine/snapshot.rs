@@ -153,7 +153,7 @@ impl NodeInfo {
 
     /// Adds a pod and its requests and ports.
     pub fn add_pod(&mut self, p: Arc<PodInfo>) {
-        self.update(&p, 1);
+        self.update(&p, 1, true);
         self.pods.push(p);
     }
 
@@ -162,11 +162,28 @@ impl NodeInfo {
     pub fn remove_pod(&mut self, uid: &str) -> Option<Arc<PodInfo>> {
         let i = self.pods.iter().position(|p| p.pod.uid == uid)?;
         let removed = self.pods.swap_remove(i);
-        self.update(&removed, -1);
+        self.update(&removed, -1, true);
         Some(removed)
     }
 
-    fn update(&mut self, p: &Arc<PodInfo>, sign: i64) {
+    /// Removes the pod with `uid` and adds `p` (a new version of a pod, e.g. a watch's
+    /// MODIFIED event), as [`NodeInfo::remove_pod`] then [`NodeInfo::add_pod`] would; the
+    /// label counts are left alone when the pod's labels did not change.
+    pub fn replace_pod(&mut self, uid: &str, p: Arc<PodInfo>) -> Option<Arc<PodInfo>> {
+        let i = self.pods.iter().position(|q| q.pod.uid == uid)?;
+        let removed = self.pods.swap_remove(i);
+        let (old, new) = (&removed.pod, &p.pod);
+        let relabelled = old.namespace != new.namespace
+            || old.labels != new.labels
+            || old.terminating != new.terminating;
+        self.update(&removed, -1, relabelled);
+        self.update(&p, 1, relabelled);
+        self.pods.push(p);
+        Some(removed)
+    }
+
+    /// Counts `p` in (`sign` 1) or out (-1); its labels only with `labels`.
+    fn update(&mut self, p: &Arc<PodInfo>, sign: i64, labels: bool) {
         let step = |list: &mut Vec<Arc<PodInfo>>, applies: bool| {
             if !applies {
                 return;
@@ -182,7 +199,9 @@ impl NodeInfo {
             &mut self.pods_with_required_anti_affinity,
             p.has_required_anti_affinity(),
         );
-        self.label_counts.update(&p.pod, sign);
+        if labels {
+            self.label_counts.update(&p.pod, sign);
+        }
         if sign > 0 {
             self.ladder.add(p);
         } else {
@@ -535,6 +554,27 @@ impl SnapshotEdit {
         }
     }
 
+    /// Replaces the pod `old` (as it was added) with `new`, a version of the same pod:
+    /// as [`SnapshotEdit::remove_pod`] then [`SnapshotEdit::add_pod`], cheaper when both
+    /// are bound to the same node.
+    pub fn replace_pod(&mut self, old: &Pod, new: impl Into<Arc<Pod>>) -> Arc<PodInfo> {
+        let new = new.into();
+        let same_node = old.node_name.is_some() && old.node_name == new.node_name;
+        let pdbs = self.snapshot.pdbs_covering(&new);
+        let info = Arc::new(PodInfo::new(new, pdbs));
+        let node = old.node_name.as_deref().filter(|_| same_node);
+        match node.and_then(|name| self.node_mut(name)) {
+            Some(n) if n.pods.iter().any(|p| p.pod.uid == old.uid) => {
+                n.replace_pod(&old.uid, Arc::clone(&info));
+            }
+            _ => {
+                self.remove_pod(old);
+                self.add_pod_info(Arc::clone(&info));
+            }
+        }
+        info
+    }
+
     /// Removes the pod `old` (as it was added), wherever it is.
     pub fn remove_pod(&mut self, old: &Pod) -> Option<Arc<PodInfo>> {
         let key = old.key();
@@ -711,4 +751,61 @@ fn image_summaries(nodes: &[Arc<NodeInfo>]) -> HashMap<String, ImageSummary> {
         }
     }
     images
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::engine::test_support::*;
+
+    /// What a node's pods add up to, comparable across snapshots.
+    fn totals(n: &NodeInfo) -> impl PartialEq + std::fmt::Debug {
+        let names = |pods: &[Arc<PodInfo>]| -> Vec<String> {
+            pods.iter().map(|p| p.pod.name.clone()).collect()
+        };
+        (
+            names(&n.pods),
+            n.requested.clone(),
+            (n.non_zero_cpu, n.non_zero_memory),
+            n.used_ports.clone(),
+            names(&n.pods_with_affinity),
+            n.label_counts.clone(),
+        )
+    }
+
+    #[test]
+    fn replacing_a_pod_on_its_node_counts_as_removing_and_adding_it() {
+        let web = |name: &str, cpu: &str| {
+            bound(labeled(pod(name, cpu, "64Mi"), json!({"app": "web"})), "n")
+        };
+        let s = snapshot(
+            vec![node("n", "4", "8Gi", 110), node("m", "4", "8Gi", 110)],
+            vec![web("a", "100m"), web("b", "200m"), web("c", "300m")],
+        );
+        let old = Arc::clone(&s.node("n").unwrap().pods[0].pod);
+        let versions = [
+            // Sent again unchanged; with new labels and requests; moved to another node.
+            web("a", "100m"),
+            labeled(web("a", "500m"), json!({"app": "db", "tier": "x"})),
+            bound(
+                labeled(pod("a", "100m", "64Mi"), json!({"app": "web"})),
+                "m",
+            ),
+        ];
+        for version in versions {
+            let new = pending(&s, &version);
+            let mut replaced = s.edit();
+            replaced.replace_pod(&old, new.clone());
+            let replaced = replaced.finish();
+            let mut readded = s.edit();
+            readded.remove_pod(&old);
+            readded.add_pod(new);
+            let readded = readded.finish();
+            for (r, a) in replaced.nodes.iter().zip(&readded.nodes) {
+                assert_eq!(totals(r), totals(a), "node {}", r.name());
+            }
+        }
+    }
 }
