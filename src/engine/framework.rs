@@ -220,21 +220,33 @@ impl<'a> Feasible<'a> {
 /// The weighted scores of the feasible nodes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scores {
-    /// The plugins that scored, in profile order.
+    /// The plugins that scored, in profile order, with their weights.
     pub plugins: Vec<&'static str>,
-    /// Per plugin, per feasible node (in the order given): normalised score × weight.
-    weighted: Vec<Vec<i64>>,
+    weights: Vec<i64>,
+    /// Per feasible node (in the order given), per plugin: the raw score.
+    raw: Vec<[i64; MAX_SCORERS]>,
+    /// Per plugin with a NormalizeScore: the normalised scores of the feasible nodes.
+    normalized: Vec<Option<Vec<i64>>>,
     /// Per feasible node: the sum of its weighted scores.
     pub totals: Vec<i64>,
 }
 
 impl Scores {
+    /// Plugin `j`'s score of the feasible node at `index`, normalised, unweighted.
+    fn score(&self, index: usize, j: usize) -> i64 {
+        match &self.normalized[j] {
+            Some(column) => column[index],
+            None => self.raw[index][j],
+        }
+    }
+
     /// Plugin → weighted score of the feasible node at `index`.
     pub fn of_node(&self, index: usize) -> impl Iterator<Item = (&'static str, i64)> + '_ {
         self.plugins
             .iter()
-            .zip(&self.weighted)
-            .map(move |(p, column)| (*p, column[index]))
+            .zip(&self.weights)
+            .enumerate()
+            .map(move |(j, (p, w))| (*p, self.score(index, j) * w))
     }
 }
 
@@ -342,28 +354,29 @@ pub fn run_scores(
         .filter(|(_, (_, fresh))| *fresh)
         .map(|(i, (row, _))| (i, *row))
         .collect();
-    // NormalizeScore and the weight, one plugin's column at a time.
-    let weighted: Vec<Vec<i64>> = active
+    let raw_scores: Vec<[i64; MAX_SCORERS]> = rows.into_iter().map(|(row, _)| row).collect();
+    // NormalizeScore, one column per plugin that has one; the others' raw scores stand.
+    let normalized = active
         .iter()
         .enumerate()
-        .map(|(j, (_, weight, _, scorer))| {
-            let mut column: Vec<i64> = rows.iter().map(|(row, _)| row[j]).collect();
-            scorer.normalize(nodes, &mut column);
-            column.iter_mut().for_each(|c| *c *= weight);
-            column
+        .map(|(j, (.., scorer))| {
+            scorer.normalizes().then(|| {
+                let mut column: Vec<i64> = raw_scores.iter().map(|row| row[j]).collect();
+                scorer.normalize(nodes, &mut column);
+                column
+            })
         })
         .collect();
-    let mut totals = vec![0; nodes.len()];
-    for column in &weighted {
-        for (total, c) in totals.iter_mut().zip(column) {
-            *total += c;
-        }
-    }
-    let scores = Scores {
+    let mut scores = Scores {
         plugins: active.iter().map(|(name, ..)| *name).collect(),
-        weighted,
-        totals,
+        weights: active.iter().map(|(_, weight, ..)| *weight).collect(),
+        raw: raw_scores,
+        normalized,
+        totals: Vec::new(),
     };
+    scores.totals = (0..nodes.len())
+        .map(|i| scores.of_node(i).map(|(_, s)| s).sum())
+        .collect();
     (scores, fresh)
 }
 

@@ -599,6 +599,10 @@ impl NodeScorer for Scorer {
             .sum()
     }
 
+    fn normalizes(&self) -> bool {
+        true
+    }
+
     fn normalize(&self, _nodes: &[&NodeInfo], scores: &mut [i64]) {
         if self.topology_score.is_empty() {
             return;

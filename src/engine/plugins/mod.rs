@@ -31,6 +31,11 @@ pub trait NodeScorer: Sync {
     /// The raw score of one feasible node; `index` is its place among the feasible
     /// nodes PreScore was given.
     fn score(&self, index: usize, node: &NodeInfo) -> i64;
+    /// Whether the plugin has a NormalizeScore: without one its raw scores stand, and
+    /// [`NodeScorer::normalize`] is not called.
+    fn normalizes(&self) -> bool {
+        false
+    }
     /// NormalizeScore over every feasible node's raw score (in the order of `nodes`).
     fn normalize(&self, _nodes: &[&NodeInfo], _scores: &mut [i64]) {}
 }

@@ -194,6 +194,10 @@ impl NodeScorer for Scorer<'_> {
         }
     }
 
+    fn normalizes(&self) -> bool {
+        true
+    }
+
     fn normalize(&self, _nodes: &[&NodeInfo], scores: &mut [i64]) {
         default_normalize(scores, false);
     }

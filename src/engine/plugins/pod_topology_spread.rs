@@ -706,6 +706,10 @@ impl NodeScorer for Scorer<'_> {
         score.round() as i64
     }
 
+    fn normalizes(&self) -> bool {
+        true
+    }
+
     fn normalize(&self, _nodes: &[&NodeInfo], scores: &mut [i64]) {
         let mut min = i64::MAX;
         let mut max = 0i64;

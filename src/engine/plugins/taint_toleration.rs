@@ -53,6 +53,10 @@ impl NodeScorer for Scorer {
             .count() as i64
     }
 
+    fn normalizes(&self) -> bool {
+        true
+    }
+
     fn normalize(&self, _nodes: &[&NodeInfo], scores: &mut [i64]) {
         default_normalize(scores, true);
     }
