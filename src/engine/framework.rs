@@ -220,8 +220,9 @@ impl<'a> Feasible<'a> {
 /// The weighted scores of the feasible nodes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scores {
-    /// The plugins that scored, in profile order, with their weights.
+    /// The plugins that scored, in profile order.
     pub plugins: Vec<&'static str>,
+    /// Their weights.
     weights: Vec<i64>,
     /// Per feasible node (in the order given), per plugin: the raw score.
     raw: Vec<[i64; MAX_SCORERS]>,

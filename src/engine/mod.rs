@@ -83,7 +83,7 @@ impl Options {
 pub(crate) fn for_each_node<'a, T: Send>(
     nodes: &'a [std::sync::Arc<snapshot::NodeInfo>],
     evaluation: Evaluation,
-    f: impl Fn(usize, &'a snapshot::NodeInfo) -> T + Sync + Send,
+    f: impl Fn(usize, &'a std::sync::Arc<snapshot::NodeInfo>) -> T + Sync + Send,
 ) -> Vec<T> {
     match evaluation {
         Evaluation::Fast => nodes.par_iter().enumerate().map(|(i, n)| f(i, n)).collect(),
@@ -168,7 +168,8 @@ pub fn decide_remembering(
             .iter()
             .map(|_| Some((status.clone(), "PreFilter")))
             .collect(),
-        (None, Evaluation::Fast) => match rows.as_deref_mut() {
+        // Only the fast evaluation has a memo.
+        (None, _) => match rows.as_deref_mut() {
             Some(memo) => snapshot
                 .nodes
                 .par_iter()
@@ -176,19 +177,10 @@ pub fn decide_remembering(
                 .enumerate()
                 .map(|(i, (node, memo))| filter_node(i, node, Some(memo)))
                 .collect(),
-            None => snapshot
-                .nodes
-                .par_iter()
-                .enumerate()
-                .map(|(i, node)| filter_node(i, node, None))
-                .collect(),
+            None => for_each_node(&snapshot.nodes, options.evaluation, |i, node| {
+                filter_node(i, node, None)
+            }),
         },
-        (None, Evaluation::Straightforward) => snapshot
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, node)| filter_node(i, node, None))
-            .collect(),
     };
 
     let mut filter = BTreeMap::new();

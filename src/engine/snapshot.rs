@@ -562,15 +562,15 @@ impl SnapshotEdit {
         let same_node = old.node_name.is_some() && old.node_name == new.node_name;
         let pdbs = self.snapshot.pdbs_covering(&new);
         let info = Arc::new(PodInfo::new(new, pdbs));
-        let node = old.node_name.as_deref().filter(|_| same_node);
-        match node.and_then(|name| self.node_mut(name)) {
-            Some(n) if n.pods.iter().any(|p| p.pod.uid == old.uid) => {
-                n.replace_pod(&old.uid, Arc::clone(&info));
-            }
-            _ => {
-                self.remove_pod(old);
-                self.add_pod_info(Arc::clone(&info));
-            }
+        let replaced = old
+            .node_name
+            .as_deref()
+            .filter(|_| same_node)
+            .and_then(|name| self.node_mut(name))
+            .and_then(|n| n.replace_pod(&old.uid, Arc::clone(&info)));
+        if replaced.is_none() {
+            self.remove_pod(old);
+            self.add_pod_info(Arc::clone(&info));
         }
         info
     }

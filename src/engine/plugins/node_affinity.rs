@@ -71,13 +71,36 @@ pub fn required_matches(pod: &Pod, name: &str, labels: &Labels) -> bool {
     pod.node_affinity.required_matches(name, labels)
 }
 
+/// A node selector term with its expressions decided per label value of the snapshot's
+/// node label index.
+struct IndexedTerm<'a> {
+    term: &'a NodeSelectorTerm,
+    expressions: Vec<IndexedRequirement<'a>>,
+}
+
+impl<'a> IndexedTerm<'a> {
+    fn new(term: &'a NodeSelectorTerm, index: &'a NodeLabelIndex) -> IndexedTerm<'a> {
+        let expressions = term.match_expressions.iter();
+        IndexedTerm {
+            term,
+            expressions: expressions.map(|r| index.requirement(r)).collect(),
+        }
+    }
+
+    /// Whether node `at` (its index in the snapshot), called `name`, matches the term.
+    fn matches(&self, at: usize, name: &str) -> bool {
+        self.term
+            .matches_with(name, |k, _| self.expressions[k].matches(at))
+    }
+}
+
 /// [`required_matches`] for one pod on the snapshot's node label index: each
 /// requirement decided once per distinct label value, each node's verdict lookups.
 pub struct RequiredOnIndex<'a> {
     /// The node selector's pairs, as `key In (value)`.
     selector: Vec<IndexedRequirement<'a>>,
-    /// The required terms, each with its indexed expressions.
-    terms: Option<Vec<(&'a NodeSelectorTerm, Vec<IndexedRequirement<'a>>)>>,
+    /// The required terms.
+    terms: Option<Vec<IndexedTerm<'a>>>,
 }
 
 impl<'a> RequiredOnIndex<'a> {
@@ -89,15 +112,11 @@ impl<'a> RequiredOnIndex<'a> {
                 values: vec![value.to_string()],
             })
         });
-        let terms = pod.node_affinity.required.as_ref().map(|terms| {
-            terms
-                .iter()
-                .map(|t| {
-                    let expressions = t.match_expressions.iter();
-                    (t, expressions.map(|r| index.requirement(r)).collect())
-                })
-                .collect()
-        });
+        let terms = pod
+            .node_affinity
+            .required
+            .as_ref()
+            .map(|terms| terms.iter().map(|t| IndexedTerm::new(t, index)).collect());
         RequiredOnIndex {
             selector: selector.collect(),
             terms,
@@ -107,11 +126,10 @@ impl<'a> RequiredOnIndex<'a> {
     /// Whether node `at` (its index in the snapshot), called `name`, matches.
     pub fn matches(&self, at: usize, name: &str) -> bool {
         self.selector.iter().all(|r| r.matches(at))
-            && self.terms.as_ref().is_none_or(|terms| {
-                terms.iter().any(|(term, expressions)| {
-                    term.matches_with(name, |k, _| expressions[k].matches(at))
-                })
-            })
+            && self
+                .terms
+                .as_ref()
+                .is_none_or(|terms| terms.iter().any(|t| t.matches(at, name)))
     }
 }
 
@@ -138,10 +156,10 @@ pub struct Scorer<'a> {
     indexed: Option<IndexedTerms<'a>>,
 }
 
-/// The preferred terms of non-zero weight with their indexed expressions, and the
+/// The preferred terms of non-zero weight, indexed, with their weights, and the
 /// feasible nodes' places in the snapshot (what the index is read by).
 struct IndexedTerms<'a> {
-    terms: Vec<(i64, &'a NodeSelectorTerm, Vec<IndexedRequirement<'a>>)>,
+    terms: Vec<(i64, IndexedTerm<'a>)>,
     at: &'a [u32],
 }
 
@@ -161,11 +179,7 @@ pub fn pre_score<'a>(
         let terms = preferred
             .iter()
             .filter(|p| p.weight != 0)
-            .map(|p| {
-                let expressions = p.term.match_expressions.iter();
-                let indexed = expressions.map(|r| index.requirement(r)).collect();
-                (i64::from(p.weight), &p.term, indexed)
-            })
+            .map(|p| (i64::from(p.weight), IndexedTerm::new(&p.term, index)))
             .collect();
         IndexedTerms {
             terms,
@@ -182,10 +196,8 @@ impl NodeScorer for Scorer<'_> {
                 let at = at[index] as usize;
                 terms
                     .iter()
-                    .filter(|(_, term, expressions)| {
-                        term.matches_with(node.name(), |k, _| expressions[k].matches(at))
-                    })
-                    .map(|(weight, ..)| weight)
+                    .filter(|(_, term)| term.matches(at, node.name()))
+                    .map(|(weight, _)| weight)
                     .sum()
             }
             None => self

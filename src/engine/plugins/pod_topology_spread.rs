@@ -311,6 +311,7 @@ fn domain_counts<'a, R: NodeReading<'a>>(
             acc
         }
     };
+    // The read lock goes before the counts made afresh are written.
     drop(remembered);
     drop(reader);
     if let Some(matching) = matching {
