@@ -346,7 +346,12 @@ pub fn run_scores(
         (row, memo.is_some() && remembered.is_none())
     };
     let rows: Vec<([i64; MAX_SCORERS], bool)> = match evaluation {
-        Evaluation::Fast => nodes.par_iter().enumerate().map(raw).collect(),
+        Evaluation::Fast => nodes
+            .par_iter()
+            .with_min_len(crate::engine::NODES_PER_TASK)
+            .enumerate()
+            .map(raw)
+            .collect(),
         Evaluation::Straightforward => nodes.iter().enumerate().map(raw).collect(),
     };
     let fresh = rows

@@ -459,6 +459,7 @@ fn fast_dry_runs<'a>(
 ) -> Vec<Option<DryRun<'a>>> {
     let screened: Vec<Result<i32, DryRun>> = potential
         .par_iter()
+        .with_min_len(crate::engine::NODES_PER_TASK)
         .map(|&(_, i)| screen(state, &snapshot.nodes[i]))
         .collect();
     let least = screened

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::decision::{Decision, Outcome};
 use super::node_local_memo::NodeLocalMemo;
 use super::snapshot::Snapshot;
-use super::{Options, decide_remembering};
+use super::{Options, decide_remembering, on_pool};
 use crate::model::{Node, Pod};
 
 /// Hypothetical changes to evaluate a query against.
@@ -103,6 +103,17 @@ pub fn commit(snapshot: Snapshot, pod: &Pod, decision: &Decision) -> Snapshot {
 /// Places `pods` in order, each on the snapshot left by the ones before. With
 /// `all_or_nothing`, stops at the first pod that cannot be placed.
 pub fn place_in_order(
+    snapshot: &Snapshot,
+    pods: &[Pod],
+    all_or_nothing: bool,
+    options: Options,
+) -> Vec<Decision> {
+    // One hand-over to the pool for the whole sequence, not one per decision.
+    on_pool(|| place_here(snapshot, pods, all_or_nothing, options))
+}
+
+/// [`place_in_order`] on the calling thread.
+fn place_here(
     snapshot: &Snapshot,
     pods: &[Pod],
     all_or_nothing: bool,

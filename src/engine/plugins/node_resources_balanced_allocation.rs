@@ -21,9 +21,11 @@ pub fn pre_score(state: &CycleState) -> Option<Scorer> {
     })
 }
 
-/// `balancedResourceScorer`, in the same floating-point steps as upstream.
-fn balanced(requested: &[i64], allocatable: &[i64]) -> i64 {
-    let mut fractions = Vec::with_capacity(requested.len());
+/// `balancedResourceScorer`, in the same floating-point steps as upstream. The
+/// fractions live on the stack: this runs for every feasible node of every decision.
+fn balanced<const N: usize>(requested: &[i64; N], allocatable: &[i64; N]) -> i64 {
+    let mut fractions = [0.0f64; N];
+    let mut n = 0;
     let mut total = 0.0f64;
     for (r, a) in requested.iter().zip(allocatable) {
         if *a == 0 {
@@ -31,9 +33,11 @@ fn balanced(requested: &[i64], allocatable: &[i64]) -> i64 {
         }
         let f = (*r as f64 / *a as f64).min(1.0);
         total += f;
-        fractions.push(f);
+        fractions[n] = f;
+        n += 1;
     }
-    let std = match fractions.len() {
+    let fractions = &fractions[..n];
+    let std = match n {
         2 => ((fractions[0] - fractions[1]) / 2.0).abs(),
         n if n > 2 => {
             let mean = total / n as f64;
