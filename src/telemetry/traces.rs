@@ -9,6 +9,7 @@
 //! bounded queue: a slow or unreachable collector costs dropped spans, never a
 //! slower answer.
 
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use opentelemetry::trace::TracerProvider as _;
@@ -53,7 +54,9 @@ fn otlp_endpoint() -> Option<String> {
 /// spans to the OTLP endpoint when one is configured. Call inside the Tokio runtime:
 /// the exporter's gRPC channel runs on it.
 pub fn init() -> Result<Tracing, ExporterError> {
+    // Colours only on a terminal: a log file or a journal gets plain text.
     let logs = tracing_subscriber::fmt::layer()
+        .with_ansi(std::io::stderr().is_terminal())
         .with_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")));
     let provider = otlp_endpoint().map(|_| provider()).transpose()?;
     let otel = provider.as_ref().map(|p| {

@@ -98,10 +98,13 @@ impl FilterPlugin for NodeResourcesFit {
     }
 
     fn filter(&self, state: &CycleState, node: &NodeInfo) -> Option<Status> {
-        let missing = insufficient_resources(&state.pod.requests, node);
-        if missing.is_empty() {
+        let request = &state.pod.requests;
+        // Most nodes fit: answer those without gathering reasons.
+        let (alloc, allowed) = (&node.node.allocatable, node.node.allowed_pods);
+        if fits(request, alloc, allowed, &node.requested, node.pods.len()) {
             return None;
         }
+        let missing = insufficient_resources(request, node);
         let code = if missing.iter().any(|m| m.unresolvable) {
             Code::UnschedulableAndUnresolvable
         } else {
@@ -181,6 +184,59 @@ mod tests {
             plugin: None,
             reasons: strings(reasons).into_iter().map(Cow::Owned).collect(),
         })
+    }
+
+    #[test]
+    fn fits_agrees_with_the_reasons_on_every_combination() {
+        // The filter answers with `fits` and gathers reasons only when it is false.
+        let gpu = |n: Value, count: &str| {
+            merge(
+                n,
+                json!({"status": {"allocatable": {"nvidia.com/gpu": count}}}),
+            )
+        };
+        let wants_gpu = |mut p: Value, count: &str| {
+            p["spec"]["containers"][0]["resources"]["requests"]["nvidia.com/gpu"] = json!(count);
+            p
+        };
+        let (mut compared, mut fitting) = (0, 0);
+        for (max_pods, gpus) in [(1, "0"), (2, "1"), (110, "2")] {
+            let n = gpu(node("n", "2", "4Gi", max_pods), gpus);
+            for used in [("", ""), ("1", "1Gi"), ("2", "4Gi")] {
+                let s = snapshot(vec![n.clone()], vec![bound(pod("a", used.0, used.1), "n")]);
+                let info = s.node("n").expect("node n");
+                for (cpu, memory) in [("", ""), ("500m", ""), ("1", "3Gi"), ("3", "1Gi")] {
+                    for want_gpu in [None, Some("1"), Some("2")] {
+                        let mut p = pod("p", cpu, memory);
+                        if let Some(count) = want_gpu {
+                            p = wants_gpu(p, count);
+                        }
+                        let request = pending(&s, &p).requests();
+                        let alloc = &info.node.allocatable;
+                        let quick = fits(
+                            &request,
+                            alloc,
+                            info.node.allowed_pods,
+                            &info.requested,
+                            info.pods.len(),
+                        );
+                        let reasons = insufficient_resources(&request, info);
+                        assert_eq!(
+                            quick,
+                            reasons.is_empty(),
+                            "{max_pods} pods, {gpus} gpus, used {used:?}, pod {cpu} {memory} {want_gpu:?}"
+                        );
+                        compared += 1;
+                        fitting += usize::from(quick);
+                    }
+                }
+            }
+        }
+        assert_eq!(compared, 108);
+        assert!(
+            0 < fitting && fitting < compared,
+            "{fitting} of {compared} fit"
+        );
     }
 
     #[test]
