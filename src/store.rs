@@ -363,7 +363,7 @@ impl ClusterState {
             (*current.snapshot).clone()
         };
         let stale = self.stale_keys(&batch, &current.snapshot);
-        let mut edit = base.edit();
+        let mut edit = base.into_edit();
         let ix = &self.indexes;
         let changes = stale.into_iter().map(Change::Delete).chain(batch.changes);
         for change in changes {
