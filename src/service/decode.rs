@@ -2,6 +2,7 @@
 //! `crate::kube`. Every error is `INVALID_ARGUMENT` naming the offending field path,
 //! e.g. `changes[3].upsert: field `spec.containers[0].resources.requests.cpu`: …`.
 
+use rayon::prelude::*;
 use std::sync::Arc;
 
 use tonic::Status;
@@ -158,47 +159,71 @@ pub fn batch(
             classes.push(c);
         }
     }
-    let mut changes = Vec::with_capacity(parsed.len());
-    for (i, p) in parsed.into_iter().enumerate() {
-        let raw = match p {
-            Ok(raw) => raw,
-            Err(k) => {
-                changes.push(Change::Delete(k));
-                continue;
-            }
-        };
-        let at = |e| invalid(&upsert_path(i), e);
-        let object = match raw.kind().unwrap_or_default() {
-            "Pod" => {
-                let (pod, terminal) = raw.pod(&classes).map_err(at)?;
-                if terminal {
-                    // Finished pods hold nothing: as in the scheduler's cache, they leave.
-                    changes.push(Change::Delete(ObjectKey::Pod {
-                        namespace: pod.namespace,
-                        name: pod.name,
-                    }));
-                    continue;
-                }
-                Object::Pod(Arc::new(pod))
-            }
-            "Node" => Object::Node(Arc::new(raw.node().map_err(at)?)),
-            "PodDisruptionBudget" => Object::PodDisruptionBudget(raw.pdb().map_err(at)?),
-            "PriorityClass" => Object::PriorityClass(raw.priority_class().map_err(at)?),
-            "Namespace" => Object::Namespace(raw.namespace().map_err(at)?),
-            other => {
-                return Err(Status::invalid_argument(format!(
-                    "{}.kind: unsupported kind {other:?}",
-                    upsert_path(i)
-                )));
-            }
-        };
-        changes.push(Change::Upsert(object));
-    }
+    // Each object decodes on its own: big batches (an initial sync, a re-list) spread
+    // over the pool. The first refused object, in batch order, names the error.
+    let decoded: Vec<Result<Change, Status>> = if parsed.len() >= PARALLEL_DECODE_FROM {
+        crate::engine::on_pool(|| {
+            parsed
+                .into_par_iter()
+                .enumerate()
+                .map(|(i, p)| change(i, p, &classes))
+                .collect()
+        })
+    } else {
+        let classes = &classes;
+        parsed
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| change(i, p, classes))
+            .collect()
+    };
+    let changes = decoded.into_iter().collect::<Result<Vec<_>, _>>()?;
     Ok(Batch {
         replace: req.replace,
         replace_kinds: replace_kinds(&req.replace_kinds)?,
         changes,
     })
+}
+
+/// Batches from this many objects up decode in parallel.
+const PARALLEL_DECODE_FROM: usize = 64;
+
+/// The change the `i`th entry of a batch makes, its pod priorities resolved by
+/// `classes`.
+fn change(
+    i: usize,
+    parsed: Result<RawObject, ObjectKey>,
+    classes: &[PriorityClass],
+) -> Result<Change, Status> {
+    let raw = match parsed {
+        Ok(raw) => raw,
+        Err(k) => return Ok(Change::Delete(k)),
+    };
+    let at = |e| invalid(&upsert_path(i), e);
+    let object = match raw.kind().unwrap_or_default() {
+        "Pod" => {
+            let (pod, terminal) = raw.pod(classes).map_err(at)?;
+            if terminal {
+                // Finished pods hold nothing: as in the scheduler's cache, they leave.
+                return Ok(Change::Delete(ObjectKey::Pod {
+                    namespace: pod.namespace,
+                    name: pod.name,
+                }));
+            }
+            Object::Pod(Arc::new(pod))
+        }
+        "Node" => Object::Node(Arc::new(raw.node().map_err(at)?)),
+        "PodDisruptionBudget" => Object::PodDisruptionBudget(raw.pdb().map_err(at)?),
+        "PriorityClass" => Object::PriorityClass(raw.priority_class().map_err(at)?),
+        "Namespace" => Object::Namespace(raw.namespace().map_err(at)?),
+        other => {
+            return Err(Status::invalid_argument(format!(
+                "{}.kind: unsupported kind {other:?}",
+                upsert_path(i)
+            )));
+        }
+    };
+    Ok(Change::Upsert(object))
 }
 
 #[cfg(test)]
@@ -259,6 +284,45 @@ mod tests {
             ..Default::default()
         };
         batch(&req, Vec::new()).unwrap_err().message().to_string()
+    }
+
+    #[test]
+    fn a_big_batch_decodes_in_parallel_in_order_and_names_its_first_refusal() {
+        let pod = |k: usize, cpu: &str| {
+            json_upsert(serde_json::json!({"kind": "Pod",
+                "metadata": {"name": format!("p{k}"), "namespace": "default"},
+                "spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": cpu}}}]}}))
+        };
+        let size = 4 * PARALLEL_DECODE_FROM;
+        let good: Vec<_> = (0..size).map(|k| pod(k, "100m")).collect();
+        let req = pb::SyncStateRequest {
+            changes: good.clone(),
+            ..Default::default()
+        };
+        let names: Vec<String> = batch(&req, Vec::new())
+            .expect("a good batch")
+            .changes
+            .into_iter()
+            .map(|c| match c {
+                Change::Upsert(Object::Pod(p)) => p.name.clone(),
+                _ => panic!("not a pod upsert"),
+            })
+            .collect();
+        let in_order: Vec<String> = (0..size).map(|k| format!("p{k}")).collect();
+        assert_eq!(names, in_order);
+        // Two refusals: the first in batch order names the error, whichever thread
+        // decoded it.
+        let (first, second) = (size - PARALLEL_DECODE_FROM, size - 1);
+        let mut bad = good;
+        bad[second] = pod(second, "lots");
+        bad[first] = pod(first, "plenty");
+        let message = refusal(bad);
+        assert!(
+            message.starts_with(&format!(
+                "changes[{first}].upsert: field `spec.containers[0].resources.requests.cpu`: "
+            )),
+            "{message}"
+        );
     }
 
     #[test]
