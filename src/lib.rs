@@ -5,13 +5,14 @@
 //! ingest [`store`] and its immutable snapshots → decisions ([`engine`]) → the gRPC
 //! [`service`], the CLI's [`report`] and the [`conformance`] comparison. [`generate`]
 //! makes synthetic clusters for the demo and benchmarks; [`telemetry`] holds the
-//! service's metrics and traces.
+//! service's metrics and traces; [`pool`] is where CPU-bound work runs.
 
 pub mod conformance;
 pub mod engine;
 pub mod generate;
 pub mod kube;
 pub mod model;
+pub mod pool;
 pub mod report;
 pub mod service;
 pub mod store;

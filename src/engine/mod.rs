@@ -101,20 +101,6 @@ pub(crate) fn for_each_node<'a, T: Send>(
     }
 }
 
-/// Runs `work` on a worker of rayon's global pool (in place when already on one), under
-/// the caller's tracing subscriber and span. The fast evaluation's parallel passes then fork and join among the
-/// pool's workers; called from outside the pool, each pass would instead hand its work
-/// to the pool and put the calling thread to sleep until the pass is done, a wake-up
-/// pair per pass.
-pub fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
-    if rayon::current_thread_index().is_some() {
-        return work();
-    }
-    let dispatch = tracing::dispatcher::get_default(tracing::Dispatch::clone);
-    let span = tracing::Span::current();
-    rayon::scope(|_| tracing::dispatcher::with_default(&dispatch, || span.in_scope(work)))
-}
-
 /// Decides where `pod` would land on `snapshot`, and whom it would preempt, with every
 /// explanation.
 pub fn decide(snapshot: &Snapshot, pod: &Pod) -> Decision {
@@ -136,7 +122,7 @@ pub fn decide_remembering(
     memo: Option<&mut node_local_memo::NodeLocalMemo>,
 ) -> Decision {
     match options.evaluation {
-        Evaluation::Fast => on_pool(|| decide_here(snapshot, pod, options, memo)),
+        Evaluation::Fast => crate::pool::on_pool(|| decide_here(snapshot, pod, options, memo)),
         Evaluation::Straightforward => decide_here(snapshot, pod, options, memo),
     }
 }
@@ -385,29 +371,4 @@ fn decide_here(
         decision.drop_explanations();
     }
     decision
-}
-
-#[cfg(test)]
-mod tests {
-    use super::on_pool;
-
-    #[test]
-    fn on_pool_runs_the_work_on_a_pool_worker_under_the_callers_span() {
-        let subscriber = tracing_subscriber::registry();
-        tracing::subscriber::with_default(subscriber, || {
-            let span = tracing::info_span!("caller");
-            let _entered = span.enter();
-            assert!(rayon::current_thread_index().is_none());
-            let (worker, inside) =
-                on_pool(|| (rayon::current_thread_index(), tracing::Span::current().id()));
-            assert!(worker.is_some(), "the work ran on the calling thread");
-            assert_eq!(inside, span.id(), "the work lost the caller's span");
-            // Already on a worker: the work runs in place, on that worker.
-            let nested = on_pool(|| {
-                let here = rayon::current_thread_index();
-                (here, on_pool(rayon::current_thread_index))
-            });
-            assert_eq!(nested.0, nested.1);
-        });
-    }
 }

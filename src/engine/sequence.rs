@@ -8,8 +8,9 @@ use std::sync::Arc;
 use super::decision::{Decision, Outcome};
 use super::node_local_memo::NodeLocalMemo;
 use super::snapshot::Snapshot;
-use super::{Options, decide_remembering, on_pool};
+use super::{Options, decide_remembering};
 use crate::model::{Node, Pod};
+use crate::pool::on_pool;
 
 /// Hypothetical changes to evaluate a query against.
 #[derive(Debug, Clone, Default)]

@@ -162,7 +162,7 @@ pub fn batch(
     // Each object decodes on its own: big batches (an initial sync, a re-list) spread
     // over the pool. The first refused object, in batch order, names the error.
     let decoded: Vec<Result<Change, Status>> = if parsed.len() >= PARALLEL_DECODE_FROM {
-        crate::engine::on_pool(|| {
+        crate::pool::on_pool(|| {
             parsed
                 .into_par_iter()
                 .enumerate()

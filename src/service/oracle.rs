@@ -5,12 +5,11 @@
 //! on the call's span (opened by `telemetry::rpc`), and opens the `snapshot` phase
 //! span; the engine's phases run under it as a job on rayon's pool.
 
-use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
@@ -150,9 +149,9 @@ fn overlay(snapshot: &Arc<Snapshot>, w: &WhatIf) -> Result<Arc<Snapshot>, Status
 /// the cores and stretch each other's latency; waiting calls queue fairly (first come,
 /// first served) instead of being preempted by the OS and rayon's work stealing.
 ///
-/// The work runs as a job on rayon's pool, under the current span: its parallel passes
-/// then fork and join among the pool's workers, with no thread in between to hand each
-/// pass over and wait for it.
+/// The work runs as a job on rayon's pool (`pool::spawn`), under the current span: its
+/// parallel passes then fork and join among the pool's workers, with no thread in
+/// between to hand each pass over and wait for it.
 async fn evaluate<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Status> {
     static GATE: LazyLock<Semaphore> =
         LazyLock::new(|| Semaphore::new(rayon::current_num_threads()));
@@ -160,17 +159,9 @@ async fn evaluate<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
         .acquire()
         .await
         .map_err(|e| Status::internal(format!("evaluation gate closed: {e}")))?;
-    let span = Span::current();
-    let (done, result) = oneshot::channel();
-    rayon::spawn(move || {
-        // A panic must come back as this call's error: rayon would abort the process.
-        let _ = done.send(panic::catch_unwind(AssertUnwindSafe(|| span.in_scope(f))));
-    });
-    match result.await {
-        Ok(Ok(answer)) => Ok(answer),
-        Ok(Err(_)) => Err(Status::internal("evaluation failed: the engine panicked")),
-        Err(_) => Err(Status::internal("evaluation failed: its job was dropped")),
-    }
+    crate::pool::spawn(f)
+        .await
+        .map_err(|_| Status::internal("evaluation failed: the engine panicked"))
 }
 
 /// Runs CPU-bound work off the async runtime, under the current span.
