@@ -2,9 +2,9 @@
 //! `crate::kube`. Every error is `INVALID_ARGUMENT` naming the offending field path,
 //! e.g. `changes[3].upsert: field `spec.containers[0].resources.requests.cpu`: …`.
 
-use rayon::prelude::*;
 use std::sync::Arc;
 
+use rayon::prelude::*;
 use tonic::Status;
 
 use super::{native, pb};
@@ -161,23 +161,23 @@ pub fn batch(
     }
     // Each object decodes on its own: big batches (an initial sync, a re-list) spread
     // over the pool. The first refused object, in batch order, names the error.
-    let decoded: Vec<Result<Change, Status>> = if parsed.len() >= PARALLEL_DECODE_FROM {
-        crate::pool::on_pool(|| {
+    let changes: Vec<Change> = if parsed.len() >= PARALLEL_DECODE_FROM {
+        let decoded: Vec<Result<Change, Status>> = crate::pool::on_pool(|| {
             parsed
                 .into_par_iter()
                 .enumerate()
                 .map(|(i, p)| change(i, p, &classes))
                 .collect()
-        })
+        });
+        decoded.into_iter().collect::<Result<_, _>>()?
     } else {
         let classes = &classes;
         parsed
             .into_iter()
             .enumerate()
             .map(|(i, p)| change(i, p, classes))
-            .collect()
+            .collect::<Result<_, _>>()?
     };
-    let changes = decoded.into_iter().collect::<Result<Vec<_>, _>>()?;
     Ok(Batch {
         replace: req.replace,
         replace_kinds: replace_kinds(&req.replace_kinds)?,
