@@ -164,12 +164,16 @@ async fn evaluate<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
         .map_err(|_| Status::internal("evaluation failed: the engine panicked"))
 }
 
-/// Runs CPU-bound work off the async runtime, under the current span.
-async fn compute<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Status> {
+/// Runs a SyncState batch's decode and apply off the async runtime, under the current
+/// span. On a blocking thread rather than the pool: applying waits for the cluster's
+/// writer lock, and a pool worker waiting there would hold up queries.
+async fn ingest_off_runtime<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Status> {
     let span = Span::current();
     tokio::task::spawn_blocking(move || span.in_scope(f))
         .await
-        .map_err(|e| Status::internal(format!("evaluation failed: {e}")))
+        .map_err(|e| Status::internal(format!("applying the batch failed: {e}")))
 }
 
 type SyncStream = Pin<Box<dyn Stream<Item = Result<pb::SyncStateResponse, Status>> + Send>>;
@@ -210,7 +214,7 @@ impl pb::preemption_oracle_server::PreemptionOracle for Oracle {
                     changes = req.changes.len(),
                     revision = Empty
                 );
-                let result = compute(move || ingest::apply_request(&store, &req))
+                let result = ingest_off_runtime(move || ingest::apply_request(&store, &req))
                     .instrument(span)
                     .await
                     .and_then(|r| r);
