@@ -21,9 +21,8 @@ pub fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     if rayon::current_thread_index().is_some() {
         return work();
     }
-    let dispatch = dispatcher::get_default(Dispatch::clone);
-    let span = Span::current();
-    rayon::scope(|_| dispatcher::with_default(&dispatch, || span.in_scope(work)))
+    let work = under_callers_span(work);
+    rayon::scope(|_| work())
 }
 
 /// Runs `work` as a job on the pool and awaits its answer without blocking the async
@@ -32,19 +31,24 @@ pub fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
 pub async fn spawn<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, Box<dyn Any + Send>> {
-    let dispatch = dispatcher::get_default(Dispatch::clone);
-    let span = Span::current();
+    let work = under_callers_span(work);
     let (done, answer) = oneshot::channel();
     rayon::spawn(move || {
-        let result = panic::catch_unwind(AssertUnwindSafe(|| {
-            dispatcher::with_default(&dispatch, || span.in_scope(work))
-        }));
+        let result = panic::catch_unwind(AssertUnwindSafe(work));
         // The caller may have gone (a cancelled call): nobody wants the answer then.
         let _ = done.send(result);
     });
     answer
         .await
         .unwrap_or_else(|_| Err(Box::new("the pool dropped the job")))
+}
+
+/// `work`, to run on another thread under the calling thread's tracing subscriber and
+/// span.
+fn under_callers_span<R>(work: impl FnOnce() -> R) -> impl FnOnce() -> R {
+    let dispatch = dispatcher::get_default(Dispatch::clone);
+    let span = Span::current();
+    move || dispatcher::with_default(&dispatch, || span.in_scope(work))
 }
 
 #[cfg(test)]
