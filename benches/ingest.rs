@@ -10,10 +10,12 @@
 //!   watch's MODIFIED events carry them) applied to a loaded store (objects/s);
 //! - `stream-json/N/B`: the same batches as the SyncState handler sees them: Kubernetes
 //!   JSON text decoded and validated by `service::decode::batch`, then applied;
-//! - `refresh-1-pod/N`: one pod changes (a 1-pod batch): the new snapshot published.
+//! - `refresh-1-pod/N`: one pod changes (a 1-pod batch): the new snapshot published,
+//!   on the cluster with 1,000 pending pods besides.
 //!
-//! After the groups a timed loop prints p50/p99 of the one-pod refresh and the
-//! sustained updates/s of the streams.
+//! After the groups timed loops print the sustained updates/s of the streams, and
+//! p50/p99 of a one-object refresh: a bound pod, a pending pod, and a node sent again
+//! (a status heartbeat: same labels and images).
 
 mod common;
 
@@ -23,6 +25,7 @@ use std::time::Duration;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use preemption_oracle::generate::generate_scenario;
+use preemption_oracle::model::Pod;
 use preemption_oracle::service::decode;
 use preemption_oracle::service::pb;
 use preemption_oracle::store::{Batch, Change, ClusterState, Object, Store};
@@ -229,7 +232,7 @@ fn refresh(c: &mut Criterion) {
         if !common::selected(&format!("refresh-1-pod/{nodes}")) {
             continue;
         }
-        let cl = common::cluster(nodes, 0);
+        let cl = common::cluster(nodes, PENDING_PODS);
         let (_store, state) = loaded(&cl);
         let mut group = c.benchmark_group("refresh-1-pod");
         let mut next = 0;
@@ -241,16 +244,44 @@ fn refresh(c: &mut Criterion) {
             )
         });
         group.finish();
-        let mut next = 0;
-        let batches: Vec<Batch> = (0..if common::bench_mode() { 20_000 } else { 1 })
-            .map(|_| pod_batch(&cl, &mut next, 1))
-            .collect();
-        let mut batches = batches.into_iter();
-        let s = common::timed(Duration::from_secs(2), 100, 20_000, || {
-            batches.next().map(|b| state.apply(b))
-        });
-        println!("latency refresh-1-pod/{nodes}: {}", s.summary());
+        let (bound, pending): (Vec<&Pod>, Vec<&Pod>) =
+            cl.objects.pods.iter().partition(|p| p.node_name.is_some());
+        let upsert = |object: Object| Batch {
+            changes: vec![Change::Upsert(object)],
+            ..Batch::default()
+        };
+        let kinds: [(&str, Vec<Object>); 3] = [
+            ("pod", pod_objects(&bound)),
+            ("pending-pod", pod_objects(&pending)),
+            (
+                "node",
+                cl.objects
+                    .nodes
+                    .iter()
+                    .map(|n| Object::Node(Arc::new(n.clone())))
+                    .collect(),
+            ),
+        ];
+        for (kind, objects) in kinds {
+            let count = if common::bench_mode() { 20_000 } else { 1 };
+            let mut batches = objects.into_iter().cycle().take(count).map(upsert);
+            let s = common::timed(Duration::from_secs(2), 100, count, || {
+                batches.next().map(|b| state.apply(b))
+            });
+            println!("latency refresh-1-{kind}/{nodes}: {}", s.summary());
+        }
     }
+}
+
+/// Pending pods in the refresh bench's cluster (as in the pending-pods bench).
+const PENDING_PODS: usize = 1000;
+
+/// Upserts of copies of `pods` (the store sees a new object each time).
+fn pod_objects(pods: &[&Pod]) -> Vec<Object> {
+    pods.iter()
+        .take(20_000)
+        .map(|p| Object::Pod(Arc::new((*p).clone())))
+        .collect()
 }
 
 criterion_group! {

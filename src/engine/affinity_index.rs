@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::snapshot::{NodeInfo, PodInfo};
+use super::snapshot::{NodeInfo, NodeList, PodInfo};
 
 /// Pods with equal pod (anti-)affinity terms, and where they run.
 #[derive(Debug, Clone)]
@@ -55,7 +55,7 @@ fn node_index(i: usize) -> u32 {
 
 impl AffinityIndex {
     /// The index of `nodes` (in snapshot order).
-    pub fn build(nodes: &[Arc<NodeInfo>]) -> AffinityIndex {
+    pub fn build(nodes: &NodeList) -> AffinityIndex {
         let mut groups: HashMap<u128, TermGroup> = HashMap::new();
         for (i, info) in nodes.iter().enumerate() {
             for (fingerprint, count, pod) in counted(info) {

@@ -12,6 +12,7 @@
 //! a span costs a cached check.
 
 pub mod affinity_index;
+pub mod cow_list;
 pub mod cycle_state;
 pub mod decision;
 pub mod fit_error;
@@ -86,7 +87,7 @@ pub(crate) const NODES_PER_TASK: usize = 256;
 
 /// `f` over every node, in parallel for the fast evaluation, in order.
 pub(crate) fn for_each_node<'a, T: Send>(
-    nodes: &'a [std::sync::Arc<snapshot::NodeInfo>],
+    nodes: &'a snapshot::NodeList,
     evaluation: Evaluation,
     f: impl Fn(usize, &'a std::sync::Arc<snapshot::NodeInfo>) -> T + Sync + Send,
 ) -> Vec<T> {

@@ -8,9 +8,8 @@
 //! it with the snapshot the edit started from (pod changes never touch it).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use super::snapshot::NodeInfo;
+use super::snapshot::NodeList;
 use crate::model::selector::Requirement;
 
 /// One label key: every node's value id, and the values by id.
@@ -48,7 +47,7 @@ pub struct NodeLabelIndex {
 
 impl NodeLabelIndex {
     /// The index of `nodes` (in snapshot order).
-    pub fn build(nodes: &[Arc<NodeInfo>]) -> NodeLabelIndex {
+    pub fn build(nodes: &NodeList) -> NodeLabelIndex {
         let mut building: HashMap<&str, (LabelColumn, HashMap<&str, u32>)> = HashMap::new();
         for (i, info) in nodes.iter().enumerate() {
             for (key, value) in &info.node.labels {

@@ -11,7 +11,10 @@
 //!
 //! Snapshots are values: a new one is made from an old one with [`Snapshot::edit`],
 //! which shares every untouched `NodeInfo` with the old snapshot and rebuilds only the
-//! nodes a change touched, as kube-scheduler's cache does by node generation.
+//! nodes a change touched, as kube-scheduler's cache does by node generation. The copy
+//! itself does not grow with the cluster: the node list is a [`CowList`] (a changed node
+//! copies its chunk of 64 pointers) and the maps of unbound pods, PDBs, classes and
+//! namespaces are persistent (`imbl`), so a one-pod edit costs microseconds at any size.
 
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -19,6 +22,7 @@ use std::hash::{BuildHasher, Hash};
 use std::sync::{Arc, OnceLock};
 
 use super::affinity_index::AffinityIndex;
+use super::cow_list::CowList;
 use super::label_counts::LabelCounts;
 use super::node_label_index::NodeLabelIndex;
 use super::priority_ladder::PriorityLadder;
@@ -260,21 +264,26 @@ pub enum SnapshotError {
 }
 
 /// An immutable, consistent view of one cluster.
+/// The snapshot's nodes in name order; copies share the chunks they did not change.
+pub type NodeList = CowList<Arc<NodeInfo>>;
+
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     /// Nodes in name order.
-    pub nodes: Vec<Arc<NodeInfo>>,
+    pub nodes: NodeList,
     node_index: Arc<HashMap<String, usize>>,
+    // The maps below are persistent (`imbl`): a snapshot's copy shares them, and an
+    // edit copies only the few tree nodes on the path to what it changes.
     /// Pods nominated to a node and not bound yet, by node name.
-    nominated: HashMap<String, Vec<Arc<PodInfo>>>,
+    nominated: imbl::HashMap<String, Vec<Arc<PodInfo>>>,
     /// Pods neither bound nor nominated (waiting in the queue), by `namespace/name`.
-    pending: BTreeMap<String, Arc<PodInfo>>,
+    pending: imbl::OrdMap<String, Arc<PodInfo>>,
     /// Pods bound to a node the snapshot does not have (yet), by node name.
-    orphans: HashMap<String, Vec<Arc<PodInfo>>>,
+    orphans: imbl::HashMap<String, Vec<Arc<PodInfo>>>,
     /// PDBs by `namespace/name`.
-    pdbs: BTreeMap<String, Arc<PodDisruptionBudget>>,
-    priority_classes: BTreeMap<String, PriorityClass>,
-    namespaces: BTreeMap<String, Namespace>,
+    pdbs: imbl::OrdMap<String, Arc<PodDisruptionBudget>>,
+    priority_classes: imbl::OrdMap<String, PriorityClass>,
+    namespaces: imbl::OrdMap<String, Namespace>,
     /// Image name → summary.
     images: Arc<HashMap<String, ImageSummary>>,
     /// Bound pods with pod (anti-)affinity, grouped by their terms.
@@ -479,7 +488,7 @@ impl SnapshotEdit {
         self.touched
             .entry(i)
             .or_insert_with(|| Arc::clone(&nodes[i]));
-        Some(Arc::make_mut(&mut nodes[i]))
+        Some(Arc::make_mut(nodes.make_mut(i)))
     }
 
     /// Adds a node, or replaces it keeping the pods bound to it. Pods already bound to
@@ -689,14 +698,11 @@ impl SnapshotEdit {
             let old = std::mem::take(&mut snapshot.nodes);
             let mut merged = Vec::with_capacity(old.len() + new_nodes.len());
             let mut new_iter = new_nodes.into_values().peekable();
-            for n in old
-                .into_iter()
-                .filter(|n| !removed_nodes.contains(n.name()))
-            {
+            for n in old.iter().filter(|n| !removed_nodes.contains(n.name())) {
                 while new_iter.peek().is_some_and(|m| m.name() < n.name()) {
                     merged.push(Arc::new(new_iter.next().expect("peeked")));
                 }
-                merged.push(n);
+                merged.push(Arc::clone(n));
             }
             merged.extend(new_iter.map(Arc::new));
             snapshot.node_index = Arc::new(
@@ -706,7 +712,7 @@ impl SnapshotEdit {
                     .map(|(i, n)| (n.name().to_string(), i))
                     .collect(),
             );
-            snapshot.nodes = merged;
+            snapshot.nodes = NodeList::from(merged);
         }
         if node_set_changed {
             snapshot.images = Arc::new(image_summaries(&snapshot.nodes));
@@ -732,7 +738,7 @@ impl SnapshotEdit {
 
 /// Every image name's size (from the first node, in name order) and the nodes that
 /// hold it.
-fn image_summaries(nodes: &[Arc<NodeInfo>]) -> HashMap<String, ImageSummary> {
+fn image_summaries(nodes: &NodeList) -> HashMap<String, ImageSummary> {
     let mut images: HashMap<String, ImageSummary> = HashMap::new();
     for (i, n) in nodes.iter().enumerate() {
         let at = u32::try_from(i).expect("fewer than 2^32 nodes");

@@ -1,0 +1,237 @@
+//! [`CowList`]: a list whose copies share what they did not change, so that a snapshot's
+//! node list can be copied for an edit at a cost that does not grow with the cluster.
+//!
+//! Items are kept in fixed chunks of [`CHUNK`] behind reference-counted pointers, and
+//! the chunk pointers behind one more. Cloning a list takes one reference; changing
+//! item `i` of a shared list ([`CowList::make_mut`]) copies the chunk pointers once
+//! (one per 64 items: 79 at 5,000 nodes) and then only the chunk that holds `i`
+//! (64 items), however many items the list has. Reading is a slice index per level.
+
+use std::fmt;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+/// Items per chunk (a power of two: an index splits into chunk and offset by shifts).
+pub const CHUNK: usize = 64;
+const CHUNK_BITS: u32 = CHUNK.trailing_zeros();
+
+/// A list of `T` in chunks shared between copies; see the module's doc.
+pub struct CowList<T> {
+    chunks: Arc<[Arc<[T]>]>,
+    len: usize,
+}
+
+impl<T> Clone for CowList<T> {
+    fn clone(&self) -> Self {
+        CowList {
+            chunks: Arc::clone(&self.chunks),
+            len: self.len,
+        }
+    }
+}
+
+impl<T> Default for CowList<T> {
+    fn default() -> Self {
+        CowList {
+            chunks: Arc::from(Vec::new()),
+            len: 0,
+        }
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for CowList<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<T> CowList<T> {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn get(&self, i: usize) -> Option<&T> {
+        (i < self.len).then(|| &self.chunks[i >> CHUNK_BITS][i & (CHUNK - 1)])
+    }
+
+    /// The items in order.
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter {
+            chunks: self.chunks.iter(),
+            current: [].iter(),
+            remaining: self.len,
+        }
+    }
+
+    /// The items in order, in parallel (indexed: `enumerate` gives list positions).
+    pub fn par_iter(&self) -> impl IndexedParallelIterator<Item = &T>
+    where
+        T: Send + Sync,
+    {
+        (0..self.len).into_par_iter().map(move |i| &self[i])
+    }
+}
+
+impl<T: Clone> CowList<T> {
+    /// Item `i`, writable: the chunk pointers and `i`'s chunk are copied first when
+    /// another list shares them. Panics when `i` is out of bounds, as a slice does.
+    pub fn make_mut(&mut self, i: usize) -> &mut T {
+        assert!(
+            i < self.len,
+            "index {i} out of bounds for a list of {}",
+            self.len
+        );
+        let chunk = &mut Arc::make_mut(&mut self.chunks)[i >> CHUNK_BITS];
+        &mut Arc::make_mut(chunk)[i & (CHUNK - 1)]
+    }
+}
+
+impl<T> From<Vec<T>> for CowList<T> {
+    fn from(items: Vec<T>) -> Self {
+        let len = items.len();
+        let mut chunks = Vec::with_capacity(len.div_ceil(CHUNK));
+        let mut items = items.into_iter();
+        loop {
+            let chunk: Arc<[T]> = items.by_ref().take(CHUNK).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            chunks.push(chunk);
+        }
+        CowList {
+            chunks: chunks.into(),
+            len,
+        }
+    }
+}
+
+impl<T> FromIterator<T> for CowList<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(items: I) -> Self {
+        CowList::from(items.into_iter().collect::<Vec<T>>())
+    }
+}
+
+impl<T> std::ops::Index<usize> for CowList<T> {
+    type Output = T;
+
+    fn index(&self, i: usize) -> &T {
+        match self.get(i) {
+            Some(item) => item,
+            None => panic!("index {i} out of bounds for a list of {}", self.len),
+        }
+    }
+}
+
+impl<'a, T> IntoIterator for &'a CowList<T> {
+    type Item = &'a T;
+    type IntoIter = Iter<'a, T>;
+
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}
+
+/// [`CowList::iter`]: a slice iterator per chunk.
+#[derive(Clone)]
+pub struct Iter<'a, T> {
+    chunks: std::slice::Iter<'a, Arc<[T]>>,
+    current: std::slice::Iter<'a, T>,
+    remaining: usize,
+}
+
+impl<'a, T> Iterator for Iter<'a, T> {
+    type Item = &'a T;
+
+    fn next(&mut self) -> Option<&'a T> {
+        loop {
+            if let Some(item) = self.current.next() {
+                self.remaining -= 1;
+                return Some(item);
+            }
+            self.current = self.chunks.next()?.iter();
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl<T> ExactSizeIterator for Iter<'_, T> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(n: usize) -> CowList<usize> {
+        (0..n).collect()
+    }
+
+    #[test]
+    fn reads_as_the_vector_it_was_built_from() {
+        for n in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 5 * CHUNK + 7] {
+            let l = list(n);
+            assert_eq!(l.len(), n);
+            assert_eq!(l.is_empty(), n == 0);
+            assert_eq!(
+                l.iter().copied().collect::<Vec<_>>(),
+                (0..n).collect::<Vec<_>>()
+            );
+            assert_eq!(l.iter().len(), n);
+            assert_eq!(
+                l.par_iter()
+                    .enumerate()
+                    .map(|(i, v)| (i, *v))
+                    .collect::<Vec<_>>(),
+                (0..n).map(|i| (i, i)).collect::<Vec<_>>()
+            );
+            assert!((0..n).all(|i| l[i] == i && l.get(i) == Some(&i)));
+            assert_eq!(l.get(n), None);
+        }
+    }
+
+    #[test]
+    fn a_change_copies_one_chunk_and_leaves_the_original_alone() {
+        let original = list(5 * CHUNK + 7);
+        let mut changed = original.clone();
+        *changed.make_mut(CHUNK + 3) = 1000;
+        *changed.make_mut(CHUNK + 4) = 1001;
+        assert_eq!(original[CHUNK + 3], CHUNK + 3, "the original is unchanged");
+        assert_eq!((changed[CHUNK + 3], changed[CHUNK + 4]), (1000, 1001));
+        for c in 0..original.chunks.len() {
+            let shared = Arc::ptr_eq(&original.chunks[c], &changed.chunks[c]);
+            assert_eq!(
+                shared,
+                c != 1,
+                "chunk {c}: only the changed chunk is copied"
+            );
+        }
+        let mut again = changed.clone();
+        *again.make_mut(0) = 7;
+        assert_eq!(changed[0], 0);
+        assert!(Arc::ptr_eq(&changed.chunks[1], &again.chunks[1]));
+    }
+
+    #[test]
+    fn an_unshared_list_changes_in_place() {
+        let mut l = list(3 * CHUNK);
+        let chunks = Arc::as_ptr(&l.chunks);
+        let chunk = Arc::as_ptr(&l.chunks[2]);
+        *l.make_mut(2 * CHUNK + 1) = 9;
+        assert_eq!(Arc::as_ptr(&l.chunks), chunks);
+        assert_eq!(Arc::as_ptr(&l.chunks[2]), chunk);
+        assert_eq!(l[2 * CHUNK + 1], 9);
+    }
+
+    #[test]
+    #[should_panic(expected = "out of bounds")]
+    fn an_index_past_the_end_panics_even_inside_the_last_chunk() {
+        let l = list(CHUNK + 1);
+        let _ = l[CHUNK + 1];
+    }
+}
