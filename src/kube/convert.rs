@@ -37,11 +37,28 @@ fn err(path: impl Into<String>, message: impl Into<String>) -> DecodeError {
     }
 }
 
+// Helpers convert one part of an object and name refused fields relative to that part;
+// callers add where the part sits (`DecodeError::within`), so that a path is formatted
+// only for a refused object.
+
+/// Converts every item of the list `field`; a refusal names the item (`field[i]`).
+fn each<W, T>(field: &str, items: &[W], convert: impl Fn(&W) -> Result<T>) -> Result<Vec<T>> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| convert(item).map_err(|e| e.within(&format!("{field}[{i}]"))))
+        .collect()
+}
+
 fn required_name(meta: &wire::ObjectMeta) -> Result<String> {
     match meta.name.as_deref() {
         Some(n) if !n.is_empty() => Ok(n.to_string()),
         _ => Err(err("metadata.name", "is required")),
     }
+}
+
+fn labels_of(meta: &wire::ObjectMeta) -> Labels {
+    meta.labels.as_ref().map(Labels::from).unwrap_or_default()
 }
 
 fn namespace_of(meta: &wire::ObjectMeta) -> String {
@@ -96,7 +113,7 @@ pub fn node(n: &wire::Node) -> Result<Node> {
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(Node {
-        labels: n.metadata.labels.clone().unwrap_or_default().into(),
+        labels: labels_of(&n.metadata),
         taints,
         unschedulable: n.spec.unschedulable,
         allocatable: Resources::from_list(&allocatable_list),
@@ -140,7 +157,7 @@ fn preemption_policy(s: &str, path: &str) -> Result<PreemptionPolicy> {
 pub fn namespace(n: &wire::Namespace) -> Result<Namespace> {
     Ok(Namespace {
         name: required_name(&n.metadata)?,
-        labels: n.metadata.labels.clone().unwrap_or_default().into(),
+        labels: labels_of(&n.metadata),
     })
 }
 
@@ -149,13 +166,13 @@ pub fn pdb(p: &wire::PodDisruptionBudget) -> Result<PodDisruptionBudget> {
     Ok(PodDisruptionBudget {
         name: required_name(&p.metadata)?,
         namespace: namespace_of(&p.metadata),
-        selector: label_selector(&p.spec.selector, "spec.selector")?,
+        selector: label_selector(&p.spec.selector).map_err(|e| e.within("spec.selector"))?,
         disruptions_allowed: p.status.disruptions_allowed,
         disrupted_pods: p.status.disrupted_pods.keys().cloned().collect(),
     })
 }
 
-fn operator(op: &str, path: &str, node_selector: bool) -> Result<Operator> {
+fn operator(op: &str, node_selector: bool) -> Result<Operator> {
     Ok(match op {
         "In" => Operator::In,
         "NotIn" => Operator::NotIn,
@@ -163,17 +180,13 @@ fn operator(op: &str, path: &str, node_selector: bool) -> Result<Operator> {
         "DoesNotExist" => Operator::DoesNotExist,
         "Gt" if node_selector => Operator::Gt,
         "Lt" if node_selector => Operator::Lt,
-        other => return Err(err(path, format!("unknown operator {other:?}"))),
+        other => return Err(err("", format!("unknown operator {other:?}"))),
     })
 }
 
 /// Validates a requirement's values the way `labels.NewRequirement` does.
-fn requirement(
-    r: &wire::SelectorRequirement,
-    path: &str,
-    node_selector: bool,
-) -> Result<Requirement> {
-    let op = operator(&r.operator, &format!("{path}.operator"), node_selector)?;
+fn requirement(r: &wire::SelectorRequirement, node_selector: bool) -> Result<Requirement> {
+    let op = operator(&r.operator, node_selector).map_err(|e| e.within("operator"))?;
     let bad = match op {
         Operator::In | Operator::NotIn if r.values.is_empty() => {
             Some("must be non-empty for In and NotIn")
@@ -189,7 +202,7 @@ fn requirement(
         _ => None,
     };
     if let Some(why) = bad {
-        return Err(err(format!("{path}.values"), why));
+        return Err(err("values", why));
     }
     Ok(Requirement {
         key: r.key.clone(),
@@ -199,7 +212,7 @@ fn requirement(
 }
 
 /// `metav1.LabelSelectorAsSelector`: absent selects nothing, empty selects everything.
-fn label_selector(s: &Option<wire::LabelSelector>, path: &str) -> Result<Selector> {
+fn label_selector(s: &Option<wire::LabelSelector>) -> Result<Selector> {
     let Some(s) = s else {
         return Ok(Selector::Nothing);
     };
@@ -212,13 +225,9 @@ fn label_selector(s: &Option<wire::LabelSelector>, path: &str) -> Result<Selecto
             values: vec![v.clone()],
         })
         .collect();
-    for (i, e) in s.match_expressions.iter().enumerate() {
-        reqs.push(requirement(
-            e,
-            &format!("{path}.matchExpressions[{i}]"),
-            false,
-        )?);
-    }
+    reqs.extend(each("matchExpressions", &s.match_expressions, |e| {
+        requirement(e, false)
+    })?);
     Ok(Selector::All(reqs))
 }
 
@@ -231,7 +240,7 @@ fn node_selector_term(t: &wire::NodeSelectorTerm) -> NodeSelectorTerm {
         invalid: false,
     };
     for e in &t.match_expressions {
-        match requirement(e, "", true) {
+        match requirement(e, true) {
             Ok(r) => term.match_expressions.push(r),
             Err(_) => term.invalid = true,
         }
@@ -242,7 +251,7 @@ fn node_selector_term(t: &wire::NodeSelectorTerm) -> NodeSelectorTerm {
             term.invalid = true;
             continue;
         }
-        match requirement(f, "", false) {
+        match requirement(f, false) {
             Ok(r) => term.match_fields.push(r),
             Err(_) => term.invalid = true,
         }
@@ -286,9 +295,8 @@ fn pod_affinity_term(
     t: &wire::PodAffinityTerm,
     owner_namespace: &str,
     owner_labels: &Labels,
-    path: &str,
 ) -> Result<PodAffinityTerm> {
-    let mut selector = label_selector(&t.label_selector, &format!("{path}.labelSelector"))?;
+    let mut selector = label_selector(&t.label_selector).map_err(|e| e.within("labelSelector"))?;
     // matchLabelKeys / mismatchLabelKeys are merged into the selector at admission.
     let mut extra = Vec::new();
     for (keys, op) in [
@@ -320,10 +328,8 @@ fn pod_affinity_term(
     Ok(PodAffinityTerm {
         selector,
         namespaces,
-        namespace_selector: label_selector(
-            &t.namespace_selector,
-            &format!("{path}.namespaceSelector"),
-        )?,
+        namespace_selector: label_selector(&t.namespace_selector)
+            .map_err(|e| e.within("namespaceSelector"))?,
         topology_key: t.topology_key.clone(),
     })
 }
@@ -353,67 +359,65 @@ fn pod_affinity(
         ),
     ] {
         let Some(source) = source else { continue };
-        let base = format!("spec.affinity.{field}");
-        for (i, t) in source
-            .required_during_scheduling_ignored_during_execution
-            .iter()
-            .enumerate()
-        {
-            let path = format!("{base}.requiredDuringSchedulingIgnoredDuringExecution[{i}]");
-            required.push(pod_affinity_term(t, ns, labels, &path)?);
-        }
-        for (i, w) in source
-            .preferred_during_scheduling_ignored_during_execution
-            .iter()
-            .enumerate()
-        {
-            let path = format!(
-                "{base}.preferredDuringSchedulingIgnoredDuringExecution[{i}].podAffinityTerm"
-            );
-            preferred.push(WeightedPodAffinityTerm {
-                weight: w.weight,
-                term: pod_affinity_term(&w.pod_affinity_term, ns, labels, &path)?,
-            });
-        }
+        let within = |e: DecodeError| e.within(&format!("spec.affinity.{field}"));
+        let terms = &source.required_during_scheduling_ignored_during_execution;
+        required.extend(
+            each(
+                "requiredDuringSchedulingIgnoredDuringExecution",
+                terms,
+                |t| pod_affinity_term(t, ns, labels),
+            )
+            .map_err(within)?,
+        );
+        let weighted = &source.preferred_during_scheduling_ignored_during_execution;
+        preferred.extend(
+            each(
+                "preferredDuringSchedulingIgnoredDuringExecution",
+                weighted,
+                |w| {
+                    Ok(WeightedPodAffinityTerm {
+                        weight: w.weight,
+                        term: pod_affinity_term(&w.pod_affinity_term, ns, labels)
+                            .map_err(|e| e.within("podAffinityTerm"))?,
+                    })
+                },
+            )
+            .map_err(within)?,
+        );
     }
     Ok(out)
 }
 
-fn inclusion_policy(
-    p: &Option<String>,
-    default: InclusionPolicy,
-    path: &str,
-) -> Result<InclusionPolicy> {
+fn inclusion_policy(p: &Option<String>, default: InclusionPolicy) -> Result<InclusionPolicy> {
     match p.as_deref() {
         None => Ok(default),
         Some("Honor") => Ok(InclusionPolicy::Honor),
         Some("Ignore") => Ok(InclusionPolicy::Ignore),
-        Some(other) => Err(err(path, format!("unknown inclusion policy {other:?}"))),
+        Some(other) => Err(err("", format!("unknown inclusion policy {other:?}"))),
     }
 }
 
 fn topology_spread(
     c: &wire::TopologySpreadConstraint,
     labels: &Labels,
-    path: &str,
 ) -> Result<TopologySpreadConstraint> {
     let when_unsatisfiable = match c.when_unsatisfiable.as_str() {
         "DoNotSchedule" => UnsatisfiableAction::DoNotSchedule,
         "ScheduleAnyway" => UnsatisfiableAction::ScheduleAnyway,
         other => {
             return Err(err(
-                format!("{path}.whenUnsatisfiable"),
+                "whenUnsatisfiable",
                 format!("unknown action {other:?}"),
             ));
         }
     };
     if c.max_skew <= 0 {
-        return Err(err(format!("{path}.maxSkew"), "must be greater than zero"));
+        return Err(err("maxSkew", "must be greater than zero"));
     }
     if c.topology_key.is_empty() {
-        return Err(err(format!("{path}.topologyKey"), "is required"));
+        return Err(err("topologyKey", "is required"));
     }
-    let mut selector = label_selector(&c.label_selector, &format!("{path}.labelSelector"))?;
+    let mut selector = label_selector(&c.label_selector).map_err(|e| e.within("labelSelector"))?;
     let extra: Vec<Requirement> = c
         .match_label_keys
         .iter()
@@ -434,39 +438,28 @@ fn topology_spread(
         when_unsatisfiable,
         selector,
         min_domains: c.min_domains.unwrap_or(1),
-        node_affinity_policy: inclusion_policy(
-            &c.node_affinity_policy,
-            InclusionPolicy::Honor,
-            &format!("{path}.nodeAffinityPolicy"),
-        )?,
-        node_taints_policy: inclusion_policy(
-            &c.node_taints_policy,
-            InclusionPolicy::Ignore,
-            &format!("{path}.nodeTaintsPolicy"),
-        )?,
+        node_affinity_policy: inclusion_policy(&c.node_affinity_policy, InclusionPolicy::Honor)
+            .map_err(|e| e.within("nodeAffinityPolicy"))?,
+        node_taints_policy: inclusion_policy(&c.node_taints_policy, InclusionPolicy::Ignore)
+            .map_err(|e| e.within("nodeTaintsPolicy"))?,
     })
 }
 
-fn toleration(t: &wire::Toleration, path: &str) -> Result<Toleration> {
+fn toleration(t: &wire::Toleration) -> Result<Toleration> {
     let operator = match t.operator.as_deref() {
         None | Some("") | Some("Equal") => TolerationOperator::Equal,
         Some("Exists") => TolerationOperator::Exists,
         Some("Lt") | Some("Gt") => TolerationOperator::Unsupported,
         Some(other) => {
-            return Err(err(
-                format!("{path}.operator"),
-                format!("unknown operator {other:?}"),
-            ));
+            return Err(err("operator", format!("unknown operator {other:?}")));
         }
     };
     let effect = match t.effect.as_deref() {
         None | Some("") => None,
-        Some(e) => Some(TaintEffect::parse(e).ok_or_else(|| {
-            err(
-                format!("{path}.effect"),
-                format!("unknown taint effect {e:?}"),
-            )
-        })?),
+        Some(e) => Some(
+            TaintEffect::parse(e)
+                .ok_or_else(|| err("effect", format!("unknown taint effect {e:?}")))?,
+        ),
     };
     Ok(Toleration {
         key: t.key.clone(),
@@ -494,12 +487,15 @@ fn defaulted_from_limits(requests: ResourceList, limits: ResourceList) -> Resour
         .into_iter()
         .filter(|(name, _)| !requests.contains_key(name))
         .collect();
+    if defaulted.is_empty() {
+        return requests;
+    }
     requests.into_iter().chain(defaulted).collect()
 }
 
-fn container_resources(c: &wire::Container, path: &str) -> Result<ContainerResources> {
-    let requests = resource_list(&c.resources.requests, &format!("{path}.resources.requests"))?;
-    let limits = resource_list(&c.resources.limits, &format!("{path}.resources.limits"))?;
+fn container_resources(c: &wire::Container) -> Result<ContainerResources> {
+    let requests = resource_list(&c.resources.requests, "resources.requests")?;
+    let limits = resource_list(&c.resources.limits, "resources.limits")?;
     let requests = defaulted_from_limits(requests, limits);
     Ok(ContainerResources {
         requests,
@@ -605,24 +601,18 @@ fn timestamp(t: &Option<String>, path: &str) -> Result<Option<i64>> {
 pub fn pod(p: &wire::Pod, classes: &[PriorityClass]) -> Result<Pod> {
     let name = required_name(&p.metadata)?;
     let namespace = namespace_of(&p.metadata);
-    let labels = Labels::from(p.metadata.labels.clone().unwrap_or_default());
+    let labels = labels_of(&p.metadata);
     let (priority, preemption_policy) = resolve_priority(&p.spec, classes)?;
     let spec = &p.spec;
     if spec.containers.is_empty() {
         return Err(err("spec.containers", "must have at least one container"));
     }
-    let containers = spec
-        .containers
-        .iter()
-        .enumerate()
-        .map(|(i, c)| container_resources(c, &format!("spec.containers[{i}]")))
-        .collect::<Result<Vec<_>>>()?;
-    let init_containers = spec
-        .init_containers
-        .iter()
-        .enumerate()
-        .map(|(i, c)| container_resources(c, &format!("spec.initContainers[{i}]")))
-        .collect::<Result<Vec<_>>>()?;
+    let containers = each("spec.containers", &spec.containers, container_resources)?;
+    let init_containers = each(
+        "spec.initContainers",
+        &spec.init_containers,
+        container_resources,
+    )?;
     let pod_level_requests = match &spec.resources {
         Some(r) => {
             let requests = resource_list(&r.requests, "spec.resources.requests")?;
@@ -653,18 +643,12 @@ pub fn pod(p: &wire::Pod, classes: &[PriorityClass]) -> Result<Pod> {
             });
         }
     }
-    let tolerations = spec
-        .tolerations
-        .iter()
-        .enumerate()
-        .map(|(i, t)| toleration(t, &format!("spec.tolerations[{i}]")))
-        .collect::<Result<Vec<_>>>()?;
-    let topology_spread_constraints = spec
-        .topology_spread_constraints
-        .iter()
-        .enumerate()
-        .map(|(i, c)| topology_spread(c, &labels, &format!("spec.topologySpreadConstraints[{i}]")))
-        .collect::<Result<Vec<_>>>()?;
+    let tolerations = each("spec.tolerations", &spec.tolerations, toleration)?;
+    let topology_spread_constraints = each(
+        "spec.topologySpreadConstraints",
+        &spec.topology_spread_constraints,
+        |c| topology_spread(c, &labels),
+    )?;
     let pod_affinity = pod_affinity(&spec.affinity, &namespace, &labels)?;
     let node_affinity = node_affinity(
         spec.affinity
@@ -712,7 +696,7 @@ pub fn pod(p: &wire::Pod, classes: &[PriorityClass]) -> Result<Pod> {
         },
         host_ports,
         tolerations,
-        node_selector: spec.node_selector.clone().map(Labels::from),
+        node_selector: spec.node_selector.as_ref().map(Labels::from),
         node_affinity,
         pod_affinity,
         topology_spread_constraints,
@@ -726,6 +710,68 @@ pub fn pod(p: &wire::Pod, classes: &[PriorityClass]) -> Result<Pod> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_field_is_named_by_its_whole_path() {
+        let refusal = |spec: serde_json::Value| {
+            let mut pod = serde_json::json!({"metadata": {"name": "p"}, "spec": spec});
+            if pod["spec"]["containers"].is_null() {
+                pod["spec"]["containers"] = serde_json::json!([{"name": "c"}]);
+            }
+            let wire: wire::Pod = serde_json::from_value(pod).expect("well-typed");
+            let e = self::pod(&wire, &[]).expect_err("refused");
+            format!("{}: {}", e.path, e.message)
+        };
+        let bad_selector = serde_json::json!({"matchExpressions": [
+            {"key": "a", "operator": "In", "values": ["x"]},
+            {"key": "b", "operator": "Near", "values": ["x"]}]});
+        let cases = [
+            (
+                serde_json::json!({"containers": [{"name": "a"},
+                    {"name": "b", "resources": {"limits": {"cpu": "-1"}}}]}),
+                "spec.containers[1].resources.limits.cpu: must be greater than or equal to 0",
+            ),
+            (
+                serde_json::json!({"initContainers": [{"name": "i",
+                    "resources": {"requests": {"memory": "lots"}}}]}),
+                "spec.initContainers[0].resources.requests.memory: ",
+            ),
+            (
+                serde_json::json!({"tolerations": [{"key": "k"}, {"key": "k", "effect": "Soon"}]}),
+                "spec.tolerations[1].effect: unknown taint effect \"Soon\"",
+            ),
+            (
+                serde_json::json!({"topologySpreadConstraints": [{"maxSkew": 1,
+                    "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule",
+                    "labelSelector": bad_selector}]}),
+                "spec.topologySpreadConstraints[0].labelSelector.matchExpressions[1].operator: unknown operator \"Near\"",
+            ),
+            (
+                serde_json::json!({"topologySpreadConstraints": [{"maxSkew": 1,
+                    "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule",
+                    "nodeTaintsPolicy": "Maybe"}]}),
+                "spec.topologySpreadConstraints[0].nodeTaintsPolicy: unknown inclusion policy \"Maybe\"",
+            ),
+            (
+                serde_json::json!({"affinity": {"podAntiAffinity": {
+                    "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 1,
+                        "podAffinityTerm": {"topologyKey": "zone",
+                            "namespaceSelector": bad_selector}}]}}}),
+                "spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.namespaceSelector.matchExpressions[1].operator: unknown operator \"Near\"",
+            ),
+            (
+                serde_json::json!({"affinity": {"podAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": [{"topologyKey": "zone",
+                        "labelSelector": {"matchExpressions": [
+                            {"key": "a", "operator": "Exists", "values": ["x"]}]}}]}}}),
+                "spec.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchExpressions[0].values: must be empty for Exists and DoesNotExist",
+            ),
+        ];
+        for (spec, expected) in cases {
+            let got = refusal(spec);
+            assert!(got.starts_with(expected), "{got}");
+        }
+    }
 
     #[test]
     fn image_names_get_latest() {

@@ -97,18 +97,32 @@ impl Labels {
 impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for Labels {
     /// Labels from pairs; a later value of a key replaces an earlier one.
     fn from_iter<I: IntoIterator<Item = (K, V)>>(pairs: I) -> Labels {
-        let sorted: BTreeMap<String, V> = pairs
-            .into_iter()
-            .map(|(k, v)| (k.as_ref().to_string(), v))
-            .collect();
-        let mut labels = Labels::new();
-        for (key, value) in &sorted {
+        let mut pairs: Vec<(K, V)> = pairs.into_iter().collect();
+        // Reversed, a stable sort puts the later of two equal keys first, and `dedup_by`
+        // keeps the first.
+        pairs.reverse();
+        pairs.sort_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
+        pairs.dedup_by(|a, b| a.0.as_ref() == b.0.as_ref());
+        Labels::from_sorted(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
+    }
+}
+
+impl Labels {
+    /// Labels from pairs sorted by key, each key once, copied into one buffer.
+    fn from_sorted<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> Labels {
+        let (count, bytes) = pairs
+            .clone()
+            .fold((0, 0), |(n, b), (k, v)| (n + 1, b + k.len() + v.len()));
+        let mut labels = Labels {
+            text: String::with_capacity(bytes),
+            ends: Vec::with_capacity(count),
+        };
+        for (key, value) in pairs {
             labels.text.push_str(key);
             let key_end = offset(&labels.text);
-            labels.text.push_str(value.as_ref());
+            labels.text.push_str(value);
             labels.ends.push((key_end, offset(&labels.text)));
         }
-        labels.text.shrink_to_fit();
         labels
     }
 }
@@ -119,9 +133,9 @@ fn offset(text: &str) -> u32 {
     u32::try_from(text.len()).expect("an object's labels fit in 4 GiB")
 }
 
-impl From<BTreeMap<String, String>> for Labels {
-    fn from(map: BTreeMap<String, String>) -> Labels {
-        map.into_iter().collect()
+impl From<&BTreeMap<String, String>> for Labels {
+    fn from(map: &BTreeMap<String, String>) -> Labels {
+        Labels::from_sorted(map.iter().map(|(k, v)| (k.as_str(), v.as_str())))
     }
 }
 
@@ -203,7 +217,7 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        let labels = Labels::from(map.clone());
+        let labels = Labels::from(&map);
         assert_eq!(labels.len(), map.len());
         for (k, v) in &map {
             assert_eq!(labels.get(k), Some(v.as_str()));

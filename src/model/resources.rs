@@ -46,11 +46,14 @@ impl FromIterator<(String, Quantity)> for ResourceList {
     /// Like collecting into a map: of two entries with one name, the later one wins.
     fn from_iter<I: IntoIterator<Item = (String, Quantity)>>(iter: I) -> ResourceList {
         let mut entries: Vec<(String, Quantity)> = iter.into_iter().collect();
-        // Reversed, a stable sort puts the later of two same-named entries first, and
-        // `dedup_by` keeps the first.
-        entries.reverse();
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        entries.dedup_by(|a, b| a.0 == b.0);
+        // Entries usually come from a map, in order and each name once.
+        if !entries.is_sorted_by(|a, b| a.0 < b.0) {
+            // Reversed, a stable sort puts the later of two same-named entries first,
+            // and `dedup_by` keeps the first.
+            entries.reverse();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            entries.dedup_by(|a, b| a.0 == b.0);
+        }
         entries.shrink_to_fit();
         ResourceList(entries)
     }
@@ -387,6 +390,22 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), Quantity::parse(v).unwrap()))
             .collect()
+    }
+
+    #[test]
+    fn a_list_is_in_name_order_and_the_later_of_two_entries_wins() {
+        let names_and_values = |l: &ResourceList| {
+            l.iter()
+                .map(|(n, q)| format!("{n}={q:?}"))
+                .collect::<Vec<_>>()
+        };
+        let sorted = list(&[("cpu", "1"), ("memory", "2Gi")]);
+        let shuffled = list(&[("memory", "1Gi"), ("cpu", "1"), ("memory", "2Gi")]);
+        assert_eq!(names_and_values(&sorted), names_and_values(&shuffled));
+        assert_eq!(sorted.keys().collect::<Vec<_>>(), ["cpu", "memory"]);
+        let repeated = list(&[("cpu", "1"), ("cpu", "2")]);
+        assert_eq!(repeated.get("cpu"), Some(&Quantity::parse("2").unwrap()));
+        assert_eq!(repeated.keys().count(), 1);
     }
 
     fn container(pairs: &[(&str, &str)], restartable: bool) -> ContainerResources {
