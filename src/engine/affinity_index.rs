@@ -29,9 +29,12 @@ pub struct TermGroup {
 }
 
 /// Every distinct set of pod (anti-)affinity terms among bound pods, by fingerprint.
+///
+/// The map is persistent (`imbl`): a snapshot edit's copy of the index shares it, and
+/// updating a group copies that group and a few map nodes, not every group.
 #[derive(Debug, Clone, Default)]
 pub struct AffinityIndex {
-    groups: HashMap<u128, Arc<TermGroup>>,
+    groups: imbl::HashMap<u128, Arc<TermGroup>>,
 }
 
 /// A node's pods with affinity, counted by fingerprint (a node holds few).
