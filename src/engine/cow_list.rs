@@ -228,6 +228,40 @@ mod tests {
         assert_eq!(l[2 * CHUNK + 1], 9);
     }
 
+    proptest::proptest! {
+        /// Lists edited through copies read as vectors edited the same way, and no copy
+        /// ever sees another's writes.
+        #[test]
+        fn copies_behave_as_independent_vectors(
+            len in 0usize..300,
+            writes in proptest::collection::vec(
+                (0usize..4, proptest::sample::select(vec![0usize, 1, 63, 64, 65, 128, 299]), 0usize..1000),
+                0..60,
+            ),
+        ) {
+            let mut lists: Vec<CowList<usize>> = vec![list(len)];
+            let mut models: Vec<Vec<usize>> = vec![(0..len).collect()];
+            for (copy, at, value) in writes {
+                // Write into an existing list, or into a fresh copy of one.
+                let target = if copy < lists.len() {
+                    copy
+                } else {
+                    let from = copy % lists.len();
+                    lists.push(lists[from].clone());
+                    models.push(models[from].clone());
+                    lists.len() - 1
+                };
+                if at < len {
+                    *lists[target].make_mut(at) = value;
+                    models[target][at] = value;
+                }
+                for (l, m) in lists.iter().zip(&models) {
+                    proptest::prop_assert_eq!(&l.iter().copied().collect::<Vec<_>>(), m);
+                }
+            }
+        }
+    }
+
     #[test]
     #[should_panic(expected = "out of bounds")]
     fn an_index_past_the_end_panics_even_inside_the_last_chunk() {
