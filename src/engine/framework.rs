@@ -345,22 +345,22 @@ pub fn run_scores(
         }
         (row, memo.is_some() && remembered.is_none())
     };
-    let rows: Vec<([i64; MAX_SCORERS], bool)> = match evaluation {
+    let (raw_scores, is_fresh): (Vec<[i64; MAX_SCORERS]>, Vec<bool>) = match evaluation {
         Evaluation::Fast => nodes
             .par_iter()
             .with_min_len(crate::engine::NODES_PER_TASK)
             .enumerate()
             .map(raw)
-            .collect(),
-        Evaluation::Straightforward => nodes.iter().enumerate().map(raw).collect(),
+            .unzip(),
+        Evaluation::Straightforward => nodes.iter().enumerate().map(raw).unzip(),
     };
-    let fresh = rows
+    let fresh = is_fresh
         .iter()
+        .zip(&raw_scores)
         .enumerate()
-        .filter(|(_, (_, fresh))| *fresh)
-        .map(|(i, (row, _))| (i, *row))
+        .filter(|(_, (fresh, _))| **fresh)
+        .map(|(i, (_, row))| (i, *row))
         .collect();
-    let raw_scores: Vec<[i64; MAX_SCORERS]> = rows.into_iter().map(|(row, _)| row).collect();
     // NormalizeScore, one column per plugin that has one; the others' raw scores stand.
     let normalized = active
         .iter()

@@ -496,16 +496,11 @@ impl SnapshotEdit {
     pub fn upsert_node(&mut self, node: impl Into<Arc<Node>>) {
         let node: Arc<Node> = node.into();
         let name = node.name.clone();
-        if node.images
-            != self
-                .node_mut(&name)
-                .map(|n| n.node.images.clone())
-                .unwrap_or_default()
-        {
-            self.node_set_changed = true;
-        }
         if let Some(existing) = self.node_mut(&name) {
+            let images_changed = existing.node.images != node.images;
             existing.node = node;
+            // The image summary lists the nodes holding each image.
+            self.node_set_changed |= images_changed;
             return;
         }
         let mut info = NodeInfo::new(node);
