@@ -1,7 +1,5 @@
 //! The scheduler's FitError message: `0/N nodes are available: <count> <reason>, … .`
 
-use std::collections::BTreeMap;
-
 use super::status::Status;
 
 /// `FitError.Error()` without a PostFilter message: a histogram of every node's reasons,
@@ -11,20 +9,21 @@ pub fn message<'s>(
     statuses: impl IntoIterator<Item = &'s Status>,
     absent_reason: Option<&str>,
 ) -> String {
-    let mut histogram: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut histogram = Histogram::default();
     let mut rejected = 0;
     for status in statuses {
         rejected += 1;
         for reason in &status.reasons {
-            *histogram.entry(reason.as_ref()).or_insert(0) += 1;
+            histogram.count(reason, 1);
         }
     }
     if let Some(reason) = absent_reason
         && rejected < num_nodes
     {
-        *histogram.entry(reason).or_insert(0) += num_nodes - rejected;
+        histogram.count(reason, num_nodes - rejected);
     }
     let mut parts: Vec<String> = histogram
+        .0
         .into_iter()
         .map(|(reason, n)| format!("{n} {reason}"))
         .collect();
@@ -38,6 +37,28 @@ pub fn message<'s>(
     out
 }
 
+/// Counts of distinct reasons, in first-seen order. Thousands of nodes share a handful of
+/// reasons, most of them the very same constant string, so a reason is first looked up
+/// by address (a few pointer compares), and by text only when that fails.
+#[derive(Default)]
+struct Histogram<'s>(Vec<(&'s str, usize)>);
+
+impl<'s> Histogram<'s> {
+    fn count(&mut self, reason: &'s str, n: usize) {
+        let same_string = |(r, _): &&mut (&str, usize)| std::ptr::eq(*r, reason);
+        let same_text = |(r, _): &&mut (&str, usize)| *r == reason;
+        let entries = &mut self.0;
+        let found = match entries.iter_mut().find(same_string) {
+            Some(entry) => Some(entry),
+            None => entries.iter_mut().find(same_text),
+        };
+        match found {
+            Some((_, count)) => *count += n,
+            None => entries.push((reason, n)),
+        }
+    }
+}
+
 /// `FitError.Error()` when a PreFilter plugin rejected the pod.
 pub fn pre_filter_message(num_nodes: usize, status: &Status) -> String {
     format!("0/{num_nodes} nodes are available: {}.", status.message())
@@ -45,6 +66,7 @@ pub fn pre_filter_message(num_nodes: usize, status: &Status) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::status::Code;
     use super::*;
 
     #[test]
@@ -61,6 +83,22 @@ mod tests {
                 Some("Preemption is not helpful for scheduling")
             ),
             "0/13 nodes are available: 1 node(s) were unschedulable, 10 Preemption is not helpful for scheduling, 2 Insufficient cpu."
+        );
+    }
+
+    #[test]
+    fn equal_reasons_count_together_wherever_their_text_lives() {
+        let owned = |text: &str| Status::unschedulable(text.to_string());
+        let statuses = [
+            owned("Insufficient example.com/gpu"),
+            Status::unschedulable("Insufficient cpu"),
+            owned("Insufficient example.com/gpu"),
+            owned("Insufficient cpu"),
+            Status::new(Code::Unschedulable, "Insufficient cpu"),
+        ];
+        assert_eq!(
+            message(5, &statuses, None),
+            "0/5 nodes are available: 2 Insufficient example.com/gpu, 3 Insufficient cpu."
         );
     }
 }

@@ -63,13 +63,20 @@ impl<'a> IntoIterator for &'a Reasons {
 }
 
 impl FromIterator<Cow<'static, str>> for Reasons {
+    /// One reason is held without allocating (the common case: thousands of rejected
+    /// nodes each collect their reasons).
     fn from_iter<I: IntoIterator<Item = Cow<'static, str>>>(iter: I) -> Reasons {
-        let mut reasons: Vec<Cow<'static, str>> = iter.into_iter().collect();
-        if reasons.len() == 1 {
-            Reasons::One(reasons.pop().expect("one"))
-        } else {
-            Reasons::Several(reasons)
-        }
+        let mut iter = iter.into_iter();
+        let Some(first) = iter.next() else {
+            return Reasons::Several(Vec::new());
+        };
+        let Some(second) = iter.next() else {
+            return Reasons::One(first);
+        };
+        let mut reasons = Vec::with_capacity(2 + iter.size_hint().0);
+        reasons.extend([first, second]);
+        reasons.extend(iter);
+        Reasons::Several(reasons)
     }
 }
 
@@ -116,5 +123,22 @@ impl Status {
     /// `Status.Message()`: the reasons joined with ", ".
     pub fn message(&self) -> String {
         self.reasons.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collected_reasons_hold_one_inline_and_keep_their_order() {
+        let collect = |texts: &[&'static str]| -> Reasons {
+            texts.iter().map(|t| Cow::Borrowed(*t)).collect()
+        };
+        assert_eq!(collect(&[]), Reasons::Several(Vec::new()));
+        assert_eq!(collect(&["a"]), Reasons::One(Cow::Borrowed("a")));
+        let three = collect(&["c", "a", "b"]);
+        assert!(matches!(three, Reasons::Several(_)));
+        assert_eq!(&*three, ["c", "a", "b"].map(Cow::Borrowed).as_slice());
     }
 }
