@@ -263,10 +263,10 @@ pub enum SnapshotError {
     DuplicatePod(String),
 }
 
-/// An immutable, consistent view of one cluster.
 /// The snapshot's nodes in name order; copies share the chunks they did not change.
 pub type NodeList = CowList<Arc<NodeInfo>>;
 
+/// An immutable, consistent view of one cluster.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     /// Nodes in name order.
