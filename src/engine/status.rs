@@ -62,21 +62,32 @@ impl<'a> IntoIterator for &'a Reasons {
     }
 }
 
+impl Reasons {
+    /// Adds a reason after the others; the first is held without allocating.
+    pub fn push(&mut self, reason: Cow<'static, str>) {
+        match self {
+            Reasons::Several(reasons) if reasons.is_empty() => *self = Reasons::One(reason),
+            Reasons::Several(reasons) => reasons.push(reason),
+            Reasons::One(_) => {
+                let Reasons::One(first) = std::mem::replace(self, Reasons::Several(Vec::new()))
+                else {
+                    unreachable!("matched One")
+                };
+                *self = Reasons::Several(vec![first, reason]);
+            }
+        }
+    }
+}
+
 impl FromIterator<Cow<'static, str>> for Reasons {
     /// One reason is held without allocating (the common case: thousands of rejected
     /// nodes each collect their reasons).
     fn from_iter<I: IntoIterator<Item = Cow<'static, str>>>(iter: I) -> Reasons {
-        let mut iter = iter.into_iter();
-        let Some(first) = iter.next() else {
-            return Reasons::Several(Vec::new());
-        };
-        let Some(second) = iter.next() else {
-            return Reasons::One(first);
-        };
-        let mut reasons = Vec::with_capacity(2 + iter.size_hint().0);
-        reasons.extend([first, second]);
-        reasons.extend(iter);
-        Reasons::Several(reasons)
+        let mut reasons = Reasons::Several(Vec::new());
+        for reason in iter {
+            reasons.push(reason);
+        }
+        reasons
     }
 }
 

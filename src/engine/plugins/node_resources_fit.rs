@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use super::{FilterPlugin, MAX_NODE_SCORE, NodeScorer};
 use crate::engine::cycle_state::CycleState;
 use crate::engine::snapshot::NodeInfo;
-use crate::engine::status::{Code, Status};
+use crate::engine::status::{Code, Reasons, Status};
 use crate::model::resources::Resources;
 
 pub const NAME: &str = "NodeResourcesFit";
@@ -20,24 +20,28 @@ pub struct Insufficient {
     pub unresolvable: bool,
 }
 
-/// `fitsRequest`: every resource the node cannot give `request`, in upstream's order
-/// (pods, cpu, memory, ephemeral-storage, then scalar resources by name).
-pub fn insufficient_resources(request: &Resources, node: &NodeInfo) -> Vec<Insufficient> {
-    let mut out = Vec::new();
+/// `fitsRequest`: every resource the node cannot give `request`, handed to `lacking` in
+/// upstream's order (pods, cpu, memory, ephemeral-storage, then scalar resources by
+/// name). Nothing is collected here: a preemption's Filter pass rejects every node.
+pub fn insufficient_resources(
+    request: &Resources,
+    node: &NodeInfo,
+    mut lacking: impl FnMut(Insufficient),
+) {
     let alloc = &node.node.allocatable;
     let used = &node.requested;
     if node.pods.len() as i64 + 1 > node.node.allowed_pods {
-        out.push(Insufficient {
+        lacking(Insufficient {
             reason: "Too many pods".into(),
             unresolvable: false,
         });
     }
     if request.is_empty() {
-        return out;
+        return;
     }
     let mut check = |reason: &dyn Fn() -> Cow<'static, str>, want: i64, have: i64, in_use: i64| {
         if want > 0 && want > have - in_use {
-            out.push(Insufficient {
+            lacking(Insufficient {
                 reason: reason(),
                 unresolvable: want > have,
             });
@@ -61,7 +65,6 @@ pub fn insufficient_resources(request: &Resources, node: &NodeInfo) -> Vec<Insuf
         let scalar = || Cow::Owned(format!("Insufficient {name}"));
         check(&scalar, *want, alloc.scalar(name), used.scalar(name));
     }
-    out
 }
 
 /// Whether `request` fits a node with `allocatable` and `allowed_pods` on which pods
@@ -104,8 +107,13 @@ impl FilterPlugin for NodeResourcesFit {
         if fits(request, alloc, allowed, &node.requested, node.pods.len()) {
             return None;
         }
-        let missing = insufficient_resources(request, node);
-        let code = if missing.iter().any(|m| m.unresolvable) {
+        let mut unresolvable = false;
+        let mut reasons = Reasons::Several(Vec::new());
+        insufficient_resources(request, node, |m| {
+            unresolvable |= m.unresolvable;
+            reasons.push(m.reason);
+        });
+        let code = if unresolvable {
             Code::UnschedulableAndUnresolvable
         } else {
             Code::Unschedulable
@@ -113,7 +121,7 @@ impl FilterPlugin for NodeResourcesFit {
         Some(Status {
             code,
             plugin: None,
-            reasons: missing.into_iter().map(|m| m.reason).collect(),
+            reasons,
         })
     }
 }
@@ -220,10 +228,11 @@ mod tests {
                             &info.requested,
                             info.pods.len(),
                         );
-                        let reasons = insufficient_resources(&request, info);
+                        let mut lacking = 0;
+                        insufficient_resources(&request, info, |_| lacking += 1);
                         assert_eq!(
                             quick,
-                            reasons.is_empty(),
+                            lacking == 0,
                             "{max_pods} pods, {gpus} gpus, used {used:?}, pod {cpu} {memory} {want_gpu:?}"
                         );
                         compared += 1;
