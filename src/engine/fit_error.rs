@@ -45,15 +45,11 @@ struct Histogram<'s>(Vec<(&'s str, usize)>);
 
 impl<'s> Histogram<'s> {
     fn count(&mut self, reason: &'s str, n: usize) {
-        let same_string = |(r, _): &&mut (&str, usize)| std::ptr::eq(*r, reason);
-        let same_text = |(r, _): &&mut (&str, usize)| *r == reason;
         let entries = &mut self.0;
-        let found = match entries.iter_mut().find(same_string) {
-            Some(entry) => Some(entry),
-            None => entries.iter_mut().find(same_text),
-        };
-        match found {
-            Some((_, count)) => *count += n,
+        let at = (entries.iter().position(|(r, _)| std::ptr::eq(*r, reason)))
+            .or_else(|| entries.iter().position(|(r, _)| *r == reason));
+        match at {
+            Some(i) => entries[i].1 += n,
             None => entries.push((reason, n)),
         }
     }

@@ -62,20 +62,24 @@ impl<'a> IntoIterator for &'a Reasons {
     }
 }
 
+impl Default for Reasons {
+    /// No reasons yet.
+    fn default() -> Reasons {
+        Reasons::Several(Vec::new())
+    }
+}
+
 impl Reasons {
     /// Adds a reason after the others; the first is held without allocating.
     pub fn push(&mut self, reason: Cow<'static, str>) {
-        match self {
-            Reasons::Several(reasons) if reasons.is_empty() => *self = Reasons::One(reason),
-            Reasons::Several(reasons) => reasons.push(reason),
-            Reasons::One(_) => {
-                let Reasons::One(first) = std::mem::replace(self, Reasons::Several(Vec::new()))
-                else {
-                    unreachable!("matched One")
-                };
-                *self = Reasons::Several(vec![first, reason]);
+        *self = match std::mem::take(self) {
+            Reasons::Several(reasons) if reasons.is_empty() => Reasons::One(reason),
+            Reasons::Several(mut reasons) => {
+                reasons.push(reason);
+                Reasons::Several(reasons)
             }
-        }
+            Reasons::One(first) => Reasons::Several(vec![first, reason]),
+        };
     }
 }
 
@@ -83,7 +87,7 @@ impl FromIterator<Cow<'static, str>> for Reasons {
     /// One reason is held without allocating (the common case: thousands of rejected
     /// nodes each collect their reasons).
     fn from_iter<I: IntoIterator<Item = Cow<'static, str>>>(iter: I) -> Reasons {
-        let mut reasons = Reasons::Several(Vec::new());
+        let mut reasons = Reasons::default();
         for reason in iter {
             reasons.push(reason);
         }

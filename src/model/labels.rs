@@ -98,11 +98,7 @@ impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for Labels {
     /// Labels from pairs; a later value of a key replaces an earlier one.
     fn from_iter<I: IntoIterator<Item = (K, V)>>(pairs: I) -> Labels {
         let mut pairs: Vec<(K, V)> = pairs.into_iter().collect();
-        // Reversed, a stable sort puts the later of two equal keys first, and `dedup_by`
-        // keeps the first.
-        pairs.reverse();
-        pairs.sort_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
-        pairs.dedup_by(|a, b| a.0.as_ref() == b.0.as_ref());
+        super::sort_pairs_later_wins(&mut pairs);
         Labels::from_sorted(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
     }
 }

@@ -46,14 +46,7 @@ impl FromIterator<(String, Quantity)> for ResourceList {
     /// Like collecting into a map: of two entries with one name, the later one wins.
     fn from_iter<I: IntoIterator<Item = (String, Quantity)>>(iter: I) -> ResourceList {
         let mut entries: Vec<(String, Quantity)> = iter.into_iter().collect();
-        // Entries usually come from a map, in order and each name once.
-        if !entries.is_sorted_by(|a, b| a.0 < b.0) {
-            // Reversed, a stable sort puts the later of two same-named entries first,
-            // and `dedup_by` keeps the first.
-            entries.reverse();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            entries.dedup_by(|a, b| a.0 == b.0);
-        }
+        super::sort_pairs_later_wins(&mut entries);
         entries.shrink_to_fit();
         ResourceList(entries)
     }

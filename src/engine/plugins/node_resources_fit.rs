@@ -108,7 +108,7 @@ impl FilterPlugin for NodeResourcesFit {
             return None;
         }
         let mut unresolvable = false;
-        let mut reasons = Reasons::Several(Vec::new());
+        let mut reasons = Reasons::default();
         insufficient_resources(request, node, |m| {
             unresolvable |= m.unresolvable;
             reasons.push(m.reason);
