@@ -13,6 +13,7 @@ mod wire;
 
 pub use convert::{SYSTEM_PRIORITY_CLASSES, normalized_image_name};
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -60,15 +61,19 @@ pub fn parse_document(text: &str) -> Result<Value, DecodeError> {
 fn parse_yaml(text: &str, json_err: &serde_json::Error) -> Result<Value, DecodeError> {
     let looks_like_json = text.trim_start().starts_with(['{', '[']);
     if looks_like_json {
-        return Err(DecodeError {
-            path: String::new(),
-            message: format!("invalid JSON: {json_err}"),
-        });
+        return Err(invalid_json(json_err));
     }
     serde_saphyr::from_str::<Value>(text).map_err(|e| DecodeError {
         path: String::new(),
         message: format!("invalid YAML: {e}"),
     })
+}
+
+fn invalid_json(e: &serde_json::Error) -> DecodeError {
+    DecodeError {
+        path: String::new(),
+        message: format!("invalid JSON: {e}"),
+    }
 }
 
 /// A decoding error as a [`DecodeError`]: the path `serde_path_to_error` tracked, and the
@@ -94,34 +99,69 @@ fn typed<T: DeserializeOwned>(value: &Value) -> Result<T, DecodeError> {
     T::deserialize(value).or_else(|_| serde_path_to_error::deserialize(value).map_err(path_error))
 }
 
-fn typed_text<T: DeserializeOwned>(text: &str) -> Result<T, DecodeError> {
-    let de = || serde_json::Deserializer::from_str(text);
-    T::deserialize(&mut de())
-        .or_else(|_| serde_path_to_error::deserialize(&mut de()).map_err(path_error))
+/// Decodes JSON text whose syntax may not have been checked yet (see [`RawObject::parse`]).
+fn typed_text<T: DeserializeOwned>(text: &str) -> Result<T, Refusal> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    T::deserialize(&mut de)
+        .and_then(|value| de.end().map(|()| value))
+        .map_err(|e| text_refusal::<T>(text, e))
+}
+
+/// Why `text` did not decode as a `T`: it is not JSON at all, or a field is wrong (found
+/// by decoding again, tracking the path; `first` is the error that pass met).
+fn text_refusal<T: DeserializeOwned>(text: &str, first: serde_json::Error) -> Refusal {
+    let mut de = serde_json::Deserializer::from_str(text);
+    if let Err(syntax) = IgnoredAny::deserialize(&mut de).and_then(|_| de.end()) {
+        return Refusal::Text(invalid_json(&syntax));
+    }
+    let tracked =
+        serde_path_to_error::deserialize::<_, T>(&mut serde_json::Deserializer::from_str(text));
+    Refusal::Field(tracked.map_or_else(path_error, |_| DecodeError {
+        path: String::new(),
+        message: first.to_string(),
+    }))
+}
+
+/// Why a [`RawObject`] was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Its text is not JSON (nor YAML).
+    Text(DecodeError),
+    /// It parsed, but a field is missing, mistyped or out of range.
+    Field(DecodeError),
 }
 
 /// One object as received, its kind read but not yet decoded: JSON text stays text and
 /// is decoded straight into the wire shapes; YAML and native messages arrive as a value.
 pub struct RawObject<'a> {
-    kind: Option<String>,
+    kind: Option<Cow<'a, str>>,
     source: Source<'a>,
 }
 
 enum Source<'a> {
-    /// Syntactically valid JSON text.
+    /// JSON text; its syntax is checked by decoding it, if not before.
     Json(&'a str),
     Value(Value),
 }
 
 impl<'a> RawObject<'a> {
-    /// Reads JSON text (its syntax checked and its `kind` found in one pass that builds
-    /// nothing else), or YAML when the text is not JSON, as [`parse_document`] does.
+    /// Reads the `kind` of JSON text, or of YAML when the text is not JSON, as
+    /// [`parse_document`] does. Text that starts as `kubectl` and the client libraries
+    /// write it (`{"apiVersion": "v1", "kind": "Pod", …`) has its kind read from the
+    /// leading members, and the rest is checked as it is decoded; any other text has its
+    /// syntax checked and its `kind` found in one pass that builds nothing else.
     pub fn parse(text: &'a str) -> Result<RawObject<'a>, DecodeError> {
+        if let Some(kind) = leading_kind(text) {
+            return Ok(RawObject {
+                kind: Some(kind.into()),
+                source: Source::Json(text),
+            });
+        }
         let mut de = serde_json::Deserializer::from_str(text);
         let probed = KindProbe::deserialize(&mut de).and_then(|probe| de.end().map(|()| probe));
         match probed {
             Ok(KindProbe(kind)) => Ok(RawObject {
-                kind,
+                kind: kind.map(Cow::Owned),
                 source: Source::Json(text),
             }),
             Err(json_err) => parse_yaml(text, &json_err).map(RawObject::from_value),
@@ -134,7 +174,7 @@ impl<'a> RawObject<'a> {
             kind: value
                 .get("kind")
                 .and_then(Value::as_str)
-                .map(str::to_string),
+                .map(|kind| Cow::Owned(kind.to_string())),
             source: Source::Value(value),
         }
     }
@@ -144,39 +184,70 @@ impl<'a> RawObject<'a> {
         self.kind.as_deref()
     }
 
-    fn wire<W: DeserializeOwned>(&self) -> Result<W, DecodeError> {
+    fn wire<W: DeserializeOwned>(&self) -> Result<W, Refusal> {
         match &self.source {
             Source::Json(text) => typed_text(text),
-            Source::Value(value) => typed(value),
+            Source::Value(value) => typed(value).map_err(Refusal::Field),
         }
     }
 
     /// Decodes the object as a pod, resolving its priority against `classes`. The flag
     /// says whether the pod is in a terminal phase (`Succeeded` or `Failed`).
-    pub fn pod(&self, classes: &[PriorityClass]) -> Result<(Pod, bool), DecodeError> {
+    pub fn pod(&self, classes: &[PriorityClass]) -> Result<(Pod, bool), Refusal> {
         let wire: wire::Pod = self.wire()?;
-        Ok((convert::pod(&wire, classes)?, convert::is_terminal(&wire)))
+        let pod = convert::pod(&wire, classes).map_err(Refusal::Field)?;
+        Ok((pod, convert::is_terminal(&wire)))
     }
 
     /// Decodes the object as a node.
-    pub fn node(&self) -> Result<Node, DecodeError> {
-        convert::node(&self.wire()?)
+    pub fn node(&self) -> Result<Node, Refusal> {
+        convert::node(&self.wire()?).map_err(Refusal::Field)
     }
 
     /// Decodes the object as a PodDisruptionBudget.
-    pub fn pdb(&self) -> Result<PodDisruptionBudget, DecodeError> {
-        convert::pdb(&self.wire()?)
+    pub fn pdb(&self) -> Result<PodDisruptionBudget, Refusal> {
+        convert::pdb(&self.wire()?).map_err(Refusal::Field)
     }
 
     /// Decodes the object as a PriorityClass.
-    pub fn priority_class(&self) -> Result<PriorityClass, DecodeError> {
-        convert::priority_class(&self.wire()?)
+    pub fn priority_class(&self) -> Result<PriorityClass, Refusal> {
+        convert::priority_class(&self.wire()?).map_err(Refusal::Field)
     }
 
     /// Decodes the object as a Namespace.
-    pub fn namespace(&self) -> Result<Namespace, DecodeError> {
-        convert::namespace(&self.wire()?)
+    pub fn namespace(&self) -> Result<Namespace, Refusal> {
+        convert::namespace(&self.wire()?).map_err(Refusal::Field)
     }
+}
+
+/// The `kind` of a JSON object whose members before `kind` all have plain string values,
+/// read without parsing the rest; `None` for any other text. Only the leading members
+/// are looked at: decoding the object checks the rest, and refuses a second `kind`.
+fn leading_kind(text: &str) -> Option<&str> {
+    let mut rest = json_space(text).strip_prefix('{')?;
+    loop {
+        let (key, after) = plain_string(json_space(rest))?;
+        let after = json_space(after).strip_prefix(':')?;
+        let (value, after) = plain_string(json_space(after))?;
+        if key == "kind" {
+            return Some(value);
+        }
+        rest = json_space(after).strip_prefix(',')?;
+    }
+}
+
+/// `text` without its leading JSON whitespace.
+fn json_space(text: &str) -> &str {
+    text.trim_start_matches([' ', '\t', '\n', '\r'])
+}
+
+/// A JSON string without escapes at the start of `text`: its contents, and the text
+/// after it.
+fn plain_string(text: &str) -> Option<(&str, &str)> {
+    let body = text.strip_prefix('"')?;
+    let end = body.find(|c: char| c == '"' || c == '\\' || c < ' ')?;
+    let after = body[end..].strip_prefix('"')?;
+    Some((&body[..end], after))
 }
 
 /// The `kind` of a JSON value: the string under the key `kind` when the value is an
@@ -245,7 +316,7 @@ impl<'de> Visitor<'de> for KindProbeVisitor {
 }
 
 /// A map key, borrowed from the text when it has no escapes.
-struct KeyName<'de>(std::borrow::Cow<'de, str>);
+struct KeyName<'de>(Cow<'de, str>);
 
 impl<'de> Deserialize<'de> for KeyName<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -528,6 +599,63 @@ mod tests {
             .unwrap()
             .pod(&[])
             .unwrap_err();
+        let Refusal::Field(e) = e else {
+            panic!("{e:?}")
+        };
         assert_eq!(e.path, "spec.containers[0].resources.requests.cpu");
+    }
+
+    #[test]
+    fn a_leading_kind_is_read_without_parsing_the_rest() {
+        let read = [
+            (
+                r#"{"apiVersion":"v1","kind":"Pod","metadata":{"#,
+                Some("Pod"),
+            ),
+            (" {\n \"kind\" :\t\"Node\" }", Some("Node")),
+            (r#"{"a":"x","b":"y","kind":""}"#, Some("")),
+            // Anything else takes the full pass.
+            (r#"{"metadata":{},"kind":"Pod"}"#, None),
+            (r#"{"apiVersion":1,"kind":"Pod"}"#, None),
+            (r#"{"kin\u0064":"Pod"}"#, None),
+            (r#"{"kind":"P\u006fd"}"#, None),
+            (r#"{"kind":7}"#, None),
+            (r#"[{"kind":"Pod"}]"#, None),
+            ("kind: Pod", None),
+            ("", None),
+        ];
+        for (text, kind) in read {
+            assert_eq!(leading_kind(text), kind, "{text}");
+        }
+    }
+
+    #[test]
+    fn text_read_ahead_is_checked_as_it_is_decoded() {
+        let refusal = |text: &str| RawObject::parse(text).unwrap().pod(&[]).unwrap_err();
+        for broken in [
+            r#"{"kind":"Pod","metadata":{"name":"p"}} trailing"#,
+            r#"{"kind":"Pod","metadata":{"name":"p""#,
+            r#"{"kind":"Pod","metadata":{"name":"p",}}"#,
+        ] {
+            assert!(
+                matches!(&refusal(broken), Refusal::Text(e) if e.message.starts_with("invalid JSON: ")),
+                "{broken}: {:?}",
+                refusal(broken)
+            );
+        }
+        // A second `kind` is refused like any repeated field, whichever kind it names.
+        for repeated in [
+            r#"{"kind":"Pod","metadata":{"name":"p"},"kind":"Node"}"#,
+            r#"{"kind":"Pod","metadata":{"name":"p"},"kind":"Pod"}"#,
+        ] {
+            assert_eq!(
+                refusal(repeated),
+                Refusal::Field(DecodeError {
+                    path: String::new(),
+                    message: "duplicate field `kind`".into()
+                }),
+                "{repeated}"
+            );
+        }
     }
 }

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::de::Visitor;
+use serde::de::{IgnoredAny, Visitor};
 use serde::{Deserialize, Deserializer};
 
 /// A quantity, written as a string or (in hand-written YAML) a bare number.
@@ -49,6 +49,10 @@ impl Visitor<'_> for QuantityTextVisitor {
     }
 }
 
+/// An object's `kind`, declared so that a repeated `kind` is refused like any repeated
+/// field; its value is read before the object is decoded (see `super::RawObject`).
+pub type KindField = IgnoredAny;
+
 pub type WireResourceList = BTreeMap<String, QuantityText>;
 
 #[derive(Debug, Default, Deserialize)]
@@ -65,6 +69,7 @@ pub struct ObjectMeta {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Node {
+    pub kind: KindField,
     pub metadata: ObjectMeta,
     pub spec: NodeSpec,
     pub status: NodeStatus,
@@ -103,6 +108,7 @@ pub struct ContainerImage {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Pod {
+    pub kind: KindField,
     pub metadata: ObjectMeta,
     pub spec: PodSpec,
     pub status: PodStatus,
@@ -270,6 +276,7 @@ pub struct PodCondition {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct PodDisruptionBudget {
+    pub kind: KindField,
     pub metadata: ObjectMeta,
     pub spec: PdbSpec,
     pub status: PdbStatus,
@@ -291,6 +298,7 @@ pub struct PdbStatus {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct PriorityClass {
+    pub kind: KindField,
     pub metadata: ObjectMeta,
     pub value: i32,
     pub global_default: bool,
@@ -300,5 +308,6 @@ pub struct PriorityClass {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Namespace {
+    pub kind: KindField,
     pub metadata: ObjectMeta,
 }

@@ -8,12 +8,20 @@ use rayon::prelude::*;
 use tonic::Status;
 
 use super::{native, pb};
-use crate::kube::{DecodeError, RawObject};
+use crate::kube::{DecodeError, RawObject, Refusal};
 use crate::model::{Node, Pod, PriorityClass};
 use crate::store::{Batch, Change, Kind, Object, ObjectKey};
 
 fn invalid(path: &str, e: DecodeError) -> Status {
     Status::invalid_argument(format!("{path}: {e}"))
+}
+
+/// The object at `path` refused: its text (the field `json`), or one of its fields.
+fn refused(path: &str, refusal: Refusal) -> Status {
+    match refusal {
+        Refusal::Text(e) => invalid(&format!("{path}.json"), e),
+        Refusal::Field(e) => invalid(path, e),
+    }
 }
 
 /// The object of a request, its kind read; JSON text is borrowed, not parsed into a value.
@@ -39,7 +47,7 @@ fn raw_object<'a>(o: &'a pb::KubeObject, path: &str) -> Result<RawObject<'a>, St
 
 /// Decodes one node (e.g. a what-if template).
 pub fn node(o: &pb::KubeObject, path: &str) -> Result<Node, Status> {
-    raw_object(o, path)?.node().map_err(|e| invalid(path, e))
+    raw_object(o, path)?.node().map_err(|e| refused(path, e))
 }
 
 /// Decodes a pod input against the cluster's priority classes.
@@ -57,7 +65,7 @@ pub fn pod(
     };
     raw.pod(classes)
         .map(|(pod, _terminal)| pod)
-        .map_err(|e| invalid(path, e))
+        .map_err(|e| refused(path, e))
 }
 
 fn key(r: &pb::ObjectRef, path: &str) -> Result<ObjectKey, Status> {
@@ -154,7 +162,7 @@ pub fn batch(
         {
             let c = raw
                 .priority_class()
-                .map_err(|e| invalid(&upsert_path(i), e))?;
+                .map_err(|e| refused(&upsert_path(i), e))?;
             classes.retain(|x| x.name != c.name);
             classes.push(c);
         }
@@ -199,7 +207,7 @@ fn change(
         Ok(raw) => raw,
         Err(k) => return Ok(Change::Delete(k)),
     };
-    let at = |e| invalid(&upsert_path(i), e);
+    let at = |e| refused(&upsert_path(i), e);
     let object = match raw.kind().unwrap_or_default() {
         "Pod" => {
             let (pod, terminal) = raw.pod(classes).map_err(at)?;
