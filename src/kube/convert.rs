@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use super::DecodeError;
 use super::time::parse_rfc3339_nanos;
-use super::wire;
+use super::wire::{self, Text};
 use crate::model::affinity::{
     NodeAffinity, NodeSelectorTerm, PodAffinityTerm, PreferredNodeTerm, WeightedPodAffinityTerm,
 };
@@ -50,6 +50,16 @@ fn each<W, T>(field: &str, items: &[W], convert: impl Fn(&W) -> Result<T>) -> Re
         .collect()
 }
 
+/// Owned copies of strings of the object.
+fn owned(texts: &[Text]) -> Vec<String> {
+    texts.iter().map(Text::to_string).collect()
+}
+
+/// An optional string that counts as absent when empty.
+fn non_empty<'t>(text: &'t Option<Text>) -> Option<&'t str> {
+    text.as_deref().filter(|t| !t.is_empty())
+}
+
 fn required_name(meta: &wire::ObjectMeta) -> Result<String> {
     match meta.name.as_deref() {
         Some(n) if !n.is_empty() => Ok(n.to_string()),
@@ -80,7 +90,7 @@ fn resource_list(list: &Option<wire::WireResourceList>, path: &str) -> Result<Re
             if q.is_negative() {
                 return Err(err(field(), "must be greater than or equal to 0"));
             }
-            Ok((name.clone(), q))
+            Ok((name.to_string(), q))
         })
         .collect()
 }
@@ -106,8 +116,8 @@ pub fn node(n: &wire::Node) -> Result<Node> {
                 )
             })?;
             Ok(Taint {
-                key: t.key.clone(),
-                value: t.value.clone(),
+                key: t.key.to_string(),
+                value: t.value.to_string(),
                 effect,
             })
         })
@@ -123,7 +133,7 @@ pub fn node(n: &wire::Node) -> Result<Node> {
             .images
             .iter()
             .map(|i| NodeImage {
-                names: i.names.clone(),
+                names: owned(&i.names),
                 size_bytes: i.size_bytes,
             })
             .collect(),
@@ -168,7 +178,12 @@ pub fn pdb(p: &wire::PodDisruptionBudget) -> Result<PodDisruptionBudget> {
         namespace: namespace_of(&p.metadata),
         selector: label_selector(&p.spec.selector).map_err(|e| e.within("spec.selector"))?,
         disruptions_allowed: p.status.disruptions_allowed,
-        disrupted_pods: p.status.disrupted_pods.keys().cloned().collect(),
+        disrupted_pods: p
+            .status
+            .disrupted_pods
+            .keys()
+            .map(Text::to_string)
+            .collect(),
     })
 }
 
@@ -205,9 +220,9 @@ fn requirement(r: &wire::SelectorRequirement, node_selector: bool) -> Result<Req
         return Err(err("values", why));
     }
     Ok(Requirement {
-        key: r.key.clone(),
+        key: r.key.to_string(),
         operator: op,
-        values: r.values.clone(),
+        values: owned(&r.values),
     })
 }
 
@@ -220,9 +235,9 @@ fn label_selector(s: &Option<wire::LabelSelector>) -> Result<Selector> {
         .match_labels
         .iter()
         .map(|(k, v)| Requirement {
-            key: k.clone(),
+            key: k.to_string(),
             operator: Operator::In,
-            values: vec![v.clone()],
+            values: vec![v.to_string()],
         })
         .collect();
     reqs.extend(each("matchExpressions", &s.match_expressions, |e| {
@@ -306,7 +321,7 @@ fn pod_affinity_term(
         for key in keys {
             if let Some(v) = owner_labels.get(key) {
                 extra.push(Requirement {
-                    key: key.clone(),
+                    key: key.to_string(),
                     operator: op,
                     values: vec![v.to_string()],
                 });
@@ -323,14 +338,14 @@ fn pod_affinity_term(
     {
         BTreeSet::from([owner_namespace.to_string()])
     } else {
-        t.namespaces.iter().cloned().collect()
+        t.namespaces.iter().map(Text::to_string).collect()
     };
     Ok(PodAffinityTerm {
         selector,
         namespaces,
         namespace_selector: label_selector(&t.namespace_selector)
             .map_err(|e| e.within("namespaceSelector"))?,
-        topology_key: t.topology_key.clone(),
+        topology_key: t.topology_key.to_string(),
     })
 }
 
@@ -388,7 +403,7 @@ fn pod_affinity(
     Ok(out)
 }
 
-fn inclusion_policy(p: &Option<String>, default: InclusionPolicy) -> Result<InclusionPolicy> {
+fn inclusion_policy(p: &Option<Text>, default: InclusionPolicy) -> Result<InclusionPolicy> {
     match p.as_deref() {
         None => Ok(default),
         Some("Honor") => Ok(InclusionPolicy::Honor),
@@ -423,7 +438,7 @@ fn topology_spread(
         .iter()
         .filter_map(|k| {
             labels.get(k).map(|v| Requirement {
-                key: k.clone(),
+                key: k.to_string(),
                 operator: Operator::In,
                 values: vec![v.to_string()],
             })
@@ -434,7 +449,7 @@ fn topology_spread(
     }
     Ok(TopologySpreadConstraint {
         max_skew: c.max_skew,
-        topology_key: c.topology_key.clone(),
+        topology_key: c.topology_key.to_string(),
         when_unsatisfiable,
         selector,
         min_domains: c.min_domains.unwrap_or(1),
@@ -462,9 +477,9 @@ fn toleration(t: &wire::Toleration) -> Result<Toleration> {
         ),
     };
     Ok(Toleration {
-        key: t.key.clone(),
+        key: t.key.to_string(),
         operator,
-        value: t.value.clone(),
+        value: t.value.to_string(),
         effect,
     })
 }
@@ -588,7 +603,7 @@ pub fn is_terminal(p: &wire::Pod) -> bool {
     )
 }
 
-fn timestamp(t: &Option<String>, path: &str) -> Result<Option<i64>> {
+fn timestamp(t: &Option<Text>, path: &str) -> Result<Option<i64>> {
     t.as_deref()
         .map(|s| {
             parse_rfc3339_nanos(s)
@@ -629,16 +644,8 @@ pub fn pod(p: &wire::Pod, classes: &[PriorityClass]) -> Result<Pod> {
     for c in sidecars.chain(spec.containers.iter()) {
         for port in c.ports.iter().filter(|port| port.host_port > 0) {
             host_ports.push(HostPort {
-                ip: port
-                    .host_ip
-                    .clone()
-                    .filter(|s| !s.is_empty())
-                    .unwrap_or_else(|| "0.0.0.0".into()),
-                protocol: port
-                    .protocol
-                    .clone()
-                    .filter(|s| !s.is_empty())
-                    .unwrap_or_else(|| "TCP".into()),
+                ip: non_empty(&port.host_ip).unwrap_or("0.0.0.0").to_string(),
+                protocol: non_empty(&port.protocol).unwrap_or("TCP").to_string(),
                 port: port.host_port,
             });
         }
@@ -670,20 +677,12 @@ pub fn pod(p: &wire::Pod, classes: &[PriorityClass]) -> Result<Pod> {
             c.status == "True" && c.reason.as_deref() == Some("PreemptionByScheduler")
         });
     Ok(Pod {
-        uid: p
-            .metadata
-            .uid
-            .clone()
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| format!("{namespace}/{name}")),
+        uid: non_empty(&p.metadata.uid)
+            .map_or_else(|| format!("{namespace}/{name}"), str::to_string),
         priority,
         preemption_policy,
-        node_name: spec.node_name.clone().filter(|n| !n.is_empty()),
-        nominated_node_name: p
-            .status
-            .nominated_node_name
-            .clone()
-            .filter(|n| !n.is_empty()),
+        node_name: non_empty(&spec.node_name).map(str::to_string),
+        nominated_node_name: non_empty(&p.status.nominated_node_name).map(str::to_string),
         terminating: p.metadata.deletion_timestamp.is_some(),
         preempted_by_scheduler: p.metadata.deletion_timestamp.is_some() && preempted_by_scheduler,
         start_time: timestamp(&p.status.start_time, "status.startTime")?,
@@ -709,6 +708,8 @@ pub fn pod(p: &wire::Pod, classes: &[PriorityClass]) -> Result<Pod> {
 
 #[cfg(test)]
 mod tests {
+    use serde::Deserialize;
+
     use super::*;
 
     #[test]
@@ -718,7 +719,7 @@ mod tests {
             if pod["spec"]["containers"].is_null() {
                 pod["spec"]["containers"] = serde_json::json!([{"name": "c"}]);
             }
-            let wire: wire::Pod = serde_json::from_value(pod).expect("well-typed");
+            let wire = wire::Pod::deserialize(&pod).expect("well-typed");
             let e = self::pod(&wire, &[]).expect_err("refused");
             format!("{}: {}", e.path, e.message)
         };
@@ -783,9 +784,9 @@ mod tests {
         );
     }
 
-    fn spec_with_class(name: Option<&str>) -> wire::PodSpec {
+    fn spec_with_class(name: Option<&str>) -> wire::PodSpec<'_> {
         wire::PodSpec {
-            priority_class_name: name.map(String::from),
+            priority_class_name: name.map(Text::from),
             ..Default::default()
         }
     }

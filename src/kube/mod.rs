@@ -16,7 +16,7 @@ pub use convert::{SYSTEM_PRIORITY_CLASSES, normalized_image_name};
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
@@ -95,12 +95,12 @@ fn path_error(e: serde_path_to_error::Error<serde_json::Error>) -> DecodeError {
 // Tracking the path costs an allocation per map key, so objects are decoded without it,
 // and decoded again with it only to say where a refused object went wrong.
 
-fn typed<T: DeserializeOwned>(value: &Value) -> Result<T, DecodeError> {
+fn typed<'v, T: Deserialize<'v>>(value: &'v Value) -> Result<T, DecodeError> {
     T::deserialize(value).or_else(|_| serde_path_to_error::deserialize(value).map_err(path_error))
 }
 
 /// Decodes JSON text whose syntax may not have been checked yet (see [`RawObject::parse`]).
-fn typed_text<T: DeserializeOwned>(text: &str) -> Result<T, Refusal> {
+fn typed_text<'t, T: Deserialize<'t>>(text: &'t str) -> Result<T, Refusal> {
     let mut de = serde_json::Deserializer::from_str(text);
     T::deserialize(&mut de)
         .and_then(|value| de.end().map(|()| value))
@@ -109,7 +109,7 @@ fn typed_text<T: DeserializeOwned>(text: &str) -> Result<T, Refusal> {
 
 /// Why `text` did not decode as a `T`: it is not JSON at all, or a field is wrong (found
 /// by decoding again, tracking the path; `first` is the error that pass met).
-fn text_refusal<T: DeserializeOwned>(text: &str, first: serde_json::Error) -> Refusal {
+fn text_refusal<'t, T: Deserialize<'t>>(text: &'t str, first: serde_json::Error) -> Refusal {
     let mut de = serde_json::Deserializer::from_str(text);
     if let Err(syntax) = IgnoredAny::deserialize(&mut de).and_then(|_| de.end()) {
         return Refusal::Text(invalid_json(&syntax));
@@ -184,7 +184,7 @@ impl<'a> RawObject<'a> {
         self.kind.as_deref()
     }
 
-    fn wire<W: DeserializeOwned>(&self) -> Result<W, Refusal> {
+    fn wire<'s, W: Deserialize<'s>>(&'s self) -> Result<W, Refusal> {
         match &self.source {
             Source::Json(text) => typed_text(text),
             Source::Value(value) => typed(value).map_err(Refusal::Field),
@@ -438,8 +438,8 @@ fn collect(doc: &Value) -> Result<RawObjects<'_>, DecodeError> {
     Ok(raw)
 }
 
-fn each<T, W: DeserializeOwned>(
-    objects: &[(Position, &Value)],
+fn each<'v, T, W: Deserialize<'v>>(
+    objects: &[(Position, &'v Value)],
     convert: impl Fn(&W) -> Result<T, DecodeError>,
 ) -> Result<Vec<T>, DecodeError> {
     objects

@@ -2,18 +2,94 @@
 //!
 //! Only the fields the scheduler reads are declared; everything else is ignored. Values
 //! stay as written (quantities as strings); `super::convert` validates and normalises.
+//! Strings are borrowed from the text or value being decoded ([`Text`]), so a wire
+//! object lives only while its source does and costs no copies of its own; every
+//! struct says so with `bound(deserialize = "'de: 'a")`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::Deref;
 
 use serde::de::{IgnoredAny, Visitor};
 use serde::{Deserialize, Deserializer};
 
+/// A string of the object, borrowed from the JSON text (or value) it was decoded from
+/// when it holds no escapes, so that decoding copies only what the model keeps.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Text<'a>(Cow<'a, str>);
+
+impl Text<'_> {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Deref for Text<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Text<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for Text<'_> {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<&str> for Text<'_> {
+    fn eq(&self, other: &&str) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl<'a> From<&'a str> for Text<'a> {
+    fn from(text: &'a str) -> Text<'a> {
+        Text(Cow::Borrowed(text))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(TextVisitor)
+    }
+}
+
+struct TextVisitor;
+
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = Text<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+        Ok(Text(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+        Ok(Text(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Text<'de>, E> {
+        Ok(Text(Cow::Owned(v)))
+    }
+}
+
 /// A quantity, written as a string or (in hand-written YAML) a bare number.
 #[derive(Debug, Clone, Default)]
-pub struct QuantityText(pub String);
+pub struct QuantityText<'a>(pub Cow<'a, str>);
 
-impl<'de> Deserialize<'de> for QuantityText {
+impl<'de: 'a, 'a> Deserialize<'de> for QuantityText<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_any(QuantityTextVisitor)
     }
@@ -21,31 +97,35 @@ impl<'de> Deserialize<'de> for QuantityText {
 
 struct QuantityTextVisitor;
 
-impl Visitor<'_> for QuantityTextVisitor {
-    type Value = QuantityText;
+impl<'de> Visitor<'de> for QuantityTextVisitor {
+    type Value = QuantityText<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a quantity (a string or a number)")
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<QuantityText, E> {
-        Ok(QuantityText(v.to_string()))
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<QuantityText<'de>, E> {
+        Ok(QuantityText(Cow::Borrowed(v)))
     }
 
-    fn visit_string<E>(self, v: String) -> Result<QuantityText, E> {
-        Ok(QuantityText(v))
+    fn visit_str<E>(self, v: &str) -> Result<QuantityText<'de>, E> {
+        Ok(QuantityText(Cow::Owned(v.to_string())))
     }
 
-    fn visit_i64<E>(self, v: i64) -> Result<QuantityText, E> {
-        Ok(QuantityText(v.to_string()))
+    fn visit_string<E>(self, v: String) -> Result<QuantityText<'de>, E> {
+        Ok(QuantityText(Cow::Owned(v)))
     }
 
-    fn visit_u64<E>(self, v: u64) -> Result<QuantityText, E> {
-        Ok(QuantityText(v.to_string()))
+    fn visit_i64<E>(self, v: i64) -> Result<QuantityText<'de>, E> {
+        Ok(QuantityText(Cow::Owned(v.to_string())))
     }
 
-    fn visit_f64<E>(self, v: f64) -> Result<QuantityText, E> {
-        Ok(QuantityText(v.to_string()))
+    fn visit_u64<E>(self, v: u64) -> Result<QuantityText<'de>, E> {
+        Ok(QuantityText(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<QuantityText<'de>, E> {
+        Ok(QuantityText(Cow::Owned(v.to_string())))
     }
 }
 
@@ -53,261 +133,262 @@ impl Visitor<'_> for QuantityTextVisitor {
 /// field; its value is read before the object is decoded (see `super::RawObject`).
 pub type KindField = IgnoredAny;
 
-pub type WireResourceList = BTreeMap<String, QuantityText>;
+pub type WireResourceList<'a> = BTreeMap<Text<'a>, QuantityText<'a>>;
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct ObjectMeta {
-    pub name: Option<String>,
-    pub namespace: Option<String>,
-    pub uid: Option<String>,
-    pub labels: Option<BTreeMap<String, String>>,
-    pub creation_timestamp: Option<String>,
-    pub deletion_timestamp: Option<String>,
+#[serde(rename_all = "camelCase", default, bound(deserialize = "'de: 'a"))]
+pub struct ObjectMeta<'a> {
+    pub name: Option<Text<'a>>,
+    pub namespace: Option<Text<'a>>,
+    pub uid: Option<Text<'a>>,
+    pub labels: Option<BTreeMap<Text<'a>, Text<'a>>>,
+    pub creation_timestamp: Option<Text<'a>>,
+    pub deletion_timestamp: Option<Text<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct Node {
+#[serde(rename_all = "camelCase", default, bound(deserialize = "'de: 'a"))]
+pub struct Node<'a> {
     pub kind: KindField,
-    pub metadata: ObjectMeta,
-    pub spec: NodeSpec,
-    pub status: NodeStatus,
+    pub metadata: ObjectMeta<'a>,
+    pub spec: NodeSpec<'a>,
+    pub status: NodeStatus<'a>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct NodeSpec {
-    pub taints: Vec<Taint>,
+#[serde(rename_all = "camelCase", default, bound(deserialize = "'de: 'a"))]
+pub struct NodeSpec<'a> {
+    pub taints: Vec<Taint<'a>>,
     pub unschedulable: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct Taint {
-    pub key: String,
-    pub value: String,
-    pub effect: String,
+#[serde(rename_all = "camelCase", default, bound(deserialize = "'de: 'a"))]
+pub struct Taint<'a> {
+    pub key: Text<'a>,
+    pub value: Text<'a>,
+    pub effect: Text<'a>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct NodeStatus {
-    pub allocatable: Option<WireResourceList>,
-    pub capacity: Option<WireResourceList>,
-    pub images: Vec<ContainerImage>,
+#[serde(rename_all = "camelCase", default, bound(deserialize = "'de: 'a"))]
+pub struct NodeStatus<'a> {
+    pub allocatable: Option<WireResourceList<'a>>,
+    pub capacity: Option<WireResourceList<'a>>,
+    pub images: Vec<ContainerImage<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct ContainerImage {
-    pub names: Vec<String>,
+#[serde(rename_all = "camelCase", default, bound(deserialize = "'de: 'a"))]
+pub struct ContainerImage<'a> {
+    pub names: Vec<Text<'a>>,
     pub size_bytes: i64,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct Pod {
+#[serde(rename_all = "camelCase", default, bound(deserialize = "'de: 'a"))]
+pub struct Pod<'a> {
     pub kind: KindField,
-    pub metadata: ObjectMeta,
-    pub spec: PodSpec,
-    pub status: PodStatus,
+    pub metadata: ObjectMeta<'a>,
+    pub spec: PodSpec<'a>,
+    pub status: PodStatus<'a>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct PodSpec {
-    pub node_name: Option<String>,
+#[serde(rename_all = "camelCase", default, bound(deserialize = "'de: 'a"))]
+pub struct PodSpec<'a> {
+    pub node_name: Option<Text<'a>>,
     pub priority: Option<i32>,
-    pub priority_class_name: Option<String>,
-    pub preemption_policy: Option<String>,
-    pub containers: Vec<Container>,
-    pub init_containers: Vec<Container>,
-    pub overhead: Option<WireResourceList>,
-    pub resources: Option<ResourceRequirements>,
-    pub node_selector: Option<BTreeMap<String, String>>,
-    pub affinity: Option<Affinity>,
-    pub tolerations: Vec<Toleration>,
-    pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
+    pub priority_class_name: Option<Text<'a>>,
+    pub preemption_policy: Option<Text<'a>>,
+    pub containers: Vec<Container<'a>>,
+    pub init_containers: Vec<Container<'a>>,
+    pub overhead: Option<WireResourceList<'a>>,
+    pub resources: Option<ResourceRequirements<'a>>,
+    pub node_selector: Option<BTreeMap<Text<'a>, Text<'a>>>,
+    pub affinity: Option<Affinity<'a>>,
+    pub tolerations: Vec<Toleration<'a>>,
+    pub topology_spread_constraints: Vec<TopologySpreadConstraint<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct Container {
-    pub name: String,
-    pub image: String,
-    pub resources: ResourceRequirements,
-    pub ports: Vec<ContainerPort>,
-    pub restart_policy: Option<String>,
+#[serde(rename_all = "camelCase", default, bound(deserialize = "'de: 'a"))]
+pub struct Container<'a> {
+    pub name: Text<'a>,
+    pub image: Text<'a>,
+    pub resources: ResourceRequirements<'a>,
+    pub ports: Vec<ContainerPort<'a>>,
+    pub restart_policy: Option<Text<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct ResourceRequirements {
-    pub requests: Option<WireResourceList>,
-    pub limits: Option<WireResourceList>,
+#[serde(rename_all = "camelCase", default, bound(deserialize = "'de: 'a"))]
+pub struct ResourceRequirements<'a> {
+    pub requests: Option<WireResourceList<'a>>,
+    pub limits: Option<WireResourceList<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct ContainerPort {
+#[serde(rename_all = "camelCase", default, bound(deserialize = "'de: 'a"))]
+pub struct ContainerPort<'a> {
     pub container_port: i32,
     pub host_port: i32,
     #[serde(rename = "hostIP")]
-    pub host_ip: Option<String>,
-    pub protocol: Option<String>,
+    pub host_ip: Option<Text<'a>>,
+    pub protocol: Option<Text<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct Toleration {
-    pub key: String,
-    pub operator: Option<String>,
-    pub value: String,
-    pub effect: Option<String>,
+#[serde(rename_all = "camelCase", default, bound(deserialize = "'de: 'a"))]
+pub struct Toleration<'a> {
+    pub key: Text<'a>,
+    pub operator: Option<Text<'a>>,
+    pub value: Text<'a>,
+    pub effect: Option<Text<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct Affinity {
-    pub node_affinity: Option<NodeAffinity>,
-    pub pod_affinity: Option<PodAffinity>,
-    pub pod_anti_affinity: Option<PodAffinity>,
+#[serde(rename_all = "camelCase", default, bound(deserialize = "'de: 'a"))]
+pub struct Affinity<'a> {
+    pub node_affinity: Option<NodeAffinity<'a>>,
+    pub pod_affinity: Option<PodAffinity<'a>>,
+    pub pod_anti_affinity: Option<PodAffinity<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct NodeAffinity {
-    pub required_during_scheduling_ignored_during_execution: Option<NodeSelector>,
-    pub preferred_during_scheduling_ignored_during_execution: Option<Vec<PreferredSchedulingTerm>>,
+#[serde(rename_all = "camelCase", default, bound(deserialize = "'de: 'a"))]
+pub struct NodeAffinity<'a> {
+    pub required_during_scheduling_ignored_during_execution: Option<NodeSelector<'a>>,
+    pub preferred_during_scheduling_ignored_during_execution:
+        Option<Vec<PreferredSchedulingTerm<'a>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct NodeSelector {
-    pub node_selector_terms: Vec<NodeSelectorTerm>,
+#[serde(rename_all = "camelCase", default, bound(deserialize = "'de: 'a"))]
+pub struct NodeSelector<'a> {
+    pub node_selector_terms: Vec<NodeSelectorTerm<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct NodeSelectorTerm {
-    pub match_expressions: Vec<SelectorRequirement>,
-    pub match_fields: Vec<SelectorRequirement>,
+#[serde(rename_all = "camelCase", default, bound(deserialize = "'de: 'a"))]
+pub struct NodeSelectorTerm<'a> {
+    pub match_expressions: Vec<SelectorRequirement<'a>>,
+    pub match_fields: Vec<SelectorRequirement<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct SelectorRequirement {
-    pub key: String,
-    pub operator: String,
-    pub values: Vec<String>,
+#[serde(rename_all = "camelCase", default, bound(deserialize = "'de: 'a"))]
+pub struct SelectorRequirement<'a> {
+    pub key: Text<'a>,
+    pub operator: Text<'a>,
+    pub values: Vec<Text<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct PreferredSchedulingTerm {
+#[serde(rename_all = "camelCase", default, bound(deserialize = "'de: 'a"))]
+pub struct PreferredSchedulingTerm<'a> {
     pub weight: i32,
-    pub preference: NodeSelectorTerm,
+    pub preference: NodeSelectorTerm<'a>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct PodAffinity {
-    pub required_during_scheduling_ignored_during_execution: Vec<PodAffinityTerm>,
-    pub preferred_during_scheduling_ignored_during_execution: Vec<WeightedPodAffinityTerm>,
+#[serde(rename_all = "camelCase", default, bound(deserialize = "'de: 'a"))]
+pub struct PodAffinity<'a> {
+    pub required_during_scheduling_ignored_during_execution: Vec<PodAffinityTerm<'a>>,
+    pub preferred_during_scheduling_ignored_during_execution: Vec<WeightedPodAffinityTerm<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct PodAffinityTerm {
-    pub label_selector: Option<LabelSelector>,
-    pub namespaces: Vec<String>,
-    pub namespace_selector: Option<LabelSelector>,
-    pub topology_key: String,
-    pub match_label_keys: Vec<String>,
-    pub mismatch_label_keys: Vec<String>,
+#[serde(rename_all = "camelCase", default, bound(deserialize = "'de: 'a"))]
+pub struct PodAffinityTerm<'a> {
+    pub label_selector: Option<LabelSelector<'a>>,
+    pub namespaces: Vec<Text<'a>>,
+    pub namespace_selector: Option<LabelSelector<'a>>,
+    pub topology_key: Text<'a>,
+    pub match_label_keys: Vec<Text<'a>>,
+    pub mismatch_label_keys: Vec<Text<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct WeightedPodAffinityTerm {
+#[serde(rename_all = "camelCase", default, bound(deserialize = "'de: 'a"))]
+pub struct WeightedPodAffinityTerm<'a> {
     pub weight: i32,
-    pub pod_affinity_term: PodAffinityTerm,
+    pub pod_affinity_term: PodAffinityTerm<'a>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct LabelSelector {
-    pub match_labels: BTreeMap<String, String>,
-    pub match_expressions: Vec<SelectorRequirement>,
+#[serde(rename_all = "camelCase", default, bound(deserialize = "'de: 'a"))]
+pub struct LabelSelector<'a> {
+    pub match_labels: BTreeMap<Text<'a>, Text<'a>>,
+    pub match_expressions: Vec<SelectorRequirement<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct TopologySpreadConstraint {
+#[serde(rename_all = "camelCase", default, bound(deserialize = "'de: 'a"))]
+pub struct TopologySpreadConstraint<'a> {
     pub max_skew: i32,
-    pub topology_key: String,
-    pub when_unsatisfiable: String,
-    pub label_selector: Option<LabelSelector>,
+    pub topology_key: Text<'a>,
+    pub when_unsatisfiable: Text<'a>,
+    pub label_selector: Option<LabelSelector<'a>>,
     pub min_domains: Option<i32>,
-    pub node_affinity_policy: Option<String>,
-    pub node_taints_policy: Option<String>,
-    pub match_label_keys: Vec<String>,
+    pub node_affinity_policy: Option<Text<'a>>,
+    pub node_taints_policy: Option<Text<'a>>,
+    pub match_label_keys: Vec<Text<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct PodStatus {
-    pub phase: Option<String>,
-    pub nominated_node_name: Option<String>,
-    pub start_time: Option<String>,
-    pub conditions: Vec<PodCondition>,
+#[serde(rename_all = "camelCase", default, bound(deserialize = "'de: 'a"))]
+pub struct PodStatus<'a> {
+    pub phase: Option<Text<'a>>,
+    pub nominated_node_name: Option<Text<'a>>,
+    pub start_time: Option<Text<'a>>,
+    pub conditions: Vec<PodCondition<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct PodCondition {
+#[serde(rename_all = "camelCase", default, bound(deserialize = "'de: 'a"))]
+pub struct PodCondition<'a> {
     #[serde(rename = "type")]
-    pub type_: String,
-    pub status: String,
-    pub reason: Option<String>,
+    pub type_: Text<'a>,
+    pub status: Text<'a>,
+    pub reason: Option<Text<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct PodDisruptionBudget {
+#[serde(rename_all = "camelCase", default, bound(deserialize = "'de: 'a"))]
+pub struct PodDisruptionBudget<'a> {
     pub kind: KindField,
-    pub metadata: ObjectMeta,
-    pub spec: PdbSpec,
-    pub status: PdbStatus,
+    pub metadata: ObjectMeta<'a>,
+    pub spec: PdbSpec<'a>,
+    pub status: PdbStatus<'a>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct PdbSpec {
-    pub selector: Option<LabelSelector>,
+#[serde(rename_all = "camelCase", default, bound(deserialize = "'de: 'a"))]
+pub struct PdbSpec<'a> {
+    pub selector: Option<LabelSelector<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct PdbStatus {
+#[serde(rename_all = "camelCase", default, bound(deserialize = "'de: 'a"))]
+pub struct PdbStatus<'a> {
     pub disruptions_allowed: i32,
-    pub disrupted_pods: BTreeMap<String, serde_json::Value>,
+    pub disrupted_pods: BTreeMap<Text<'a>, IgnoredAny>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct PriorityClass {
+#[serde(rename_all = "camelCase", default, bound(deserialize = "'de: 'a"))]
+pub struct PriorityClass<'a> {
     pub kind: KindField,
-    pub metadata: ObjectMeta,
+    pub metadata: ObjectMeta<'a>,
     pub value: i32,
     pub global_default: bool,
-    pub preemption_policy: Option<String>,
+    pub preemption_policy: Option<Text<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct Namespace {
+#[serde(rename_all = "camelCase", default, bound(deserialize = "'de: 'a"))]
+pub struct Namespace<'a> {
     pub kind: KindField,
-    pub metadata: ObjectMeta,
+    pub metadata: ObjectMeta<'a>,
 }

@@ -129,9 +129,9 @@ fn offset(text: &str) -> u32 {
     u32::try_from(text.len()).expect("an object's labels fit in 4 GiB")
 }
 
-impl From<&BTreeMap<String, String>> for Labels {
-    fn from(map: &BTreeMap<String, String>) -> Labels {
-        Labels::from_sorted(map.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+impl<K: AsRef<str>, V: AsRef<str>> From<&BTreeMap<K, V>> for Labels {
+    fn from(map: &BTreeMap<K, V>) -> Labels {
+        Labels::from_sorted(map.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
     }
 }
 
