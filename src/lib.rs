@@ -10,6 +10,7 @@
 pub mod conformance;
 pub mod engine;
 pub mod generate;
+pub mod hashing;
 pub mod kube;
 pub mod model;
 pub mod pool;

@@ -13,6 +13,7 @@ use dashmap::DashMap;
 use tokio::sync::watch;
 
 use crate::engine::Snapshot;
+use crate::hashing::{NameHasher, NameSet};
 use crate::model::{Namespace, Node, Pod, PodDisruptionBudget, PriorityClass};
 
 /// The name used for requests that name no cluster.
@@ -138,17 +139,17 @@ pub struct Published {
 /// The ingest indexes of one cluster.
 #[derive(Debug, Default)]
 struct Indexes {
-    nodes: DashMap<String, Arc<Node>>,
+    nodes: DashMap<String, Arc<Node>, NameHasher>,
     /// Pods by `namespace/name`.
-    pods: DashMap<String, Arc<Pod>>,
+    pods: DashMap<String, Arc<Pod>, NameHasher>,
     /// Pod uid → `namespace/name`.
-    pods_by_uid: DashMap<String, String>,
+    pods_by_uid: DashMap<String, String, NameHasher>,
     /// Node name → keys of the pods bound to it.
-    pods_by_node: DashMap<String, HashSet<String>>,
+    pods_by_node: DashMap<String, NameSet<String>, NameHasher>,
     /// Namespace → keys of its pods.
-    pods_by_namespace: DashMap<String, HashSet<String>>,
+    pods_by_namespace: DashMap<String, NameSet<String>, NameHasher>,
     /// Namespace → names of its PDBs.
-    pdbs_by_namespace: DashMap<String, BTreeSet<String>>,
+    pdbs_by_namespace: DashMap<String, BTreeSet<String>, NameHasher>,
 }
 
 impl Indexes {

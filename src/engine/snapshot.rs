@@ -26,6 +26,7 @@ use super::cow_list::CowList;
 use super::label_counts::LabelCounts;
 use super::node_label_index::NodeLabelIndex;
 use super::priority_ladder::PriorityLadder;
+use crate::hashing::NameMap;
 use crate::model::resources::Resources;
 use crate::model::selector::Labels;
 use crate::model::{
@@ -244,7 +245,7 @@ impl ImageSummary {
 /// snapshots that differ in pods only (by identity, as edits share them).
 #[derive(Debug, Clone)]
 pub struct NodeSet {
-    index: Arc<HashMap<String, usize>>,
+    index: Arc<NameMap<String, usize>>,
     images: Arc<HashMap<String, ImageSummary>>,
 }
 
@@ -271,7 +272,7 @@ pub type NodeList = CowList<Arc<NodeInfo>>;
 pub struct Snapshot {
     /// Nodes in name order.
     pub nodes: NodeList,
-    node_index: Arc<HashMap<String, usize>>,
+    node_index: Arc<NameMap<String, usize>>,
     // The maps below are persistent (`imbl`): a snapshot's copy shares them, and an
     // edit copies only the few tree nodes on the path to what it changes.
     /// Pods nominated to a node and not bound yet, by node name.
