@@ -101,6 +101,16 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// Whether applying the batch can change the cluster's priority classes.
+    pub fn changes_priority_classes(&self) -> bool {
+        self.replace
+            || self.replace_kinds.contains(&Kind::PriorityClass)
+            || self.changes.iter().any(|c| match c {
+                Change::Upsert(object) => matches!(object, Object::PriorityClass(_)),
+                Change::Delete(key) => key.kind() == Kind::PriorityClass,
+            })
+    }
+
     /// A replace batch holding every object of `objects`.
     pub fn replace_with(objects: crate::model::ClusterObjects) -> Batch {
         let crate::model::ClusterObjects {

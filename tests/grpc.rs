@@ -484,6 +484,54 @@ async fn a_bad_batch_is_rejected_whole() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_decodes_each_batch_against_the_classes_before_it() {
+    // A stream decodes its next batch while the previous one is applied, except after
+    // a batch that changes priority classes: the next one's pods resolve against them.
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    let pending = |name: String| pod(&name, None, "1", "low", "2024-01-01T00:00:00Z");
+    let mut define_gold = vec![upsert(&json!({"kind": "PriorityClass",
+        "metadata": {"name": "gold"}, "value": 500}))];
+    // Enough pods that applying the batch takes a while.
+    define_gold.extend((0..3000).map(|i| upsert(&pending(format!("filler-{i}")))));
+    let mut drop_gold = vec![delete(pb::Kind::PriorityClass, "", "gold")];
+    drop_gold.extend((3000..6000).map(|i| upsert(&pending(format!("filler-{i}")))));
+    let golden = |name: &str| upsert(&pod(name, Some("n1"), "1", "gold", "2024-01-01T00:00:00Z"));
+    let mut objects = classes();
+    objects.push(node("n1", "4"));
+    let acks = sync(
+        &mut c,
+        vec![
+            batch("", true, objects.iter().map(upsert).collect()),
+            batch("", false, define_gold),
+            batch("", false, vec![golden("gold-a")]),
+            batch("", false, drop_gold),
+            batch("", false, vec![golden("gold-b")]),
+        ],
+    )
+    .await;
+    assert_eq!(acks.len(), 5, "{acks:?}");
+    let revisions: Vec<u64> = acks[..4]
+        .iter()
+        .map(|a| a.as_ref().expect("applied").revision)
+        .collect();
+    assert_eq!(
+        revisions,
+        (revisions[0]..revisions[0] + 4).collect::<Vec<_>>(),
+        "answers in order"
+    );
+    let err = acks[4].as_ref().unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(
+        err.message()
+            .contains("changes[0].upsert: field `spec.priorityClassName`"),
+        "{}",
+        err.message()
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn public_vectors_through_grpc() {
     let server = TestServer::start().await;
     let mut c = server.client().await;

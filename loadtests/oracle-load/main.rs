@@ -452,6 +452,15 @@ fn churn_pod(k: usize, node: Option<&str>) -> String {
 /// Streams batches at `cfg.rate` updates/s until the deadline: churn pod k is added
 /// (pass 0), sent again unchanged (pass 1), deleted (pass 2), and so on.
 async fn ingest(mut client: PreemptionOracleClient<Channel>, cfg: IngestConfig) -> IngestReport {
+    // Each churn pod's JSON is rendered once: sending an update costs the writer a copy,
+    // so that the server, not the writer, is what a high rate measures.
+    let n = cfg.churn_pods;
+    let texts: Vec<String> = (0..n)
+        .map(|k| {
+            let node = (!cfg.nodes.is_empty()).then(|| cfg.nodes[k % cfg.nodes.len()].as_str());
+            churn_pod(k, node)
+        })
+        .collect();
     let start = Instant::now();
     let (tx, rx) = tokio::sync::mpsc::channel::<pb::SyncStateRequest>(64);
     let sent_at: Arc<Mutex<VecDeque<(u64, Instant)>>> = Arc::default();
@@ -517,7 +526,6 @@ async fn ingest(mut client: PreemptionOracleClient<Channel>, cfg: IngestConfig) 
     let mut ticks = tokio::time::interval(period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut i: usize = 0; // update counter: slot i % churn, pass i / churn
-    let n = cfg.churn_pods;
     loop {
         ticks.tick().await;
         if Instant::now() >= cfg.deadline {
@@ -528,7 +536,6 @@ async fn ingest(mut client: PreemptionOracleClient<Channel>, cfg: IngestConfig) 
                 let k = i % n;
                 let pass = i / n;
                 i += 1;
-                let node = (!cfg.nodes.is_empty()).then(|| cfg.nodes[k % cfg.nodes.len()].as_str());
                 if pass % 3 == 2 {
                     pb::ObjectChange {
                         change: Some(pb::object_change::Change::Delete(pb::ObjectRef {
@@ -540,7 +547,7 @@ async fn ingest(mut client: PreemptionOracleClient<Channel>, cfg: IngestConfig) 
                 } else {
                     pb::ObjectChange {
                         change: Some(pb::object_change::Change::Upsert(pb::KubeObject {
-                            object: Some(pb::kube_object::Object::Json(churn_pod(k, node))),
+                            object: Some(pb::kube_object::Object::Json(texts[k].clone())),
                         })),
                     }
                 }

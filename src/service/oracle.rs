@@ -10,6 +10,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
@@ -164,16 +165,52 @@ async fn evaluate<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
         .map_err(|_| Status::internal("evaluation failed: the engine panicked"))
 }
 
-/// Runs a SyncState batch's decode and apply off the async runtime, under the current
-/// span. On a blocking thread rather than the pool: applying waits for the cluster's
-/// writer lock, and a pool worker waiting there would hold up queries.
-async fn ingest_off_runtime<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, Status> {
-    let span = Span::current();
-    tokio::task::spawn_blocking(move || span.in_scope(f))
-        .await
-        .map_err(|e| Status::internal(format!("applying the batch failed: {e}")))
+/// Runs a step of a SyncState batch (decoding or applying it) on a blocking thread under
+/// `span`, started now rather than when awaited. On a blocking thread rather than the
+/// pool: applying waits for the cluster's writer lock, and a pool worker waiting there
+/// would hold up queries.
+fn ingest_off_runtime<T: Send + 'static>(
+    span: Span,
+    step: impl FnOnce() -> T + Send + 'static,
+) -> JoinHandle<T> {
+    tokio::task::spawn_blocking(move || span.in_scope(step))
+}
+
+/// The SyncState batch being applied, and whether the next batch must wait for it.
+struct Applying {
+    /// The batch changes the priority classes that later batches' pods are decoded
+    /// against.
+    changes_priority_classes: bool,
+    answer: JoinHandle<pb::SyncStateResponse>,
+}
+
+type Answers = mpsc::Sender<Result<pb::SyncStateResponse, Status>>;
+
+/// The answer of the batch being applied, once it is applied; never, when none is.
+async fn applied(applying: &mut Option<Applying>) -> Result<pb::SyncStateResponse, Status> {
+    match applying {
+        Some(applying) => (&mut applying.answer)
+            .await
+            .map_err(|e| Status::internal(format!("applying the batch failed: {e}"))),
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends a batch's answer. False when the stream must end: the batch failed, or the
+/// client is gone.
+async fn send(answer: Result<pb::SyncStateResponse, Status>, answers: &Answers) -> bool {
+    let failed = answer.is_err();
+    answers.send(answer).await.is_ok() && !failed
+}
+
+/// Waits for the batch being applied, if any, and sends its answer; as [`send`].
+async fn send_answer(applying: &mut Option<Applying>, answers: &Answers) -> bool {
+    if applying.is_none() {
+        return true;
+    }
+    let answer = applied(applying).await;
+    *applying = None;
+    send(answer, answers).await
 }
 
 type SyncStream = Pin<Box<dyn Stream<Item = Result<pb::SyncStateResponse, Status>> + Send>>;
@@ -193,20 +230,31 @@ impl pb::preemption_oracle_server::PreemptionOracle for Oracle {
         let mut shutdown = self.shutdown.clone();
         tokio::spawn(async move {
             // A batch is one message: a stream cut mid-batch never delivers it, so
-            // nothing is half applied.
+            // nothing is half applied. While one batch is applied the next is received
+            // and decoded; answers go out in order.
+            let mut applying: Option<Applying> = None;
             loop {
                 let req = tokio::select! {
                     next = inbound.next() => match next {
                         Some(Ok(req)) => req,
                         _ => break,
                     },
+                    // A batch's answer goes out as soon as it is applied.
+                    answer = applied(&mut applying) => {
+                        applying = None;
+                        if send(answer, &tx).await {
+                            continue;
+                        }
+                        break;
+                    }
                     _ = shutdown.changed() => {
-                        let bye = Status::unavailable("the server is shutting down; reconnect");
-                        let _ = tx.send(Err(bye)).await;
+                        if send_answer(&mut applying, &tx).await {
+                            let bye = Status::unavailable("the server is shutting down; reconnect");
+                            let _ = tx.send(Err(bye)).await;
+                        }
                         break;
                     }
                 };
-                let store = Arc::clone(&store);
                 let span = info_span!(
                     parent: &call,
                     "sync_state",
@@ -214,15 +262,40 @@ impl pb::preemption_oracle_server::PreemptionOracle for Oracle {
                     changes = req.changes.len(),
                     revision = Empty
                 );
-                let result = ingest_off_runtime(move || ingest::apply_request(&store, &req))
-                    .instrument(span)
-                    .await
-                    .and_then(|r| r);
-                let failed = result.is_err();
-                if tx.send(result).await.is_err() || failed {
+                let must_wait = applying
+                    .as_ref()
+                    .is_some_and(|a| a.changes_priority_classes);
+                if must_wait && !send_answer(&mut applying, &tx).await {
                     break;
                 }
+                let decoding = {
+                    let store = Arc::clone(&store);
+                    ingest_off_runtime(span.clone(), move || ingest::decode_request(&store, &req))
+                };
+                let decoded = decoding
+                    .await
+                    .map_err(|e| Status::internal(format!("decoding the batch failed: {e}")))
+                    .and_then(|decoded| decoded);
+                if !send_answer(&mut applying, &tx).await {
+                    break;
+                }
+                match decoded {
+                    Ok(decoded) => {
+                        let store = Arc::clone(&store);
+                        applying = Some(Applying {
+                            changes_priority_classes: decoded.changes_priority_classes(),
+                            answer: ingest_off_runtime(span, move || {
+                                ingest::apply_decoded(&store, decoded)
+                            }),
+                        });
+                    }
+                    Err(status) => {
+                        let _ = tx.send(Err(status)).await;
+                        break;
+                    }
+                }
             }
+            send_answer(&mut applying, &tx).await;
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
