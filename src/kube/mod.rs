@@ -301,8 +301,8 @@ impl<'de> Visitor<'de> for KindProbeVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<KindProbe, A::Error> {
         // As in a `Value`, the last of repeated keys counts.
         let mut kind = None;
-        while let Some(key) = map.next_key::<KeyName>()? {
-            if key.0 == "kind" {
+        while let Some(key) = map.next_key::<wire::Text>()? {
+            if key == "kind" {
                 kind = match map.next_value::<Value>()? {
                     Value::String(s) => Some(s),
                     _ => None,
@@ -312,31 +312,6 @@ impl<'de> Visitor<'de> for KindProbeVisitor {
             }
         }
         Ok(KindProbe(kind))
-    }
-}
-
-/// A map key, borrowed from the text when it has no escapes.
-struct KeyName<'de>(Cow<'de, str>);
-
-impl<'de> Deserialize<'de> for KeyName<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = KeyName<'de>;
-
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a key")
-            }
-
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<KeyName<'de>, E> {
-                Ok(KeyName(v.into()))
-            }
-
-            fn visit_str<E>(self, v: &str) -> Result<KeyName<'de>, E> {
-                Ok(KeyName(v.to_string().into()))
-            }
-        }
-        d.deserialize_str(KeyVisitor)
     }
 }
 

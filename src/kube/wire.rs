@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Deref;
 
-use serde::de::{IgnoredAny, Visitor};
+use serde::de::{Error, IgnoredAny, Visitor};
 use serde::{Deserialize, Deserializer};
 
 /// A string of the object, borrowed from the JSON text (or value) it was decoded from
@@ -87,7 +87,7 @@ impl<'de> Visitor<'de> for TextVisitor {
 
 /// A quantity, written as a string or (in hand-written YAML) a bare number.
 #[derive(Debug, Clone, Default)]
-pub struct QuantityText<'a>(pub Cow<'a, str>);
+pub struct QuantityText<'a>(pub Text<'a>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for QuantityText<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -97,6 +97,12 @@ impl<'de: 'a, 'a> Deserialize<'de> for QuantityText<'a> {
 
 struct QuantityTextVisitor;
 
+impl QuantityTextVisitor {
+    fn number<'de>(v: impl ToString) -> QuantityText<'de> {
+        QuantityText(Text(Cow::Owned(v.to_string())))
+    }
+}
+
 impl<'de> Visitor<'de> for QuantityTextVisitor {
     type Value = QuantityText<'de>;
 
@@ -104,28 +110,28 @@ impl<'de> Visitor<'de> for QuantityTextVisitor {
         f.write_str("a quantity (a string or a number)")
     }
 
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<QuantityText<'de>, E> {
-        Ok(QuantityText(Cow::Borrowed(v)))
+    fn visit_borrowed_str<E: Error>(self, v: &'de str) -> Result<QuantityText<'de>, E> {
+        TextVisitor.visit_borrowed_str(v).map(QuantityText)
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<QuantityText<'de>, E> {
-        Ok(QuantityText(Cow::Owned(v.to_string())))
+    fn visit_str<E: Error>(self, v: &str) -> Result<QuantityText<'de>, E> {
+        TextVisitor.visit_str(v).map(QuantityText)
     }
 
-    fn visit_string<E>(self, v: String) -> Result<QuantityText<'de>, E> {
-        Ok(QuantityText(Cow::Owned(v)))
+    fn visit_string<E: Error>(self, v: String) -> Result<QuantityText<'de>, E> {
+        TextVisitor.visit_string(v).map(QuantityText)
     }
 
     fn visit_i64<E>(self, v: i64) -> Result<QuantityText<'de>, E> {
-        Ok(QuantityText(Cow::Owned(v.to_string())))
+        Ok(Self::number(v))
     }
 
     fn visit_u64<E>(self, v: u64) -> Result<QuantityText<'de>, E> {
-        Ok(QuantityText(Cow::Owned(v.to_string())))
+        Ok(Self::number(v))
     }
 
     fn visit_f64<E>(self, v: f64) -> Result<QuantityText<'de>, E> {
-        Ok(QuantityText(Cow::Owned(v.to_string())))
+        Ok(Self::number(v))
     }
 }
 
