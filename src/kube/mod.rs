@@ -299,7 +299,8 @@ impl<'de> Visitor<'de> for KindProbeVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<KindProbe, A::Error> {
-        // As in a `Value`, the last of repeated keys counts.
+        // As in a `Value`, the last of repeated keys counts (decoding the object then
+        // refuses the repeated `kind`, as it refuses any repeated field).
         let mut kind = None;
         while let Some(key) = map.next_key::<wire::Text>()? {
             if key == "kind" {
