@@ -28,7 +28,7 @@ fn refused(path: &str, refusal: Refusal) -> Status {
 fn raw_object<'a>(o: &'a pb::KubeObject, path: &str) -> Result<RawObject<'a>, Status> {
     match &o.object {
         Some(pb::kube_object::Object::Json(text)) => {
-            RawObject::parse(text).map_err(|e| invalid(&format!("{path}.json"), e))
+            RawObject::parse(text).map_err(|e| refused(path, Refusal::Text(e)))
         }
         Some(pb::kube_object::Object::Node(n)) => Ok(RawObject::from_value(native::node(n))),
         Some(pb::kube_object::Object::Pod(p)) => Ok(RawObject::from_value(native::pod(p))),
@@ -58,7 +58,7 @@ pub fn pod(
 ) -> Result<Pod, Status> {
     let raw = match input.as_ref().and_then(|p| p.pod.as_ref()) {
         Some(pb::pod_input::Pod::Json(text)) => {
-            RawObject::parse(text).map_err(|e| invalid(&format!("{path}.json"), e))?
+            RawObject::parse(text).map_err(|e| refused(path, Refusal::Text(e)))?
         }
         Some(pb::pod_input::Pod::Native(p)) => RawObject::from_value(native::pod(p)),
         None => return Err(Status::invalid_argument(format!("{path}: is required"))),
