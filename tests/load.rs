@@ -1,7 +1,8 @@
 //! `oracle-load` end to end: a real `preemption-oracle serve --demo` (50 nodes × 10 pods)
 //! on a free loopback port, loaded for about 2 s by 4 clients while a writer streams 200
-//! updates/s; its closing line must parse, with qps > 0 and no errors. Also: it refuses
-//! a non-loopback target without `--allow-remote`.
+//! updates/s; its closing line must parse, with qps > 0 and no errors. Also: `--rpc
+//! health` measures health checks on the same server, and it refuses a non-loopback
+//! target without `--allow-remote`.
 
 mod support;
 
@@ -122,6 +123,52 @@ fn oracle_load_runs_against_serve_demo_with_ingest() {
     );
     assert_eq!(acked, batches, "every batch acknowledged: {stdout}");
     assert_eq!(ingest["errors"], "0", "{stdout}\n{stderr}");
+}
+
+#[test]
+fn oracle_load_measures_the_transport_floor_with_health_checks() {
+    let (_server, addr) = start_server();
+    let out = Command::new(LOAD)
+        .args([
+            "--server",
+            &addr,
+            "--clients",
+            "2",
+            "--duration",
+            "1",
+            "--rpc",
+            "health",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "oracle-load failed:\n{stdout}\n{stderr}"
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    let last = *lines.last().expect("some output");
+    assert!(
+        last.starts_with("health: "),
+        "last line: {last:?}\n{stdout}"
+    );
+    assert!(
+        !stdout.contains("place"),
+        "no Place is timed with --rpc health:\n{stdout}"
+    );
+    let health = fields(last);
+    assert!(health["qps"].parse::<f64>().unwrap() > 0.0, "{last}");
+    assert_eq!(health["errors"], "0", "{stdout}\n{stderr}");
+    let detail = lines
+        .iter()
+        .find(|l| l.starts_with("health-detail: "))
+        .unwrap_or_else(|| panic!("a detail line:\n{stdout}"));
+    let requests: u64 = fields(detail)["requests"].parse().unwrap();
+    assert!(
+        detail.contains(&format!("outcomes[Serving={requests}]")),
+        "every check answered SERVING: {detail}"
+    );
 }
 
 #[test]

@@ -6,9 +6,13 @@
 //! deletes at R updates/s to the same `--cluster`. Loopback targets only, unless
 //! `--allow-remote`.
 //!
+//! With `--rpc health` the clients call `grpc.health.v1.Health/Check` instead: the same
+//! connections, server layers and answer path without a decision, the floor that the
+//! transport alone sets on the machine.
+//!
 //! The last line of its output is always
-//! `place: qps=… p50_us=… p99_us=… errors=…` (preceded, with ingest, by an
-//! `ingest: …` line). See `loadtests/README.md`.
+//! `place: qps=… p50_us=… p99_us=… errors=…` (`health: …` with `--rpc health`;
+//! preceded, with ingest, by an `ingest: …` line). See `loadtests/README.md`.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -24,6 +28,8 @@ use preemption_oracle::service::pb;
 use preemption_oracle::service::pb::preemption_oracle_client::PreemptionOracleClient;
 use tokio::sync::Mutex;
 use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
 
 /// The longest run accepted: a load test stops by itself.
 const MAX_DURATION_S: f64 = 3600.0;
@@ -78,6 +84,52 @@ struct Args {
     /// Tokio worker threads for the load generator (default: the number of CPUs).
     #[arg(long)]
     threads: Option<usize>,
+    /// What each client calls, back to back.
+    #[arg(long, value_enum, default_value_t = Rpc::Place)]
+    rpc: Rpc,
+}
+
+/// The call a client repeats.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Rpc {
+    /// `Place` with the pod.
+    Place,
+    /// `grpc.health.v1.Health/Check`: the transport's floor, no decision.
+    Health,
+}
+
+impl Rpc {
+    /// The name its result line starts with.
+    fn name(self) -> &'static str {
+        match self {
+            Rpc::Place => "place",
+            Rpc::Health => "health",
+        }
+    }
+}
+
+/// One client's connection, ready to repeat its call.
+enum Caller {
+    Place(PreemptionOracleClient<Channel>, pb::PlaceRequest),
+    Health(HealthClient<Channel>),
+}
+
+impl Caller {
+    /// Makes the call once; the answer's outcome (a health check's serving status).
+    async fn call(&mut self) -> Result<String, tonic::Status> {
+        match self {
+            Caller::Place(client, request) => client
+                .place(request.clone())
+                .await
+                .map(|r| outcome_name(r.get_ref().outcome)),
+            Caller::Health(client) => client
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .map(|r| format!("{:?}", r.get_ref().status())),
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -143,17 +195,26 @@ async fn target(server: &str, allow_remote: bool) -> Result<String, String> {
 }
 
 async fn connect(url: &str, timeout: Duration) -> Result<PreemptionOracleClient<Channel>, String> {
-    let channel = Endpoint::from_shared(url.to_string())
+    Ok(oracle_client(channel(url, timeout).await?))
+}
+
+/// The oracle's client on `channel`, taking answers of any size.
+fn oracle_client(channel: Channel) -> PreemptionOracleClient<Channel> {
+    PreemptionOracleClient::new(channel)
+        .max_decoding_message_size(256 << 20)
+        .max_encoding_message_size(256 << 20)
+}
+
+/// A new connection to `url`, with `timeout` for each call.
+async fn channel(url: &str, timeout: Duration) -> Result<Channel, String> {
+    Endpoint::from_shared(url.to_string())
         .map_err(|e| format!("{url}: {e}"))?
         .connect_timeout(Duration::from_secs(5))
         .timeout(timeout)
         .tcp_nodelay(true)
         .connect()
         .await
-        .map_err(|e| format!("cannot connect to {url}: {e}"))?;
-    Ok(PreemptionOracleClient::new(channel)
-        .max_decoding_message_size(256 << 20)
-        .max_encoding_message_size(256 << 20))
+        .map_err(|e| format!("cannot connect to {url}: {e}"))
 }
 
 /// The default pod: small requests, so it fits on most clusters.
@@ -237,9 +298,9 @@ async fn run(args: Args) -> Result<(), String> {
     // clear error when the pod or the cluster is wrong).
     let mut clients = Vec::with_capacity(args.clients);
     for _ in 0..args.clients {
-        clients.push(connect(&url, timeout).await?);
+        clients.push(channel(&url, timeout).await?);
     }
-    let first = clients[0]
+    let first = oracle_client(clients[0].clone())
         .place(request.clone())
         .await
         .map_err(|s| format!("Place fails: {:?}: {}", s.code(), s.message()))?
@@ -288,8 +349,12 @@ async fn run(args: Args) -> Result<(), String> {
     };
 
     let mut tasks = Vec::with_capacity(clients.len());
-    for mut client in clients {
-        let request = request.clone();
+    for client in clients {
+        let mut caller = match args.rpc {
+            Rpc::Place => Caller::Place(oracle_client(client), request.clone()),
+            Rpc::Health => Caller::Health(HealthClient::new(client)),
+        };
+        let rpc = args.rpc.name();
         let sent = Arc::clone(&sent);
         let errors_seen = Arc::clone(&errors_seen);
         let max = args.max_requests;
@@ -297,21 +362,18 @@ async fn run(args: Args) -> Result<(), String> {
             let mut tally = Tally::new();
             while Instant::now() < deadline && sent.fetch_add(1, Ordering::Relaxed) < max {
                 let t = Instant::now();
-                let result = client.place(request.clone()).await;
+                let result = caller.call().await;
                 let us = (t.elapsed().as_micros() as u64).max(1);
                 tally.latency_us.saturating_record(us);
                 match result {
-                    Ok(r) => {
+                    Ok(outcome) => {
                         tally.ok += 1;
-                        *tally
-                            .outcomes
-                            .entry(outcome_name(r.get_ref().outcome))
-                            .or_default() += 1;
+                        *tally.outcomes.entry(outcome).or_default() += 1;
                     }
                     Err(s) => {
                         tally.errors += 1;
                         if errors_seen.fetch_add(1, Ordering::Relaxed) < ERRORS_SHOWN {
-                            eprintln!("oracle-load: Place: {:?}: {}", s.code(), s.message());
+                            eprintln!("oracle-load: {rpc}: {:?}: {}", s.code(), s.message());
                         }
                     }
                 }
@@ -342,8 +404,9 @@ async fn run(args: Args) -> Result<(), String> {
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
+    let rpc = args.rpc.name();
     println!(
-        "place-detail: requests={} ok={} seconds={elapsed:.2} clients={} mean_us={:.0} p90_us={} p999_us={} max_us={} outcomes[{}]",
+        "{rpc}-detail: requests={} ok={} seconds={elapsed:.2} clients={} mean_us={:.0} p90_us={} p999_us={} max_us={} outcomes[{}]",
         total.ok + total.errors,
         total.ok,
         args.clients,
@@ -357,7 +420,7 @@ async fn run(args: Args) -> Result<(), String> {
         println!("{line}");
     }
     println!(
-        "place: qps={:.1} p50_us={} p99_us={} errors={}",
+        "{rpc}: qps={:.1} p50_us={} p99_us={} errors={}",
         total.ok as f64 / elapsed,
         h.value_at_quantile(0.50),
         h.value_at_quantile(0.99),
