@@ -56,18 +56,53 @@ impl PodInfo {
         let pod = pod.into();
         let requests = pod.requests();
         let (non_zero_cpu, non_zero_memory) = pod.resources.non_zero_requests();
-        let affinity_fingerprint = if pod.pod_affinity.declared {
-            fingerprint(&pod.pod_affinity)
-        } else {
-            0
-        };
         PodInfo {
+            affinity_fingerprint: affinity_fingerprint(&pod),
             pod,
             requests,
             non_zero_cpu,
             non_zero_memory,
             pdbs,
-            affinity_fingerprint,
+        }
+    }
+
+    /// `pod`, a new version of the pod `prev` describes, precomputed as [`PodInfo::new`]
+    /// would, but each part that depends only on fields the new version left as they
+    /// were is taken from `prev`: the budgets (`covering` is asked only when the
+    /// namespace or the labels changed), the requests (the resources), the affinity
+    /// fingerprint (the pod affinity).
+    pub fn renewed(
+        prev: &PodInfo,
+        pod: Arc<Pod>,
+        covering: impl FnOnce(&Pod) -> Vec<Arc<PodDisruptionBudget>>,
+    ) -> PodInfo {
+        let was = &prev.pod;
+        let pdbs = if was.namespace == pod.namespace && was.labels == pod.labels {
+            prev.pdbs.clone()
+        } else {
+            covering(&pod)
+        };
+        let (requests, non_zero_cpu, non_zero_memory) = if was.resources == pod.resources {
+            (
+                prev.requests.clone(),
+                prev.non_zero_cpu,
+                prev.non_zero_memory,
+            )
+        } else {
+            let (cpu, memory) = pod.resources.non_zero_requests();
+            (pod.requests(), cpu, memory)
+        };
+        PodInfo {
+            affinity_fingerprint: if was.pod_affinity == pod.pod_affinity {
+                prev.affinity_fingerprint
+            } else {
+                affinity_fingerprint(&pod)
+            },
+            pod,
+            requests,
+            non_zero_cpu,
+            non_zero_memory,
+            pdbs,
         }
     }
 
@@ -79,6 +114,16 @@ impl PodInfo {
     /// The pod has required anti-affinity terms (`PodsWithRequiredAntiAffinity`).
     pub fn has_required_anti_affinity(&self) -> bool {
         !self.pod.pod_affinity.required_anti_affinity.is_empty()
+    }
+}
+
+/// [`PodInfo::affinity_fingerprint`]: `pod`'s pod affinity's fingerprint, 0 when it
+/// declares none.
+fn affinity_fingerprint(pod: &Pod) -> u128 {
+    if pod.pod_affinity.declared {
+        fingerprint(&pod.pod_affinity)
+    } else {
+        0
     }
 }
 
@@ -561,12 +606,21 @@ impl SnapshotEdit {
 
     /// Replaces the pod `old` (as it was added) with `new`, a version of the same pod:
     /// as [`SnapshotEdit::remove_pod`] then [`SnapshotEdit::add_pod`], cheaper when both
-    /// are bound to the same node.
-    pub fn replace_pod(&mut self, old: &Pod, new: impl Into<Arc<Pod>>) -> Arc<PodInfo> {
+    /// are bound to the same node. What the new version did not change is taken from
+    /// `old`'s [`PodInfo`] ([`PodInfo::renewed`]): a watch's MODIFIED events mostly
+    /// carry status changes the scheduler does not read. Even a version equal to `old`
+    /// moves to the end of its node's pods, as upstream's cache removes and re-adds it
+    /// (the order ranks victims of equal importance).
+    pub fn replace_pod(&mut self, old: &Pod, new: impl Into<Arc<Pod>>) {
         let new = new.into();
         let same_node = old.node_name.is_some() && old.node_name == new.node_name;
-        let pdbs = self.snapshot.pdbs_covering(&new);
-        let info = Arc::new(PodInfo::new(new, pdbs));
+        let info = Arc::new(match self.current_info(old) {
+            Some(prev) => PodInfo::renewed(&prev, new, |p| self.snapshot.pdbs_covering(p)),
+            None => {
+                let pdbs = self.snapshot.pdbs_covering(&new);
+                PodInfo::new(new, pdbs)
+            }
+        });
         let replaced = old
             .node_name
             .as_deref()
@@ -575,9 +629,25 @@ impl SnapshotEdit {
             .and_then(|n| n.replace_pod(&old.uid, Arc::clone(&info)));
         if replaced.is_none() {
             self.remove_pod(old);
-            self.add_pod_info(Arc::clone(&info));
+            self.add_pod_info(info);
         }
-        info
+    }
+
+    /// The [`PodInfo`] this edit holds for `old`, when it is bound to a node still in
+    /// the snapshot, nominated or pending.
+    fn current_info(&self, old: &Pod) -> Option<Arc<PodInfo>> {
+        let found = match old.node_name.as_deref() {
+            Some(name) if self.removed_nodes.contains(name) => None,
+            Some(name) => self
+                .new_nodes
+                .get(name)
+                .map(|n| &n.pods)
+                .or_else(|| self.snapshot.node(name).map(|n| &n.pods))?
+                .iter()
+                .find(|p| p.pod.uid == old.uid),
+            None => self.snapshot.find_unbound_pod(old),
+        };
+        found.cloned()
     }
 
     /// Removes the pod `old` (as it was added), wherever it is.
@@ -808,6 +878,53 @@ mod tests {
             for (r, a) in replaced.nodes.iter().zip(&readded.nodes) {
                 assert_eq!(totals(r), totals(a), "node {}", r.name());
             }
+        }
+    }
+
+    #[test]
+    fn a_renewed_pod_info_is_what_a_new_one_would_be() {
+        let web = bound(
+            labeled(pod("a", "100m", "64Mi"), json!({"app": "web"})),
+            "n",
+        );
+        let s = cluster(
+            vec![node("n", "4", "8Gi", 110)],
+            vec![web.clone()],
+            vec![
+                pdb("web", "default", json!({"app": "web"}), 1),
+                pdb("db", "default", json!({"app": "db"}), 1),
+            ],
+            Vec::new(),
+        );
+        let prev = Arc::clone(&s.node("n").unwrap().pods[0]);
+        let anti_affinity = json!({"spec": {"affinity": {"podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [{
+                "labelSelector": {"matchLabels": {"app": "web"}},
+                "topologyKey": "kubernetes.io/hostname"}]}}}});
+        let versions = [
+            // Only the start time; new labels; new requests; new pod affinity.
+            started(web.clone(), "2026-01-01T00:00:00Z"),
+            labeled(web.clone(), json!({"app": "db"})),
+            bound(labeled(pod("a", "500m", "1Gi"), json!({"app": "web"})), "n"),
+            merge(web, anti_affinity),
+        ];
+        let names =
+            |p: &PodInfo| -> Vec<String> { p.pdbs.iter().map(|b| b.name.clone()).collect() };
+        for version in versions {
+            let new = Arc::new(pending(&s, &version));
+            let renewed = PodInfo::renewed(&prev, Arc::clone(&new), |p| s.pdbs_covering(p));
+            let fresh = PodInfo::new(Arc::clone(&new), s.pdbs_covering(&new));
+            assert_eq!(names(&renewed), names(&fresh), "{version}");
+            assert_eq!(renewed.requests, fresh.requests, "{version}");
+            assert_eq!(
+                (renewed.non_zero_cpu, renewed.non_zero_memory),
+                (fresh.non_zero_cpu, fresh.non_zero_memory),
+                "{version}"
+            );
+            assert_eq!(
+                renewed.affinity_fingerprint, fresh.affinity_fingerprint,
+                "{version}"
+            );
         }
     }
 }
