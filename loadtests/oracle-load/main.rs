@@ -110,7 +110,7 @@ impl Rpc {
 
 /// One client's connection, ready to repeat its call.
 enum Caller {
-    Place(PreemptionOracleClient<Channel>, pb::PlaceRequest),
+    Place(PreemptionOracleClient<Channel>, Box<pb::PlaceRequest>),
     Health(HealthClient<Channel>),
 }
 
@@ -119,7 +119,7 @@ impl Caller {
     async fn call(&mut self) -> Result<String, tonic::Status> {
         match self {
             Caller::Place(client, request) => client
-                .place(request.clone())
+                .place(pb::PlaceRequest::clone(request))
                 .await
                 .map(|r| outcome_name(r.get_ref().outcome)),
             Caller::Health(client) => client
@@ -351,7 +351,7 @@ async fn run(args: Args) -> Result<(), String> {
     let mut tasks = Vec::with_capacity(clients.len());
     for client in clients {
         let mut caller = match args.rpc {
-            Rpc::Place => Caller::Place(oracle_client(client), request.clone()),
+            Rpc::Place => Caller::Place(oracle_client(client), Box::new(request.clone())),
             Rpc::Health => Caller::Health(HealthClient::new(client)),
         };
         let rpc = args.rpc.name();
