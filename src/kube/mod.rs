@@ -9,7 +9,7 @@
 
 mod convert;
 mod time;
-mod wire;
+pub(crate) mod wire;
 
 pub use convert::{SYSTEM_PRIORITY_CLASSES, normalized_image_name};
 
@@ -142,6 +142,8 @@ enum Source<'a> {
     /// JSON text; its syntax is checked by decoding it, if not before.
     Json(&'a str),
     Value(Value),
+    /// A pod already in the wire shape (a native message's).
+    Pod(Box<wire::Pod<'a>>),
 }
 
 impl<'a> RawObject<'a> {
@@ -179,6 +181,15 @@ impl<'a> RawObject<'a> {
         }
     }
 
+    /// A pod built in the wire shape (see `crate::service::native`), decoded as one
+    /// read from JSON would be.
+    pub(crate) fn from_pod(pod: wire::Pod<'a>) -> RawObject<'a> {
+        RawObject {
+            kind: Some(Cow::Borrowed("Pod")),
+            source: Source::Pod(Box::new(pod)),
+        }
+    }
+
     /// The object's `kind`, when it has one that is a string.
     pub fn kind(&self) -> Option<&str> {
         self.kind.as_deref()
@@ -188,15 +199,26 @@ impl<'a> RawObject<'a> {
         match &self.source {
             Source::Json(text) => typed_text(text),
             Source::Value(value) => typed(value).map_err(Refusal::Field),
+            Source::Pod(_) => Err(Refusal::Field(DecodeError {
+                path: "kind".to_string(),
+                message: "a Pod decodes only as a pod".to_string(),
+            })),
         }
     }
 
     /// Decodes the object as a pod, resolving its priority against `classes`. The flag
     /// says whether the pod is in a terminal phase (`Succeeded` or `Failed`).
     pub fn pod(&self, classes: &[PriorityClass]) -> Result<(Pod, bool), Refusal> {
-        let wire: wire::Pod = self.wire()?;
-        let pod = convert::pod(&wire, classes).map_err(Refusal::Field)?;
-        Ok((pod, convert::is_terminal(&wire)))
+        let decoded: wire::Pod;
+        let wire = match &self.source {
+            Source::Pod(pod) => pod,
+            _ => {
+                decoded = self.wire()?;
+                &decoded
+            }
+        };
+        let pod = convert::pod(wire, classes).map_err(Refusal::Field)?;
+        Ok((pod, convert::is_terminal(wire)))
     }
 
     /// Decodes the object as a node.

@@ -31,7 +31,7 @@ fn raw_object<'a>(o: &'a pb::KubeObject, path: &str) -> Result<RawObject<'a>, St
             RawObject::parse(text).map_err(|e| refused(path, Refusal::Text(e)))
         }
         Some(pb::kube_object::Object::Node(n)) => Ok(RawObject::from_value(native::node(n))),
-        Some(pb::kube_object::Object::Pod(p)) => Ok(RawObject::from_value(native::pod(p))),
+        Some(pb::kube_object::Object::Pod(p)) => Ok(RawObject::from_pod(native::pod(p))),
         Some(pb::kube_object::Object::PodDisruptionBudget(b)) => {
             Ok(RawObject::from_value(native::pdb(b)))
         }
@@ -60,7 +60,7 @@ pub fn pod(
         Some(pb::pod_input::Pod::Json(text)) => {
             RawObject::parse(text).map_err(|e| refused(path, Refusal::Text(e)))?
         }
-        Some(pb::pod_input::Pod::Native(p)) => RawObject::from_value(native::pod(p)),
+        Some(pb::pod_input::Pod::Native(p)) => RawObject::from_pod(native::pod(p)),
         None => return Err(Status::invalid_argument(format!("{path}: is required"))),
     };
     raw.pod(classes)
@@ -427,5 +427,214 @@ mod tests {
             changes[1]
         );
         assert!(matches!(&changes[2], Change::Upsert(Object::PriorityClass(c)) if c.value == 1000));
+    }
+
+    /// A native pod using every field of the message, and the same pod as Kubernetes
+    /// JSON.
+    fn rich_pod(cpu: &str) -> (pb::Pod, serde_json::Value) {
+        let map = |pairs: &[(&str, &str)]| -> std::collections::HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let strings =
+            |items: &[&str]| -> Vec<String> { items.iter().map(|s| s.to_string()).collect() };
+        let requirement = |key: &str, operator: &str, values: &[&str]| pb::SelectorRequirement {
+            key: key.into(),
+            operator: operator.into(),
+            values: strings(values),
+        };
+        let web = || pb::LabelSelector {
+            match_labels: map(&[("app", "web")]),
+            match_expressions: vec![requirement("tier", "In", &["front"])],
+        };
+        let term = |key: &str| pb::PodAffinityTerm {
+            label_selector: Some(web()),
+            namespaces: strings(&["default", "other"]),
+            namespace_selector: Some(pb::LabelSelector::default()),
+            topology_key: key.into(),
+            match_label_keys: strings(&["pod-template-hash"]),
+            mismatch_label_keys: strings(&["team"]),
+        };
+        let native = pb::Pod {
+            namespace: "shop".into(),
+            name: "web-1".into(),
+            uid: "u-1".into(),
+            labels: map(&[("app", "web"), ("tier", "front")]),
+            priority_class_name: String::new(),
+            priority: None,
+            preemption_policy: "Never".into(),
+            node_name: "n1".into(),
+            nominated_node_name: "n2".into(),
+            containers: vec![pb::Container {
+                name: "main".into(),
+                image: "nginx".into(),
+                requests: map(&[("cpu", cpu), ("memory", "128Mi")]),
+                limits: map(&[("memory", "256Mi"), ("example.com/gpu", "1")]),
+                ports: vec![pb::ContainerPort {
+                    container_port: 80,
+                    host_port: 8080,
+                    host_ip: "10.0.0.1".into(),
+                    protocol: "UDP".into(),
+                }],
+                restart_policy: String::new(),
+            }],
+            init_containers: vec![pb::Container {
+                name: "sidecar".into(),
+                image: "envoy:1.30".into(),
+                requests: map(&[("cpu", "50m")]),
+                restart_policy: "Always".into(),
+                ..Default::default()
+            }],
+            overhead: map(&[("cpu", "10m")]),
+            node_selector: map(&[("disk", "ssd")]),
+            tolerations: vec![pb::Toleration {
+                key: "dedicated".into(),
+                operator: "Equal".into(),
+                value: "web".into(),
+                effect: "NoSchedule".into(),
+            }],
+            affinity: Some(pb::Affinity {
+                node_affinity: Some(pb::NodeAffinity {
+                    required: Some(pb::NodeSelector {
+                        node_selector_terms: vec![pb::NodeSelectorTerm {
+                            match_expressions: vec![requirement("zone", "In", &["a", "b"])],
+                            match_fields: vec![requirement("metadata.name", "NotIn", &["n9"])],
+                        }],
+                    }),
+                    preferred: vec![pb::PreferredSchedulingTerm {
+                        weight: 7,
+                        preference: Some(pb::NodeSelectorTerm {
+                            match_expressions: vec![requirement("gpu", "Exists", &[])],
+                            match_fields: Vec::new(),
+                        }),
+                    }],
+                }),
+                pod_affinity: Some(pb::PodAffinity {
+                    required: vec![term("zone")],
+                    preferred: Vec::new(),
+                }),
+                pod_anti_affinity: Some(pb::PodAffinity {
+                    required: Vec::new(),
+                    preferred: vec![pb::WeightedPodAffinityTerm {
+                        weight: 3,
+                        pod_affinity_term: Some(term("kubernetes.io/hostname")),
+                    }],
+                }),
+            }),
+            topology_spread_constraints: vec![pb::TopologySpreadConstraint {
+                max_skew: 2,
+                topology_key: "zone".into(),
+                when_unsatisfiable: "DoNotSchedule".into(),
+                label_selector: Some(web()),
+                min_domains: Some(3),
+                node_affinity_policy: "Ignore".into(),
+                node_taints_policy: "Honor".into(),
+                match_label_keys: strings(&["pod-template-hash"]),
+            }],
+            start_time: "2026-01-01T00:00:00Z".into(),
+            creation_timestamp: "2025-12-31T23:59:00Z".into(),
+            deletion_timestamp: "2026-01-02T00:00:00Z".into(),
+            phase: "Running".into(),
+            preempted_by_scheduler: true,
+        };
+        let selector = serde_json::json!({"matchLabels": {"app": "web"},
+            "matchExpressions": [{"key": "tier", "operator": "In", "values": ["front"]}]});
+        let term = |key: &str| {
+            serde_json::json!({"labelSelector": selector,
+            "namespaces": ["default", "other"], "namespaceSelector": {}, "topologyKey": key,
+            "matchLabelKeys": ["pod-template-hash"], "mismatchLabelKeys": ["team"]})
+        };
+        let json = serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"namespace": "shop", "name": "web-1", "uid": "u-1",
+                "labels": {"app": "web", "tier": "front"},
+                "creationTimestamp": "2025-12-31T23:59:00Z",
+                "deletionTimestamp": "2026-01-02T00:00:00Z"},
+            "spec": {
+                "preemptionPolicy": "Never", "nodeName": "n1",
+                "containers": [{"name": "main", "image": "nginx",
+                    "resources": {"requests": {"cpu": cpu, "memory": "128Mi"},
+                        "limits": {"memory": "256Mi", "example.com/gpu": "1"}},
+                    "ports": [{"containerPort": 80, "hostPort": 8080, "hostIP": "10.0.0.1",
+                        "protocol": "UDP"}]}],
+                "initContainers": [{"name": "sidecar", "image": "envoy:1.30",
+                    "resources": {"requests": {"cpu": "50m"}}, "restartPolicy": "Always"}],
+                "overhead": {"cpu": "10m"},
+                "nodeSelector": {"disk": "ssd"},
+                "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "web",
+                    "effect": "NoSchedule"}],
+                "affinity": {
+                    "nodeAffinity": {
+                        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{
+                            "matchExpressions": [{"key": "zone", "operator": "In", "values": ["a", "b"]}],
+                            "matchFields": [{"key": "metadata.name", "operator": "NotIn", "values": ["n9"]}]}]},
+                        "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 7,
+                            "preference": {"matchExpressions": [{"key": "gpu", "operator": "Exists"}]}}]},
+                    "podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term("zone")]},
+                    "podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                        {"weight": 3, "podAffinityTerm": term("kubernetes.io/hostname")}]}},
+                "topologySpreadConstraints": [{"maxSkew": 2, "topologyKey": "zone",
+                    "whenUnsatisfiable": "DoNotSchedule", "labelSelector": selector, "minDomains": 3,
+                    "nodeAffinityPolicy": "Ignore", "nodeTaintsPolicy": "Honor",
+                    "matchLabelKeys": ["pod-template-hash"]}]},
+            "status": {"phase": "Running", "nominatedNodeName": "n2",
+                "startTime": "2026-01-01T00:00:00Z",
+                "conditions": [{"type": "DisruptionTarget", "status": "True",
+                    "reason": "PreemptionByScheduler"}]}
+        });
+        (native, json)
+    }
+
+    #[test]
+    fn a_native_pod_decodes_as_its_kubernetes_json_does() {
+        let decode = |pod: pb::pod_input::Pod| {
+            super::pod(&Some(pb::PodInput { pod: Some(pod) }), &[], "pod")
+        };
+        let (native, json) = rich_pod("250m");
+        let from_native = decode(pb::pod_input::Pod::Native(native.clone())).unwrap();
+        let from_json = decode(pb::pod_input::Pod::Json(json.to_string())).unwrap();
+        assert_eq!(from_native, from_json);
+        assert!(from_native.preempted_by_scheduler && from_native.terminating);
+        assert_eq!(from_native.topology_spread_constraints.len(), 1);
+
+        // The same refusal, naming the same field, either way.
+        let (native, json) = rich_pod("lots");
+        let from_native = decode(pb::pod_input::Pod::Native(native)).unwrap_err();
+        let from_json = decode(pb::pod_input::Pod::Json(json.to_string())).unwrap_err();
+        assert_eq!(from_native.message(), from_json.message());
+        assert!(
+            from_native
+                .message()
+                .contains("spec.containers[0].resources.requests.cpu"),
+            "{}",
+            from_native.message()
+        );
+
+        // A SyncState native pod takes the same path.
+        let req = pb::SyncStateRequest {
+            changes: vec![pb::ObjectChange {
+                change: Some(pb::object_change::Change::Upsert(pb::KubeObject {
+                    object: Some(pb::kube_object::Object::Pod(rich_pod("250m").0)),
+                })),
+            }],
+            ..Default::default()
+        };
+        match &batch(&req, Vec::new()).unwrap().changes[..] {
+            [Change::Upsert(Object::Pod(p))] => assert_eq!(**p, from_json_pod()),
+            other => panic!("{other:?}"),
+        }
+        fn from_json_pod() -> Pod {
+            let json = rich_pod("250m").1.to_string();
+            super::pod(
+                &Some(pb::PodInput {
+                    pod: Some(pb::pod_input::Pod::Json(json)),
+                }),
+                &[],
+                "pod",
+            )
+            .unwrap()
+        }
     }
 }

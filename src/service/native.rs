@@ -1,9 +1,13 @@
-//! Native protobuf objects → Kubernetes JSON, so that both input forms go through the
-//! same decoding and validation (`crate::kube`) and reach the same model.
+//! Native protobuf objects → the Kubernetes shapes `crate::kube` decodes, so that both
+//! input forms go through the same validation and reach the same model: pods straight
+//! into the wire shape (`Place` sends one per call), the other kinds as JSON values.
+
+use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
 use super::pb;
+use crate::kube::wire;
 
 fn opt_str(s: &str) -> Value {
     if s.is_empty() {
@@ -27,52 +31,6 @@ fn label_selector(s: &Option<pb::LabelSelector>) -> Value {
     }
 }
 
-fn node_selector_term(t: &pb::NodeSelectorTerm) -> Value {
-    json!({
-        "matchExpressions": t.match_expressions.iter().map(requirement).collect::<Vec<_>>(),
-        "matchFields": t.match_fields.iter().map(requirement).collect::<Vec<_>>(),
-    })
-}
-
-fn pod_affinity_term(t: &pb::PodAffinityTerm) -> Value {
-    json!({
-        "labelSelector": label_selector(&t.label_selector),
-        "namespaces": t.namespaces,
-        "namespaceSelector": label_selector(&t.namespace_selector),
-        "topologyKey": t.topology_key,
-        "matchLabelKeys": t.match_label_keys,
-        "mismatchLabelKeys": t.mismatch_label_keys,
-    })
-}
-
-fn pod_affinity(a: &Option<pb::PodAffinity>) -> Value {
-    match a {
-        None => Value::Null,
-        Some(a) => json!({
-            "requiredDuringSchedulingIgnoredDuringExecution": a.required.iter().map(pod_affinity_term).collect::<Vec<_>>(),
-            "preferredDuringSchedulingIgnoredDuringExecution": a.preferred.iter().map(|w| json!({
-                "weight": w.weight,
-                "podAffinityTerm": w.pod_affinity_term.as_ref().map(pod_affinity_term).unwrap_or(Value::Null),
-            })).collect::<Vec<_>>(),
-        }),
-    }
-}
-
-fn container(c: &pb::Container) -> Value {
-    json!({
-        "name": c.name,
-        "image": c.image,
-        "resources": {"requests": c.requests, "limits": c.limits},
-        "ports": c.ports.iter().map(|p| json!({
-            "containerPort": p.container_port,
-            "hostPort": p.host_port,
-            "hostIP": opt_str(&p.host_ip),
-            "protocol": opt_str(&p.protocol),
-        })).collect::<Vec<_>>(),
-        "restartPolicy": opt_str(&c.restart_policy),
-    })
-}
-
 /// A native Node as Kubernetes JSON.
 pub fn node(n: &pb::Node) -> Value {
     json!({
@@ -89,70 +47,209 @@ pub fn node(n: &pb::Node) -> Value {
     })
 }
 
-/// A native Pod as Kubernetes JSON.
-pub fn pod(p: &pb::Pod) -> Value {
-    let affinity = p.affinity.as_ref().map(|a| {
-        json!({
-            "nodeAffinity": a.node_affinity.as_ref().map(|na| json!({
-                "requiredDuringSchedulingIgnoredDuringExecution": na.required.as_ref().map(|r| json!({
-                    "nodeSelectorTerms": r.node_selector_terms.iter().map(node_selector_term).collect::<Vec<_>>(),
-                })),
-                "preferredDuringSchedulingIgnoredDuringExecution": if na.preferred.is_empty() { Value::Null } else {
-                    na.preferred.iter().map(|t| json!({
-                        "weight": t.weight,
-                        "preference": t.preference.as_ref().map(node_selector_term).unwrap_or(json!({})),
-                    })).collect::<Value>()
-                },
-            })),
-            "podAffinity": pod_affinity(&a.pod_affinity),
-            "podAntiAffinity": pod_affinity(&a.pod_anti_affinity),
-        })
-    });
+/// A native Pod in the wire shape its Kubernetes JSON would decode to, its strings
+/// borrowed from the message: `Place`'s native pods skip building a JSON value and
+/// decoding it again. An empty string is an absent field, as in the JSON forms above.
+pub fn pod(p: &pb::Pod) -> wire::Pod<'_> {
     let mut conditions = Vec::new();
     if p.preempted_by_scheduler {
-        conditions.push(json!({"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler"}));
+        conditions.push(wire::PodCondition {
+            type_: text("DisruptionTarget"),
+            status: text("True"),
+            reason: Some(text("PreemptionByScheduler")),
+        });
     }
-    let mut metadata = Map::new();
-    metadata.insert("name".into(), json!(p.name));
-    metadata.insert("namespace".into(), opt_str(&p.namespace));
-    metadata.insert("uid".into(), opt_str(&p.uid));
-    metadata.insert("labels".into(), json!(p.labels));
-    metadata.insert("creationTimestamp".into(), opt_str(&p.creation_timestamp));
-    metadata.insert("deletionTimestamp".into(), opt_str(&p.deletion_timestamp));
-    json!({
-        "kind": "Pod",
-        "metadata": metadata,
-        "spec": {
-            "nodeName": opt_str(&p.node_name),
-            "priority": p.priority,
-            "priorityClassName": opt_str(&p.priority_class_name),
-            "preemptionPolicy": opt_str(&p.preemption_policy),
-            "containers": p.containers.iter().map(container).collect::<Vec<_>>(),
-            "initContainers": p.init_containers.iter().map(container).collect::<Vec<_>>(),
-            "overhead": if p.overhead.is_empty() { Value::Null } else { json!(p.overhead) },
-            "nodeSelector": if p.node_selector.is_empty() { Value::Null } else { json!(p.node_selector) },
-            "tolerations": p.tolerations.iter().map(|t| json!({
-                "key": t.key, "operator": opt_str(&t.operator), "value": t.value, "effect": opt_str(&t.effect),
-            })).collect::<Vec<_>>(),
-            "affinity": affinity,
-            "topologySpreadConstraints": p.topology_spread_constraints.iter().map(|c| json!({
-                "maxSkew": c.max_skew,
-                "topologyKey": c.topology_key,
-                "whenUnsatisfiable": c.when_unsatisfiable,
-                "labelSelector": label_selector(&c.label_selector),
-                "minDomains": c.min_domains,
-                "nodeAffinityPolicy": opt_str(&c.node_affinity_policy),
-                "nodeTaintsPolicy": opt_str(&c.node_taints_policy),
-                "matchLabelKeys": c.match_label_keys,
-            })).collect::<Vec<_>>(),
+    wire::Pod {
+        metadata: wire::ObjectMeta {
+            name: Some(text(&p.name)),
+            namespace: opt_text(&p.namespace),
+            uid: opt_text(&p.uid),
+            labels: Some(text_map(&p.labels)),
+            creation_timestamp: opt_text(&p.creation_timestamp),
+            deletion_timestamp: opt_text(&p.deletion_timestamp),
         },
-        "status": {
-            "phase": opt_str(&p.phase),
-            "nominatedNodeName": opt_str(&p.nominated_node_name),
-            "startTime": opt_str(&p.start_time),
-            "conditions": conditions,
+        spec: wire::PodSpec {
+            node_name: opt_text(&p.node_name),
+            priority: p.priority,
+            priority_class_name: opt_text(&p.priority_class_name),
+            preemption_policy: opt_text(&p.preemption_policy),
+            containers: p.containers.iter().map(container).collect(),
+            init_containers: p.init_containers.iter().map(container).collect(),
+            overhead: (!p.overhead.is_empty()).then(|| quantities(&p.overhead)),
+            resources: None,
+            node_selector: (!p.node_selector.is_empty()).then(|| text_map(&p.node_selector)),
+            affinity: p.affinity.as_ref().map(|a| wire::Affinity {
+                node_affinity: a.node_affinity.as_ref().map(node_affinity),
+                pod_affinity: a.pod_affinity.as_ref().map(pod_affinity),
+                pod_anti_affinity: a.pod_anti_affinity.as_ref().map(pod_affinity),
+            }),
+            tolerations: p
+                .tolerations
+                .iter()
+                .map(|t| wire::Toleration {
+                    key: text(&t.key),
+                    operator: opt_text(&t.operator),
+                    value: text(&t.value),
+                    effect: opt_text(&t.effect),
+                })
+                .collect(),
+            topology_spread_constraints: p
+                .topology_spread_constraints
+                .iter()
+                .map(|c| wire::TopologySpreadConstraint {
+                    max_skew: c.max_skew,
+                    topology_key: text(&c.topology_key),
+                    when_unsatisfiable: text(&c.when_unsatisfiable),
+                    label_selector: c.label_selector.as_ref().map(wire_label_selector),
+                    min_domains: c.min_domains,
+                    node_affinity_policy: opt_text(&c.node_affinity_policy),
+                    node_taints_policy: opt_text(&c.node_taints_policy),
+                    match_label_keys: texts(&c.match_label_keys),
+                })
+                .collect(),
         },
-    })
+        status: wire::PodStatus {
+            phase: opt_text(&p.phase),
+            nominated_node_name: opt_text(&p.nominated_node_name),
+            start_time: opt_text(&p.start_time),
+            conditions,
+        },
+        ..wire::Pod::default()
+    }
+}
+
+fn text(s: &str) -> wire::Text<'_> {
+    wire::Text::from(s)
+}
+
+fn opt_text(s: &str) -> Option<wire::Text<'_>> {
+    (!s.is_empty()).then(|| text(s))
+}
+
+fn texts(list: &[String]) -> Vec<wire::Text<'_>> {
+    list.iter().map(|s| text(s)).collect()
+}
+
+fn text_map<'a>(
+    map: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> BTreeMap<wire::Text<'a>, wire::Text<'a>> {
+    map.into_iter().map(|(k, v)| (text(k), text(v))).collect()
+}
+
+fn quantities<'a>(
+    map: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> wire::WireResourceList<'a> {
+    map.into_iter()
+        .map(|(k, v)| (text(k), wire::QuantityText(text(v))))
+        .collect()
+}
+
+fn container(c: &pb::Container) -> wire::Container<'_> {
+    wire::Container {
+        name: text(&c.name),
+        image: text(&c.image),
+        resources: wire::ResourceRequirements {
+            requests: Some(quantities(&c.requests)),
+            limits: Some(quantities(&c.limits)),
+        },
+        ports: c
+            .ports
+            .iter()
+            .map(|p| wire::ContainerPort {
+                container_port: p.container_port,
+                host_port: p.host_port,
+                host_ip: opt_text(&p.host_ip),
+                protocol: opt_text(&p.protocol),
+            })
+            .collect(),
+        restart_policy: opt_text(&c.restart_policy),
+    }
+}
+
+fn wire_requirement(r: &pb::SelectorRequirement) -> wire::SelectorRequirement<'_> {
+    wire::SelectorRequirement {
+        key: text(&r.key),
+        operator: text(&r.operator),
+        values: texts(&r.values),
+    }
+}
+
+fn wire_label_selector(s: &pb::LabelSelector) -> wire::LabelSelector<'_> {
+    wire::LabelSelector {
+        match_labels: text_map(&s.match_labels),
+        match_expressions: s.match_expressions.iter().map(wire_requirement).collect(),
+    }
+}
+
+fn node_selector_term(t: &pb::NodeSelectorTerm) -> wire::NodeSelectorTerm<'_> {
+    wire::NodeSelectorTerm {
+        match_expressions: t.match_expressions.iter().map(wire_requirement).collect(),
+        match_fields: t.match_fields.iter().map(wire_requirement).collect(),
+    }
+}
+
+fn node_affinity(a: &pb::NodeAffinity) -> wire::NodeAffinity<'_> {
+    wire::NodeAffinity {
+        required_during_scheduling_ignored_during_execution: a.required.as_ref().map(|r| {
+            wire::NodeSelector {
+                node_selector_terms: r
+                    .node_selector_terms
+                    .iter()
+                    .map(node_selector_term)
+                    .collect(),
+            }
+        }),
+        preferred_during_scheduling_ignored_during_execution: (!a.preferred.is_empty()).then(
+            || {
+                a.preferred
+                    .iter()
+                    .map(|t| wire::PreferredSchedulingTerm {
+                        weight: t.weight,
+                        preference: t
+                            .preference
+                            .as_ref()
+                            .map(node_selector_term)
+                            .unwrap_or_default(),
+                    })
+                    .collect()
+            },
+        ),
+    }
+}
+
+fn pod_affinity_term(t: &pb::PodAffinityTerm) -> wire::PodAffinityTerm<'_> {
+    wire::PodAffinityTerm {
+        label_selector: t.label_selector.as_ref().map(wire_label_selector),
+        namespaces: texts(&t.namespaces),
+        namespace_selector: t.namespace_selector.as_ref().map(wire_label_selector),
+        topology_key: text(&t.topology_key),
+        match_label_keys: texts(&t.match_label_keys),
+        mismatch_label_keys: texts(&t.mismatch_label_keys),
+    }
+}
+
+/// A weighted term without its `pod_affinity_term` is an empty one, refused for its
+/// missing topology key like any other.
+fn pod_affinity(a: &pb::PodAffinity) -> wire::PodAffinity<'_> {
+    wire::PodAffinity {
+        required_during_scheduling_ignored_during_execution: a
+            .required
+            .iter()
+            .map(pod_affinity_term)
+            .collect(),
+        preferred_during_scheduling_ignored_during_execution: a
+            .preferred
+            .iter()
+            .map(|w| wire::WeightedPodAffinityTerm {
+                weight: w.weight,
+                pod_affinity_term: w
+                    .pod_affinity_term
+                    .as_ref()
+                    .map(pod_affinity_term)
+                    .unwrap_or_default(),
+            })
+            .collect(),
+    }
 }
 
 /// A native PodDisruptionBudget as Kubernetes JSON.
