@@ -15,6 +15,7 @@ pub use convert::{SYSTEM_PRIORITY_CLASSES, normalized_image_name};
 
 use std::borrow::Cow;
 use std::fmt;
+use std::ops::Deref;
 
 use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
@@ -132,7 +133,8 @@ pub enum Refusal {
 }
 
 /// One object as received, its kind read but not yet decoded: JSON text stays text and
-/// is decoded straight into the wire shapes; YAML and native messages arrive as a value.
+/// is decoded straight into the wire shapes; YAML arrives as a value, and a native
+/// message already in its wire shape ([`Native`]).
 pub struct RawObject<'a> {
     kind: Option<Cow<'a, str>>,
     source: Source<'a>,
@@ -142,8 +144,78 @@ enum Source<'a> {
     /// JSON text; its syntax is checked by decoding it, if not before.
     Json(&'a str),
     Value(Value),
-    /// A pod already in the wire shape (a native message's).
-    Pod(Box<wire::Pod<'a>>),
+    Native(Box<Native<'a>>),
+}
+
+/// An object built from a native message in the wire shape its Kubernetes JSON would
+/// decode to (see `crate::service::native`), so that it is validated and converted as
+/// that JSON would be. A [`RawObject`] holds it boxed, so its variants' sizes may differ.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Native<'a> {
+    Node(wire::Node<'a>),
+    Pod(wire::Pod<'a>),
+    PodDisruptionBudget(wire::PodDisruptionBudget<'a>),
+    PriorityClass(wire::PriorityClass<'a>),
+    Namespace(wire::Namespace<'a>),
+}
+
+impl Native<'_> {
+    fn kind(&self) -> &'static str {
+        match self {
+            Native::Node(_) => wire::Node::KIND,
+            Native::Pod(_) => wire::Pod::KIND,
+            Native::PodDisruptionBudget(_) => wire::PodDisruptionBudget::KIND,
+            Native::PriorityClass(_) => wire::PriorityClass::KIND,
+            Native::Namespace(_) => wire::Namespace::KIND,
+        }
+    }
+}
+
+/// A wire shape of one kind: decoded from text or a value, or held by a [`Native`].
+trait Shape<'s>: Deserialize<'s> {
+    const KIND: &'static str;
+    /// The object `native` holds, when it is of this kind.
+    fn of<'a: 's>(native: &'s Native<'a>) -> Option<&'s Self>;
+}
+
+/// Implements [`Shape`] for wire shapes and the [`Native`] variant that holds each.
+macro_rules! shapes {
+    ($($shape:ident => $variant:ident,)*) => {$(
+        impl<'s> Shape<'s> for wire::$shape<'s> {
+            const KIND: &'static str = stringify!($shape);
+            fn of<'a: 's>(native: &'s Native<'a>) -> Option<&'s Self> {
+                match native {
+                    Native::$variant(object) => Some(object),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+
+shapes! {
+    Node => Node,
+    Pod => Pod,
+    PodDisruptionBudget => PodDisruptionBudget,
+    PriorityClass => PriorityClass,
+    Namespace => Namespace,
+}
+
+/// A wire object, decoded for the caller or borrowed from a [`Native`].
+enum Held<'s, W> {
+    Decoded(W),
+    Native(&'s W),
+}
+
+impl<W> Deref for Held<'_, W> {
+    type Target = W;
+
+    fn deref(&self) -> &W {
+        match self {
+            Held::Decoded(object) => object,
+            Held::Native(object) => object,
+        }
+    }
 }
 
 impl<'a> RawObject<'a> {
@@ -181,12 +253,11 @@ impl<'a> RawObject<'a> {
         }
     }
 
-    /// A pod built in the wire shape (see `crate::service::native`), decoded as one
-    /// read from JSON would be.
-    pub(crate) fn from_pod(pod: wire::Pod<'a>) -> RawObject<'a> {
+    /// An object built from a native message.
+    pub(crate) fn native(object: Native<'a>) -> RawObject<'a> {
         RawObject {
-            kind: Some(Cow::Borrowed("Pod")),
-            source: Source::Pod(Box::new(pod)),
+            kind: Some(Cow::Borrowed(object.kind())),
+            source: Source::Native(Box::new(object)),
         }
     }
 
@@ -195,50 +266,45 @@ impl<'a> RawObject<'a> {
         self.kind.as_deref()
     }
 
-    fn wire<'s, W: Deserialize<'s>>(&'s self) -> Result<W, Refusal> {
+    fn wire<'s, W: Shape<'s>>(&'s self) -> Result<Held<'s, W>, Refusal> {
         match &self.source {
-            Source::Json(text) => typed_text(text),
-            Source::Value(value) => typed(value).map_err(Refusal::Field),
-            Source::Pod(_) => Err(Refusal::Field(DecodeError {
-                path: "kind".to_string(),
-                message: "a Pod decodes only as a pod".to_string(),
-            })),
+            Source::Json(text) => typed_text(text).map(Held::Decoded),
+            Source::Value(value) => typed(value).map(Held::Decoded).map_err(Refusal::Field),
+            Source::Native(native) => W::of(native).map(Held::Native).ok_or_else(|| {
+                Refusal::Field(DecodeError {
+                    path: "kind".to_string(),
+                    message: format!("a {} is given where a {} is wanted", native.kind(), W::KIND),
+                })
+            }),
         }
     }
 
     /// Decodes the object as a pod, resolving its priority against `classes`. The flag
     /// says whether the pod is in a terminal phase (`Succeeded` or `Failed`).
     pub fn pod(&self, classes: &[PriorityClass]) -> Result<(Pod, bool), Refusal> {
-        let decoded: wire::Pod;
-        let wire = match &self.source {
-            Source::Pod(pod) => pod,
-            _ => {
-                decoded = self.wire()?;
-                &decoded
-            }
-        };
-        let pod = convert::pod(wire, classes).map_err(Refusal::Field)?;
-        Ok((pod, convert::is_terminal(wire)))
+        let wire = self.wire::<wire::Pod>()?;
+        let pod = convert::pod(&wire, classes).map_err(Refusal::Field)?;
+        Ok((pod, convert::is_terminal(&wire)))
     }
 
     /// Decodes the object as a node.
     pub fn node(&self) -> Result<Node, Refusal> {
-        convert::node(&self.wire()?).map_err(Refusal::Field)
+        convert::node(&*self.wire::<wire::Node>()?).map_err(Refusal::Field)
     }
 
     /// Decodes the object as a PodDisruptionBudget.
     pub fn pdb(&self) -> Result<PodDisruptionBudget, Refusal> {
-        convert::pdb(&self.wire()?).map_err(Refusal::Field)
+        convert::pdb(&*self.wire::<wire::PodDisruptionBudget>()?).map_err(Refusal::Field)
     }
 
     /// Decodes the object as a PriorityClass.
     pub fn priority_class(&self) -> Result<PriorityClass, Refusal> {
-        convert::priority_class(&self.wire()?).map_err(Refusal::Field)
+        convert::priority_class(&*self.wire::<wire::PriorityClass>()?).map_err(Refusal::Field)
     }
 
     /// Decodes the object as a Namespace.
     pub fn namespace(&self) -> Result<Namespace, Refusal> {
-        convert::namespace(&self.wire()?).map_err(Refusal::Field)
+        convert::namespace(&*self.wire::<wire::Namespace>()?).map_err(Refusal::Field)
     }
 }
 

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use tonic::Status;
 
 use super::{native, pb};
-use crate::kube::{DecodeError, RawObject, Refusal};
+use crate::kube::{DecodeError, Native, RawObject, Refusal};
 use crate::model::{Node, Pod, PriorityClass};
 use crate::store::{Batch, Change, Kind, Object, ObjectKey};
 
@@ -30,16 +30,18 @@ fn raw_object<'a>(o: &'a pb::KubeObject, path: &str) -> Result<RawObject<'a>, St
         Some(pb::kube_object::Object::Json(text)) => {
             RawObject::parse(text).map_err(|e| refused(path, Refusal::Text(e)))
         }
-        Some(pb::kube_object::Object::Node(n)) => Ok(RawObject::from_value(native::node(n))),
-        Some(pb::kube_object::Object::Pod(p)) => Ok(RawObject::from_pod(native::pod(p))),
-        Some(pb::kube_object::Object::PodDisruptionBudget(b)) => {
-            Ok(RawObject::from_value(native::pdb(b)))
+        Some(pb::kube_object::Object::Node(n)) => {
+            Ok(RawObject::native(Native::Node(native::node(n))))
         }
-        Some(pb::kube_object::Object::PriorityClass(c)) => {
-            Ok(RawObject::from_value(native::priority_class(c)))
-        }
+        Some(pb::kube_object::Object::Pod(p)) => Ok(RawObject::native(Native::Pod(native::pod(p)))),
+        Some(pb::kube_object::Object::PodDisruptionBudget(b)) => Ok(RawObject::native(
+            Native::PodDisruptionBudget(native::pdb(b)),
+        )),
+        Some(pb::kube_object::Object::PriorityClass(c)) => Ok(RawObject::native(
+            Native::PriorityClass(native::priority_class(c)),
+        )),
         Some(pb::kube_object::Object::Namespace(n)) => {
-            Ok(RawObject::from_value(native::namespace(n)))
+            Ok(RawObject::native(Native::Namespace(native::namespace(n))))
         }
         None => Err(Status::invalid_argument(format!("{path}: no object"))),
     }
@@ -60,7 +62,7 @@ pub fn pod(
         Some(pb::pod_input::Pod::Json(text)) => {
             RawObject::parse(text).map_err(|e| refused(path, Refusal::Text(e)))?
         }
-        Some(pb::pod_input::Pod::Native(p)) => RawObject::from_pod(native::pod(p)),
+        Some(pb::pod_input::Pod::Native(p)) => RawObject::native(Native::Pod(native::pod(p))),
         None => return Err(Status::invalid_argument(format!("{path}: is required"))),
     };
     raw.pod(classes)
@@ -636,5 +638,99 @@ mod tests {
             )
             .unwrap()
         }
+    }
+
+    #[test]
+    fn native_objects_of_every_kind_decode_as_their_kubernetes_json_does() {
+        let map = |pairs: &[(&str, &str)]| -> std::collections::HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let upsert = |object: pb::kube_object::Object| pb::ObjectChange {
+            change: Some(pb::object_change::Change::Upsert(pb::KubeObject {
+                object: Some(object),
+            })),
+        };
+        let native = [
+            pb::kube_object::Object::PriorityClass(pb::PriorityClass {
+                name: "high".into(),
+                value: 1000,
+                global_default: true,
+                preemption_policy: "Never".into(),
+            }),
+            pb::kube_object::Object::Namespace(pb::Namespace {
+                name: "shop".into(),
+                labels: map(&[("team", "a")]),
+            }),
+            pb::kube_object::Object::Node(pb::Node {
+                name: "n1".into(),
+                labels: map(&[("zone", "a")]),
+                taints: vec![pb::Taint {
+                    key: "dedicated".into(),
+                    value: "web".into(),
+                    effect: "NoSchedule".into(),
+                }],
+                unschedulable: true,
+                allocatable: map(&[("cpu", "4"), ("memory", "8Gi"), ("pods", "110")]),
+                images: vec![pb::ContainerImage {
+                    names: vec!["nginx:1.27".into()],
+                    size_bytes: 1 << 20,
+                }],
+            }),
+            pb::kube_object::Object::PodDisruptionBudget(pb::PodDisruptionBudget {
+                namespace: "shop".into(),
+                name: "web".into(),
+                selector: Some(pb::LabelSelector {
+                    match_labels: map(&[("app", "web")]),
+                    match_expressions: vec![pb::SelectorRequirement {
+                        key: "tier".into(),
+                        operator: "NotIn".into(),
+                        values: vec!["batch".into()],
+                    }],
+                }),
+                disruptions_allowed: 2,
+                disrupted_pods: vec!["web-0".into()],
+            }),
+        ];
+        let json = [
+            serde_json::json!({"kind": "PriorityClass", "metadata": {"name": "high"},
+                "value": 1000, "globalDefault": true, "preemptionPolicy": "Never"}),
+            serde_json::json!({"kind": "Namespace",
+                "metadata": {"name": "shop", "labels": {"team": "a"}}}),
+            serde_json::json!({"kind": "Node", "metadata": {"name": "n1", "labels": {"zone": "a"}},
+                "spec": {"unschedulable": true,
+                    "taints": [{"key": "dedicated", "value": "web", "effect": "NoSchedule"}]},
+                "status": {"allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+                    "images": [{"names": ["nginx:1.27"], "sizeBytes": 1 << 20}]}}),
+            serde_json::json!({"kind": "PodDisruptionBudget",
+                "metadata": {"name": "web", "namespace": "shop"},
+                "spec": {"selector": {"matchLabels": {"app": "web"},
+                    "matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["batch"]}]}},
+                "status": {"disruptionsAllowed": 2,
+                    "disruptedPods": {"web-0": "2026-01-01T00:00:00Z"}}}),
+        ];
+        let decoded = |changes: Vec<pb::ObjectChange>| {
+            let req = pb::SyncStateRequest {
+                changes,
+                ..Default::default()
+            };
+            format!("{:?}", batch(&req, Vec::new()).unwrap().changes)
+        };
+        assert_eq!(
+            decoded(native.iter().cloned().map(upsert).collect()),
+            decoded(json.iter().cloned().map(json_upsert).collect())
+        );
+
+        // A native object of another kind where a node is wanted is refused.
+        let pod = pb::KubeObject {
+            object: Some(pb::kube_object::Object::Pod(rich_pod("250m").0)),
+        };
+        let refusal = node(&pod, "template").unwrap_err();
+        assert_eq!(
+            refusal.message(),
+            "template: field `kind`: a Pod is given where a Node is wanted"
+        );
     }
 }

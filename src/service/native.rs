@@ -1,55 +1,52 @@
-//! Native protobuf objects → the Kubernetes shapes `crate::kube` decodes, so that both
-//! input forms go through the same validation and reach the same model: pods straight
-//! into the wire shape (`Place` sends one per call), the other kinds as JSON values.
+//! Native protobuf objects → the wire shapes their Kubernetes JSON decodes to
+//! (`crate::kube::wire`), their strings borrowed from the message, so that both input
+//! forms go through the same validation and reach the same model without building and
+//! decoding JSON. An empty string is an absent field, as JSON omits it.
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value, json};
+use serde::de::IgnoredAny;
 
 use super::pb;
 use crate::kube::wire;
 
-fn opt_str(s: &str) -> Value {
-    if s.is_empty() {
-        Value::Null
-    } else {
-        Value::String(s.to_string())
+/// A native Node in its wire shape.
+pub fn node(n: &pb::Node) -> wire::Node<'_> {
+    wire::Node {
+        metadata: wire::ObjectMeta {
+            name: Some(text(&n.name)),
+            labels: Some(text_map(&n.labels)),
+            ..wire::ObjectMeta::default()
+        },
+        spec: wire::NodeSpec {
+            taints: n
+                .taints
+                .iter()
+                .map(|t| wire::Taint {
+                    key: text(&t.key),
+                    value: text(&t.value),
+                    effect: text(&t.effect),
+                })
+                .collect(),
+            unschedulable: n.unschedulable,
+        },
+        status: wire::NodeStatus {
+            allocatable: Some(quantities(&n.allocatable)),
+            capacity: None,
+            images: n
+                .images
+                .iter()
+                .map(|i| wire::ContainerImage {
+                    names: texts(&i.names),
+                    size_bytes: i.size_bytes,
+                })
+                .collect(),
+        },
+        ..wire::Node::default()
     }
 }
 
-fn requirement(r: &pb::SelectorRequirement) -> Value {
-    json!({"key": r.key, "operator": r.operator, "values": r.values})
-}
-
-fn label_selector(s: &Option<pb::LabelSelector>) -> Value {
-    match s {
-        None => Value::Null,
-        Some(s) => json!({
-            "matchLabels": s.match_labels,
-            "matchExpressions": s.match_expressions.iter().map(requirement).collect::<Vec<_>>(),
-        }),
-    }
-}
-
-/// A native Node as Kubernetes JSON.
-pub fn node(n: &pb::Node) -> Value {
-    json!({
-        "kind": "Node",
-        "metadata": {"name": n.name, "labels": n.labels},
-        "spec": {
-            "unschedulable": n.unschedulable,
-            "taints": n.taints.iter().map(|t| json!({"key": t.key, "value": t.value, "effect": t.effect})).collect::<Vec<_>>(),
-        },
-        "status": {
-            "allocatable": n.allocatable,
-            "images": n.images.iter().map(|i| json!({"names": i.names, "sizeBytes": i.size_bytes})).collect::<Vec<_>>(),
-        },
-    })
-}
-
-/// A native Pod in the wire shape its Kubernetes JSON would decode to, its strings
-/// borrowed from the message: `Place`'s native pods skip building a JSON value and
-/// decoding it again. An empty string is an absent field, as in the JSON forms above.
+/// A native Pod in its wire shape.
 pub fn pod(p: &pb::Pod) -> wire::Pod<'_> {
     let mut conditions = Vec::new();
     if p.preempted_by_scheduler {
@@ -100,7 +97,7 @@ pub fn pod(p: &pb::Pod) -> wire::Pod<'_> {
                     max_skew: c.max_skew,
                     topology_key: text(&c.topology_key),
                     when_unsatisfiable: text(&c.when_unsatisfiable),
-                    label_selector: c.label_selector.as_ref().map(wire_label_selector),
+                    label_selector: c.label_selector.as_ref().map(label_selector),
                     min_domains: c.min_domains,
                     node_affinity_policy: opt_text(&c.node_affinity_policy),
                     node_taints_policy: opt_text(&c.node_taints_policy),
@@ -166,7 +163,7 @@ fn container(c: &pb::Container) -> wire::Container<'_> {
     }
 }
 
-fn wire_requirement(r: &pb::SelectorRequirement) -> wire::SelectorRequirement<'_> {
+fn requirement(r: &pb::SelectorRequirement) -> wire::SelectorRequirement<'_> {
     wire::SelectorRequirement {
         key: text(&r.key),
         operator: text(&r.operator),
@@ -174,17 +171,17 @@ fn wire_requirement(r: &pb::SelectorRequirement) -> wire::SelectorRequirement<'_
     }
 }
 
-fn wire_label_selector(s: &pb::LabelSelector) -> wire::LabelSelector<'_> {
+fn label_selector(s: &pb::LabelSelector) -> wire::LabelSelector<'_> {
     wire::LabelSelector {
         match_labels: text_map(&s.match_labels),
-        match_expressions: s.match_expressions.iter().map(wire_requirement).collect(),
+        match_expressions: s.match_expressions.iter().map(requirement).collect(),
     }
 }
 
 fn node_selector_term(t: &pb::NodeSelectorTerm) -> wire::NodeSelectorTerm<'_> {
     wire::NodeSelectorTerm {
-        match_expressions: t.match_expressions.iter().map(wire_requirement).collect(),
-        match_fields: t.match_fields.iter().map(wire_requirement).collect(),
+        match_expressions: t.match_expressions.iter().map(requirement).collect(),
+        match_fields: t.match_fields.iter().map(requirement).collect(),
     }
 }
 
@@ -219,9 +216,9 @@ fn node_affinity(a: &pb::NodeAffinity) -> wire::NodeAffinity<'_> {
 
 fn pod_affinity_term(t: &pb::PodAffinityTerm) -> wire::PodAffinityTerm<'_> {
     wire::PodAffinityTerm {
-        label_selector: t.label_selector.as_ref().map(wire_label_selector),
+        label_selector: t.label_selector.as_ref().map(label_selector),
         namespaces: texts(&t.namespaces),
-        namespace_selector: t.namespace_selector.as_ref().map(wire_label_selector),
+        namespace_selector: t.namespace_selector.as_ref().map(label_selector),
         topology_key: text(&t.topology_key),
         match_label_keys: texts(&t.match_label_keys),
         mismatch_label_keys: texts(&t.mismatch_label_keys),
@@ -252,33 +249,51 @@ fn pod_affinity(a: &pb::PodAffinity) -> wire::PodAffinity<'_> {
     }
 }
 
-/// A native PodDisruptionBudget as Kubernetes JSON.
-pub fn pdb(b: &pb::PodDisruptionBudget) -> Value {
-    let disrupted: Map<String, Value> = b
-        .disrupted_pods
-        .iter()
-        .map(|p| (p.clone(), json!("1970-01-01T00:00:00Z")))
-        .collect();
-    json!({
-        "kind": "PodDisruptionBudget",
-        "metadata": {"name": b.name, "namespace": opt_str(&b.namespace)},
-        "spec": {"selector": label_selector(&b.selector)},
-        "status": {"disruptionsAllowed": b.disruptions_allowed, "disruptedPods": disrupted},
-    })
+/// A native PodDisruptionBudget in its wire shape.
+pub fn pdb(b: &pb::PodDisruptionBudget) -> wire::PodDisruptionBudget<'_> {
+    wire::PodDisruptionBudget {
+        metadata: wire::ObjectMeta {
+            name: Some(text(&b.name)),
+            namespace: opt_text(&b.namespace),
+            ..wire::ObjectMeta::default()
+        },
+        spec: wire::PdbSpec {
+            selector: b.selector.as_ref().map(label_selector),
+        },
+        status: wire::PdbStatus {
+            disruptions_allowed: b.disruptions_allowed,
+            disrupted_pods: b
+                .disrupted_pods
+                .iter()
+                .map(|p| (text(p), IgnoredAny))
+                .collect(),
+        },
+        ..wire::PodDisruptionBudget::default()
+    }
 }
 
-/// A native PriorityClass as Kubernetes JSON.
-pub fn priority_class(c: &pb::PriorityClass) -> Value {
-    json!({
-        "kind": "PriorityClass",
-        "metadata": {"name": c.name},
-        "value": c.value,
-        "globalDefault": c.global_default,
-        "preemptionPolicy": opt_str(&c.preemption_policy),
-    })
+/// A native PriorityClass in its wire shape.
+pub fn priority_class(c: &pb::PriorityClass) -> wire::PriorityClass<'_> {
+    wire::PriorityClass {
+        metadata: wire::ObjectMeta {
+            name: Some(text(&c.name)),
+            ..wire::ObjectMeta::default()
+        },
+        value: c.value,
+        global_default: c.global_default,
+        preemption_policy: opt_text(&c.preemption_policy),
+        ..wire::PriorityClass::default()
+    }
 }
 
-/// A native Namespace as Kubernetes JSON.
-pub fn namespace(n: &pb::Namespace) -> Value {
-    json!({"kind": "Namespace", "metadata": {"name": n.name, "labels": n.labels}})
+/// A native Namespace in its wire shape.
+pub fn namespace(n: &pb::Namespace) -> wire::Namespace<'_> {
+    wire::Namespace {
+        metadata: wire::ObjectMeta {
+            name: Some(text(&n.name)),
+            labels: Some(text_map(&n.labels)),
+            ..wire::ObjectMeta::default()
+        },
+        ..wire::Namespace::default()
+    }
 }
