@@ -26,18 +26,7 @@ const NAMESPACES: [&str; 2] = ["default", "team"];
 /// One change to the cluster.
 #[derive(Debug, Clone)]
 enum Op {
-    /// Pod `name` (added, or sent again) in `namespace`, bound to `node` (or pending),
-    /// with `app` as its label, `cpu` millicores, started or not, with anti-affinity to
-    /// its own app or not.
-    Pod {
-        name: usize,
-        namespace: usize,
-        node: Option<usize>,
-        app: usize,
-        cpu: i64,
-        started: bool,
-        anti_affinity: bool,
-    },
+    Pod(PodChange),
     DeletePod {
         name: usize,
         namespace: usize,
@@ -54,6 +43,20 @@ enum Op {
     },
 }
 
+/// Pod `name` (added, or sent again) in `namespace`, bound to `node` (or pending), with
+/// `app` as its label, `cpu` millicores, started or not, with anti-affinity to its own
+/// app or not.
+#[derive(Debug, Clone)]
+struct PodChange {
+    name: usize,
+    namespace: usize,
+    node: Option<usize>,
+    app: usize,
+    cpu: i64,
+    started: bool,
+    anti_affinity: bool,
+}
+
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => (
@@ -65,14 +68,8 @@ fn op() -> impl Strategy<Value = Op> {
             any::<bool>(),
             prop::bool::weighted(0.2),
         )
-            .prop_map(|(name, namespace, node, app, cpu, started, anti_affinity)| Op::Pod {
-                name,
-                namespace,
-                node,
-                app,
-                cpu,
-                started,
-                anti_affinity,
+            .prop_map(|(name, namespace, node, app, cpu, started, anti_affinity)| {
+                Op::Pod(PodChange { name, namespace, node, app, cpu, started, anti_affinity })
             }),
         2 => (0..POD_NAMES, 0..NAMESPACES.len())
             .prop_map(|(name, namespace)| Op::DeletePod { name, namespace }),
@@ -89,36 +86,24 @@ fn node_json(i: usize) -> Value {
         "status": {"allocatable": {"cpu": "8", "memory": "16Gi", "pods": "110"}}})
 }
 
-fn pod_json(op: &Op) -> Value {
-    let Op::Pod {
-        name,
-        namespace,
-        node,
-        app,
-        cpu,
-        started,
-        anti_affinity,
-    } = *op
-    else {
-        unreachable!("only pod upserts have pod JSON")
-    };
+fn pod_json(p: &PodChange) -> Value {
+    let (name, namespace, app) = (p.name, NAMESPACES[p.namespace], APPS[p.app]);
     let mut pod = json!({"kind": "Pod",
-        "metadata": {"name": format!("p{name}"), "namespace": NAMESPACES[namespace],
-            "uid": format!("{}-p{name}", NAMESPACES[namespace]),
-            "labels": {"app": APPS[app]}},
+        "metadata": {"name": format!("p{name}"), "namespace": namespace,
+            "uid": format!("{namespace}-p{name}"), "labels": {"app": app}},
         "spec": {"containers": [{"name": "c",
-            "resources": {"requests": {"cpu": format!("{cpu}m"), "memory": "64Mi"}}}]},
+            "resources": {"requests": {"cpu": format!("{}m", p.cpu), "memory": "64Mi"}}}]},
         "status": {}});
-    if let Some(node) = node {
+    if let Some(node) = p.node {
         pod["spec"]["nodeName"] = json!(format!("n{node}"));
     }
-    if started {
+    if p.started {
         pod["status"]["startTime"] = json!("2026-01-01T00:00:00Z");
     }
-    if anti_affinity {
+    if p.anti_affinity {
         pod["spec"]["affinity"] = json!({"podAntiAffinity": {
             "requiredDuringSchedulingIgnoredDuringExecution": [{
-                "labelSelector": {"matchLabels": {"app": APPS[app]}},
+                "labelSelector": {"matchLabels": {"app": app}},
                 "topologyKey": "kubernetes.io/hostname"}]}});
     }
     pod
@@ -147,11 +132,9 @@ impl Expected {
     /// Records `op` and returns the store change it makes.
     fn change(&mut self, op: &Op) -> Change {
         match *op {
-            Op::Pod {
-                name, namespace, ..
-            } => {
-                let pod = decode_pod(&pod_json(op), &[]).expect("pod decodes");
-                self.pods.insert((namespace, name), pod.clone());
+            Op::Pod(ref p) => {
+                let pod = decode_pod(&pod_json(p), &[]).expect("pod decodes");
+                self.pods.insert((p.namespace, p.name), pod.clone());
                 Change::Upsert(Object::Pod(Arc::new(pod)))
             }
             Op::DeletePod { name, namespace } => {

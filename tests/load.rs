@@ -61,6 +61,19 @@ fn start_server() -> (Process, String) {
     }
 }
 
+/// Runs oracle-load with `args`; its stdout and stderr, once it has succeeded.
+fn load(args: &[&str]) -> (String, String) {
+    let out = Command::new(LOAD).args(args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "oracle-load failed: {}\n{stdout}\n{stderr}",
+        out.status
+    );
+    (stdout, stderr)
+}
+
 /// `key=value` pairs of a line such as `place: qps=… p50_us=… p99_us=… errors=…`.
 fn fields(line: &str) -> HashMap<&str, &str> {
     line.split_whitespace()
@@ -72,26 +85,16 @@ fn fields(line: &str) -> HashMap<&str, &str> {
 #[test]
 fn oracle_load_runs_against_serve_demo_with_ingest() {
     let (_server, addr) = start_server();
-    let out = Command::new(LOAD)
-        .args([
-            "--server",
-            &addr,
-            "--clients",
-            "4",
-            "--duration",
-            "2",
-            "--ingest-rate",
-            "200",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "oracle-load failed: {}\n{stdout}\n{stderr}",
-        out.status
-    );
+    let (stdout, stderr) = load(&[
+        "--server",
+        &addr,
+        "--clients",
+        "4",
+        "--duration",
+        "2",
+        "--ingest-rate",
+        "200",
+    ]);
     let lines: Vec<&str> = stdout.lines().collect();
     let last = *lines.last().expect("some output");
     assert!(last.starts_with("place: "), "last line: {last:?}\n{stdout}");
@@ -128,25 +131,16 @@ fn oracle_load_runs_against_serve_demo_with_ingest() {
 #[test]
 fn oracle_load_measures_the_transport_floor_with_health_checks() {
     let (_server, addr) = start_server();
-    let out = Command::new(LOAD)
-        .args([
-            "--server",
-            &addr,
-            "--clients",
-            "2",
-            "--duration",
-            "1",
-            "--rpc",
-            "health",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "oracle-load failed:\n{stdout}\n{stderr}"
-    );
+    let (stdout, stderr) = load(&[
+        "--server",
+        &addr,
+        "--clients",
+        "2",
+        "--duration",
+        "1",
+        "--rpc",
+        "health",
+    ]);
     let lines: Vec<&str> = stdout.lines().collect();
     let last = *lines.last().expect("some output");
     assert!(
