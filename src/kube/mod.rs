@@ -1,11 +1,14 @@
-//! Kubernetes JSON/YAML → model. The only place that knows Kubernetes' wire shapes.
+//! Kubernetes JSON/YAML → model. The only place that decodes and converts Kubernetes'
+//! wire shapes (`service::native` builds them from native messages, for this module to
+//! convert).
 //!
 //! Two input documents are understood: a conformance-style scenario object (`nodes`,
 //! `pods`, `pdbs`, `priorityClasses`, optional `namespaces`, optional pending `pod`) and
 //! a `v1 List` as `kubectl get nodes,pods,pdb,priorityclasses -A -o json` prints it.
 //! Errors name the offending field (`pods[3].spec.containers[0].resources.requests.cpu`).
 //! A single object received as JSON text ([`RawObject`]) is decoded straight from the
-//! text into the wire shapes, without building a `serde_json::Value` first.
+//! text into the wire shapes, without building a `serde_json::Value` first; a native
+//! message arrives already in its wire shape ([`Native`]).
 
 mod convert;
 mod time;
