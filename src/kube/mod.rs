@@ -8,7 +8,7 @@
 //! Errors name the offending field (`pods[3].spec.containers[0].resources.requests.cpu`).
 //! A single object received as JSON text ([`RawObject`]) is decoded straight from the
 //! text into the wire shapes, without building a `serde_json::Value` first; a native
-//! message arrives already in its wire shape ([`Native`]).
+//! message arrives already in its wire shape (`Native`).
 
 mod convert;
 mod time;
@@ -137,7 +137,7 @@ pub enum Refusal {
 
 /// One object as received, its kind read but not yet decoded: JSON text stays text and
 /// is decoded straight into the wire shapes; YAML arrives as a value, and a native
-/// message already in its wire shape ([`Native`]).
+/// message already in its wire shape (`Native`).
 pub struct RawObject<'a> {
     kind: Option<Cow<'a, str>>,
     source: Source<'a>,
