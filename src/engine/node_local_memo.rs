@@ -4,8 +4,8 @@
 //! Six filters (NodeUnschedulable, NodeName, TaintToleration, NodeAffinity, NodePorts,
 //! NodeResourcesFit) and six scores (TaintToleration, NodeAffinity, NodeResourcesFit,
 //! DynamicResources, NodeResourcesBalancedAllocation, ImageLocality) read only the node
-//! (and the image summary) and a few fields of the pod ([`same_template`]). Replicas share those fields, and a
-//! placement changes one node; so a sequence remembers, per template and node, the first
+//! (and the image summary) and a few fields of the pod (`same_template`). Replicas share
+//! those fields, and a placement changes one node; so a sequence remembers, per template and node, the first
 //! rejecting node-local filter's status and the node-local raw scores, and reuses them
 //! while the node is the very same `NodeInfo` (snapshots share untouched nodes, so
 //! pointer identity is exact). PodTopologySpread and InterPodAffinity, which read other

@@ -1,6 +1,6 @@
 //! Requests → model: Kubernetes JSON/YAML or native messages, validated through
 //! `crate::kube`. Every error is `INVALID_ARGUMENT` naming the offending field path,
-//! e.g. `changes[3].upsert: field `spec.containers[0].resources.requests.cpu`: …`.
+//! e.g. ``changes[3].upsert: field `spec.containers[0].resources.requests.cpu`: …``.
 
 use std::sync::Arc;
 
