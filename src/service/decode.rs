@@ -602,41 +602,30 @@ mod tests {
         assert_eq!(from_native.topology_spread_constraints.len(), 1);
 
         // The same refusal, naming the same field, either way.
-        let (native, json) = rich_pod("lots");
-        let from_native = decode(pb::pod_input::Pod::Native(native)).unwrap_err();
-        let from_json = decode(pb::pod_input::Pod::Json(json.to_string())).unwrap_err();
-        assert_eq!(from_native.message(), from_json.message());
+        let (bad_native, bad_json) = rich_pod("lots");
+        let refused_native = decode(pb::pod_input::Pod::Native(bad_native)).unwrap_err();
+        let refused_json = decode(pb::pod_input::Pod::Json(bad_json.to_string())).unwrap_err();
+        assert_eq!(refused_native.message(), refused_json.message());
         assert!(
-            from_native
+            refused_native
                 .message()
                 .contains("spec.containers[0].resources.requests.cpu"),
             "{}",
-            from_native.message()
+            refused_native.message()
         );
 
         // A SyncState native pod takes the same path.
         let req = pb::SyncStateRequest {
             changes: vec![pb::ObjectChange {
                 change: Some(pb::object_change::Change::Upsert(pb::KubeObject {
-                    object: Some(pb::kube_object::Object::Pod(rich_pod("250m").0)),
+                    object: Some(pb::kube_object::Object::Pod(native)),
                 })),
             }],
             ..Default::default()
         };
         match &batch(&req, Vec::new()).unwrap().changes[..] {
-            [Change::Upsert(Object::Pod(p))] => assert_eq!(**p, from_json_pod()),
+            [Change::Upsert(Object::Pod(p))] => assert_eq!(**p, from_json),
             other => panic!("{other:?}"),
-        }
-        fn from_json_pod() -> Pod {
-            let json = rich_pod("250m").1.to_string();
-            super::pod(
-                &Some(pb::PodInput {
-                    pod: Some(pb::pod_input::Pod::Json(json)),
-                }),
-                &[],
-                "pod",
-            )
-            .unwrap()
         }
     }
 
