@@ -4,9 +4,13 @@
 //! clusters of many shapes.
 
 use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
 
 use preemption_oracle::engine::sequence::{pending_in_queue_order, place_in_order};
-use preemption_oracle::engine::{Decision, Evaluation, Options, Snapshot, decide_with};
+use preemption_oracle::engine::{
+    Decision, Evaluation, Options, Snapshot, decide_on_this_thread, decide_with,
+};
 use preemption_oracle::generate::{GeneratorConfig, generate_scenario};
 use preemption_oracle::kube;
 use preemption_oracle::model::Pod;
@@ -29,6 +33,12 @@ fn assert_same(snapshot: &Snapshot, pod: &Pod, what: &str) {
     let fast = as_json(&decide_with(snapshot, pod, Options::EXPLAINED));
     let reference = as_json(&decide_with(snapshot, pod, STRAIGHTFORWARD));
     assert_eq!(fast, reference, "{what}: explained decisions differ");
+    // The test's thread is not one of the pool's: every pass runs whole on it.
+    let unsplit = as_json(&decide_on_this_thread(snapshot, pod, Options::EXPLAINED));
+    assert_eq!(
+        unsplit, reference,
+        "{what}: decided off the pool, decisions differ"
+    );
     let fast = as_json(&decide_with(snapshot, pod, Options::ANSWER));
     let reference = as_json(&decide_with(snapshot, pod, STRAIGHTFORWARD_ANSWER));
     assert_eq!(fast, reference, "{what}: answers differ");
@@ -145,66 +155,74 @@ fn affine_to(pending: &Value, existing: &Value) -> Vec<Value> {
     .collect()
 }
 
+/// A generated cluster and pods of many shapes to decide on it: the generator's pending
+/// pod, variants of its requests (with and without its spread and affinity terms),
+/// pods spreading against and affine to apps the cluster runs, and the queued pods.
+fn generated(config: GeneratorConfig) -> (Snapshot, Vec<Pod>) {
+    let doc = generate_scenario(&config);
+    let scenario = kube::decode_scenario(&doc).unwrap();
+    let classes = scenario.cluster.priority_classes.clone();
+    let snapshot = Snapshot::build(scenario.cluster).unwrap();
+    let pending = &doc["pod"];
+    let mut pods = vec![scenario.pod.unwrap()];
+    for (i, requests) in [
+        json!({"cpu": "100m", "memory": "128Mi"}),
+        json!({"cpu": "3", "memory": "6Gi"}),
+        json!({"cpu": "12", "memory": "40Gi"}),
+        json!({"cpu": "500", "memory": "1Ti"}),
+        json!({"nvidia.com/gpu": "1", "cpu": "2"}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut p = with_requests(pending, requests);
+        p["metadata"]["name"] = json!(format!("variant-{i}"));
+        pods.push(kube::decode_pod(&p, &classes).unwrap());
+        // The same pod without its spread and affinity terms takes the arithmetic
+        // reprieve; with them, the full filters.
+        let mut plain = p.clone();
+        plain["metadata"]["name"] = json!(format!("plain-{i}"));
+        plain["spec"]["topologySpreadConstraints"] = json!([]);
+        plain["spec"]["affinity"] = Value::Null;
+        pods.push(kube::decode_pod(&plain, &classes).unwrap());
+    }
+    // Spreading against, and affine to, an app the cluster runs (a DaemonSet's and
+    // a workload's), so that the fast path's label-count prefilter meets nodes that
+    // hold matching pods as well as nodes that hold none.
+    let bound = doc["pods"].as_array().unwrap();
+    for (i, existing) in [&bound[0], &bound[bound.len() / 2]].into_iter().enumerate() {
+        let variants = spreading_against(pending, existing)
+            .into_iter()
+            .map(|p| ("spread", p))
+            .chain(
+                affine_to(pending, existing)
+                    .into_iter()
+                    .map(|p| ("affine", p)),
+            );
+        for (j, (kind, p)) in variants.enumerate() {
+            let mut p = with_requests(&p, json!({"cpu": "100m", "memory": "128Mi"}));
+            p["metadata"]["name"] = json!(format!("{kind}-{i}-{j}"));
+            pods.push(kube::decode_pod(&p, &classes).unwrap());
+        }
+    }
+    // The queued pods, each with its own workload's terms.
+    for p in bound.iter().filter(|p| p["spec"]["nodeName"].is_null()) {
+        pods.push(kube::decode_pod(p, &classes).unwrap());
+    }
+    (snapshot, pods)
+}
+
 #[test]
 fn generated_clusters_decide_the_same_both_ways() {
     for seed in 1..=12u64 {
         let nodes = 20 + (seed as usize * 7) % 40;
         let pods_per_node = 8 + (seed as usize * 5) % 25;
-        let doc = generate_scenario(&GeneratorConfig {
+        let (snapshot, pods) = generated(GeneratorConfig {
             nodes,
             pods_per_node,
             seed,
             pending_pods: 5,
         });
-        let scenario = kube::decode_scenario(&doc).unwrap();
-        let classes = scenario.cluster.priority_classes.clone();
-        let snapshot = Snapshot::build(scenario.cluster).unwrap();
-        let pending = &doc["pod"];
-        let mut pods = vec![scenario.pod.unwrap()];
-        for (i, requests) in [
-            json!({"cpu": "100m", "memory": "128Mi"}),
-            json!({"cpu": "3", "memory": "6Gi"}),
-            json!({"cpu": "12", "memory": "40Gi"}),
-            json!({"cpu": "500", "memory": "1Ti"}),
-            json!({"nvidia.com/gpu": "1", "cpu": "2"}),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let mut p = with_requests(pending, requests);
-            p["metadata"]["name"] = json!(format!("variant-{i}"));
-            pods.push(kube::decode_pod(&p, &classes).unwrap());
-            // The same pod without its spread and affinity terms takes the arithmetic
-            // reprieve; with them, the full filters.
-            let mut plain = p.clone();
-            plain["metadata"]["name"] = json!(format!("plain-{i}"));
-            plain["spec"]["topologySpreadConstraints"] = json!([]);
-            plain["spec"]["affinity"] = Value::Null;
-            pods.push(kube::decode_pod(&plain, &classes).unwrap());
-        }
-        // Spreading against, and affine to, an app the cluster runs (a DaemonSet's and
-        // a workload's), so that the fast path's label-count prefilter meets nodes that
-        // hold matching pods as well as nodes that hold none.
-        let bound = doc["pods"].as_array().unwrap();
-        for (i, existing) in [&bound[0], &bound[bound.len() / 2]].into_iter().enumerate() {
-            let variants = spreading_against(pending, existing)
-                .into_iter()
-                .map(|p| ("spread", p))
-                .chain(
-                    affine_to(pending, existing)
-                        .into_iter()
-                        .map(|p| ("affine", p)),
-                );
-            for (j, (kind, p)) in variants.enumerate() {
-                let mut p = with_requests(&p, json!({"cpu": "100m", "memory": "128Mi"}));
-                p["metadata"]["name"] = json!(format!("{kind}-{i}-{j}"));
-                pods.push(kube::decode_pod(&p, &classes).unwrap());
-            }
-        }
-        // The queued pods, each with its own workload's terms.
-        for p in bound.iter().filter(|p| p["spec"]["nodeName"].is_null()) {
-            pods.push(kube::decode_pod(p, &classes).unwrap());
-        }
         for pod in &pods {
             assert_same(
                 &snapshot,
@@ -212,6 +230,78 @@ fn generated_clusters_decide_the_same_both_ways() {
                 &format!("seed {seed}, {} nodes, pod {}", nodes, pod.name),
             );
         }
+    }
+}
+
+/// `decide_on_this_thread` off the pool runs every pass on the calling thread: with
+/// every worker of the pool held busy, decisions on a cluster big enough for the pool
+/// to split its passes (filters, scores, spread counts, inter-pod affinity, preemption
+/// dry runs) still finish, and agree with `decide_with`'s on the pool.
+#[test]
+fn a_decision_off_the_pool_leaves_the_pool_alone() {
+    let (snapshot, pods) = generated(GeneratorConfig {
+        nodes: 600,
+        pods_per_node: 20,
+        seed: 5,
+        pending_pods: 5,
+    });
+    let snapshot = std::sync::Arc::new(snapshot);
+    let workers = rayon::current_num_threads();
+    let (started_tx, started) = mpsc::channel();
+    let release = std::sync::Arc::new(std::sync::Barrier::new(workers + 1));
+    for _ in 0..workers {
+        let (started_tx, release) = (started_tx.clone(), std::sync::Arc::clone(&release));
+        rayon::spawn(move || {
+            started_tx.send(()).unwrap();
+            release.wait();
+        });
+    }
+    for _ in 0..workers {
+        started.recv().unwrap();
+    }
+    let (decided_tx, decided) = mpsc::channel();
+    let off_pool = {
+        let (snapshot, pods) = (std::sync::Arc::clone(&snapshot), pods.clone());
+        std::thread::spawn(move || {
+            for pod in &pods {
+                for options in [Options::ANSWER, Options::EXPLAINED] {
+                    let d = decide_on_this_thread(&snapshot, pod, options);
+                    decided_tx.send(as_json(&d)).unwrap();
+                }
+            }
+        })
+    };
+    let mut off = Vec::new();
+    let mut stuck = false;
+    for _ in 0..pods.len() * 2 {
+        match decided.recv_timeout(Duration::from_secs(60)) {
+            Ok(d) => off.push(d),
+            Err(_) => {
+                stuck = true;
+                break;
+            }
+        }
+    }
+    release.wait();
+    assert!(
+        !stuck,
+        "a decision off the pool waited for the pool's workers"
+    );
+    off_pool.join().unwrap();
+    let mut on_pool = Vec::new();
+    for pod in &pods {
+        for options in [Options::ANSWER, Options::EXPLAINED] {
+            on_pool.push(as_json(&decide_with(&snapshot, pod, options)));
+        }
+    }
+    assert_eq!(off.len(), on_pool.len());
+    for (i, (off, on)) in off.iter().zip(&on_pool).enumerate() {
+        assert_eq!(
+            off,
+            on,
+            "pod {}: off the pool and on it, decisions differ",
+            pods[i / 2].name
+        );
     }
 }
 

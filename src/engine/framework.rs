@@ -348,7 +348,7 @@ pub fn run_scores(
     let (raw_scores, is_fresh): (Vec<[i64; MAX_SCORERS]>, Vec<bool>) = match evaluation {
         Evaluation::Fast => nodes
             .par_iter()
-            .with_min_len(crate::engine::NODES_PER_TASK)
+            .with_min_len(crate::engine::task_len(crate::engine::NODES_PER_TASK))
             .enumerate()
             .map(raw)
             .unzip(),

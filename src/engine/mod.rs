@@ -85,6 +85,21 @@ impl Options {
 /// tasks only add hand-overs on 2 cores, and 5,000 nodes still make 19 tasks for 16.
 pub(crate) const NODES_PER_TASK: usize = 256;
 
+/// Whether the fast evaluation's passes split into parallel tasks here: only on a
+/// worker of rayon's pool. On any other thread (an async runtime's, a test's) each
+/// pass runs whole on that thread and the pool is never woken, since rayon runs an
+/// iterator it does not split on the calling thread
+/// (`tests::a_decision_off_the_pool_leaves_the_pool_alone` holds it to that).
+pub(crate) fn splits_here() -> bool {
+    rayon::current_thread_index().is_some()
+}
+
+/// The fewest items one parallel task takes: `per_task` where passes split
+/// ([`splits_here`]), every item of the pass elsewhere.
+pub(crate) fn task_len(per_task: usize) -> usize {
+    if splits_here() { per_task } else { usize::MAX }
+}
+
 /// `f` over every node, in parallel for the fast evaluation, in order.
 pub(crate) fn for_each_node<'a, T: Send>(
     nodes: &'a snapshot::NodeList,
@@ -94,7 +109,7 @@ pub(crate) fn for_each_node<'a, T: Send>(
     match evaluation {
         Evaluation::Fast => nodes
             .par_iter()
-            .with_min_len(NODES_PER_TASK)
+            .with_min_len(task_len(NODES_PER_TASK))
             .enumerate()
             .map(|(i, n)| f(i, n))
             .collect(),
@@ -126,6 +141,15 @@ pub fn decide_remembering(
         Evaluation::Fast => crate::pool::on_pool(|| decide_here(snapshot, pod, options, memo)),
         Evaluation::Straightforward => decide_here(snapshot, pod, options, memo),
     }
+}
+
+/// [`decide_with`] on the calling thread. On a worker of rayon's pool its passes fork
+/// and join among the workers, as `decide_with`'s do; on any other thread they run
+/// whole on it and the pool is never woken ([`splits_here`]). For small clusters, where
+/// handing the query to the pool and back costs as much as parallel passes save, and
+/// for callers whose other cores are busy with other queries anyway.
+pub fn decide_on_this_thread(snapshot: &Snapshot, pod: &Pod, options: Options) -> Decision {
+    decide_here(snapshot, pod, options, None)
 }
 
 /// [`decide_remembering`] on the calling thread.
@@ -197,7 +221,7 @@ fn decide_here(
             Some(memo) => snapshot
                 .nodes
                 .par_iter()
-                .with_min_len(NODES_PER_TASK)
+                .with_min_len(task_len(NODES_PER_TASK))
                 .zip(memo.nodes_mut(num_nodes))
                 .enumerate()
                 .map(|(i, (node, memo))| filter_node(i, node, Some(memo)))

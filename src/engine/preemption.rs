@@ -17,6 +17,7 @@ use super::priority_ladder::{Budgets, Rung};
 use super::snapshot::{NodeInfo, PodInfo, Snapshot};
 use super::status::{Code, Status};
 use super::{Evaluation, Options};
+use super::{NODES_PER_TASK, task_len};
 use crate::model::resources::Resources;
 use crate::model::{PodDisruptionBudget, PreemptionPolicy};
 
@@ -459,7 +460,7 @@ fn fast_dry_runs<'a>(
 ) -> Vec<Option<DryRun<'a>>> {
     let screened: Vec<Result<i32, DryRun>> = potential
         .par_iter()
-        .with_min_len(crate::engine::NODES_PER_TASK)
+        .with_min_len(task_len(NODES_PER_TASK))
         .map(|&(_, i)| screen(state, &snapshot.nodes[i]))
         .collect();
     let least = screened
@@ -471,6 +472,7 @@ fn fast_dry_runs<'a>(
     let run = |pos: usize| dry_run_fast(snapshot, state, &snapshot.nodes[potential[pos].1]);
     let mut results: Vec<Option<DryRun>> = screened
         .into_par_iter()
+        .with_min_len(task_len(1))
         .enumerate()
         .map(|(pos, s)| match s {
             Err(done) => Some(done),
@@ -488,6 +490,7 @@ fn fast_dry_runs<'a>(
     let beaten = |h: i32| best.is_some_and(|s| s[0] == 0 && s[1] > -i64::from(h));
     let rest: Vec<(usize, DryRun)> = bounds
         .par_iter()
+        .with_min_len(task_len(1))
         .enumerate()
         .filter(|&(pos, h)| results[pos].is_none() && h.is_some_and(|h| !beaten(h)))
         .map(|(pos, _)| (pos, run(pos)))

@@ -164,7 +164,7 @@ fn per_term_group<'a, T: Send + Sync, R: Send>(
         }
     };
     let visits: usize = selecting.iter().map(|(_, g)| g.nodes.len()).sum();
-    if visits < PARALLEL_FROM {
+    if visits < PARALLEL_FROM || !crate::engine::splits_here() {
         let mut out = Vec::new();
         for (evaluated, g) in &selecting {
             visit(evaluated, &g.nodes, &mut out);
@@ -308,6 +308,7 @@ pub fn pre_filter(snapshot: &Snapshot, pod: &Pod, evaluation: Evaluation) -> Opt
             let (affinity_hits, anti_hits) = snapshot
                 .nodes
                 .par_iter()
+                .with_min_len(crate::engine::task_len(1))
                 .map(|info| own_terms_selecting(info, &affinity, &anti))
                 .reduce(
                     || (Vec::new(), Vec::new()),
@@ -513,6 +514,7 @@ pub fn pre_score(snapshot: &Snapshot, pod: &Pod, evaluation: Evaluation) -> Opti
                 let selecting: Vec<(&str, &str, i64)> = snapshot
                     .nodes
                     .par_iter()
+                    .with_min_len(crate::engine::task_len(1))
                     .flat_map_iter(|info| {
                         let mut out = Vec::new();
                         for (t, weight) in own.iter().filter(|(t, _)| t.may_select_on(info)) {

@@ -291,7 +291,7 @@ fn domain_counts<'a, R: NodeReading<'a>>(
         Evaluation::Fast => snapshot
             .nodes
             .par_iter()
-            .with_min_len(crate::engine::NODES_PER_TASK)
+            .with_min_len(crate::engine::task_len(crate::engine::NODES_PER_TASK))
             .enumerate()
             .fold(empty, |mut acc, node| {
                 add(&mut acc, node);
