@@ -2,7 +2,8 @@
 //! default; see `common` for sizes):
 //!
 //! - `place-fit/N`: `decide_with(Options::ANSWER)` for a pod that fits (the generator's
-//!   pending pod with cpu 100m / memory 128Mi);
+//!   pending pod with cpu 100m / memory 128Mi); `place-fit/on-this-thread/N` the same
+//!   with `decide_on_this_thread` from the bench's thread (every pass whole, no pool);
 //! - `place-preempt/N`: the generator's pending pod, which fits nowhere and preempts;
 //! - `place-batch/N`: `place_in_order` of a gang of 100 fitting pods (each sees the
 //!   ones before);
@@ -21,7 +22,9 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use preemption_oracle::engine::sequence::{commit, pending_in_queue_order, place_in_order};
-use preemption_oracle::engine::{Decision, Evaluation, Options, Outcome, decide_with};
+use preemption_oracle::engine::{
+    Decision, Evaluation, Options, Outcome, decide_on_this_thread, decide_with,
+};
 
 const STRAIGHTFORWARD: Options = Options {
     explain: false,
@@ -54,6 +57,11 @@ fn place_fit(c: &mut Criterion) {
         let mut group = c.benchmark_group("place-fit");
         group.bench_function(BenchmarkId::from_parameter(nodes), |b| {
             b.iter(|| decide_with(black_box(snapshot), black_box(pod), Options::ANSWER))
+        });
+        // The service's path for clusters of up to 1,024 nodes: every pass on the
+        // calling thread, which is not one of the pool's.
+        group.bench_function(BenchmarkId::new("on-this-thread", nodes), |b| {
+            b.iter(|| decide_on_this_thread(black_box(snapshot), black_box(pod), Options::ANSWER))
         });
         group.finish();
         common::compare(
