@@ -168,7 +168,8 @@ fn decide_here(
     };
     let incoming = PodInfo::new(pod.clone(), Vec::new());
     let num_nodes = snapshot.nodes.len();
-    let filter_phase = tracing::info_span!("filter", nodes = num_nodes, feasible = Empty).entered();
+    let filter_phase =
+        tracing::debug_span!("filter", nodes = num_nodes, feasible = Empty).entered();
     let pre = framework::run_pre_filter(snapshot, &incoming, options.evaluation, matching);
     let nominated = pod
         .nominated_node_name
@@ -257,7 +258,7 @@ fn decide_here(
     filter_phase.record("feasible", feasible.len());
     drop(filter_phase);
 
-    let score_phase = tracing::info_span!("score", nodes = feasible.len()).entered();
+    let score_phase = tracing::debug_span!("score", nodes = feasible.len()).entered();
     // Without a feasible node there is nothing to score (and no PreScore to run).
     let scores = if feasible.is_empty() {
         framework::Scores::default()
@@ -335,7 +336,7 @@ fn decide_here(
     drop(score_phase);
 
     let (outcome, node, preemption, fit_error) = if feasible.is_empty() {
-        let phase = tracing::info_span!("preemption", nodes = Empty, outcome = Empty).entered();
+        let phase = tracing::debug_span!("preemption", nodes = Empty, outcome = Empty).entered();
         let rejected: Vec<Option<Status>> = statuses
             .into_iter()
             .map(|status| status.map(|(s, _)| s))

@@ -16,7 +16,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 use tracing::field::Empty;
-use tracing::{Instrument, Span, info_span};
+use tracing::{Instrument, Span, debug_span, info_span};
 
 use super::{decode, ingest, pb, response};
 use crate::engine::decision::Outcome;
@@ -56,9 +56,10 @@ fn deadline<T>(req: &Request<T>) -> Option<Duration> {
     super::grpc_timeout(req.metadata().get("grpc-timeout")?.to_str().ok()?)
 }
 
-/// A `snapshot` phase span for `cluster` (revision and nodes recorded when known).
+/// A `snapshot` phase span for `cluster` (revision and nodes recorded when known). At
+/// DEBUG, as the engine's phase spans: traces carry them, logs only when `RUST_LOG` asks.
 fn snapshot_phase(cluster: &str) -> Span {
-    info_span!(
+    debug_span!(
         "snapshot",
         cluster = crate::store::cluster_name(cluster),
         revision = Empty,

@@ -3,9 +3,12 @@
 //! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set, the export of the oracle's spans over
 //! OTLP/gRPC with W3C trace-context propagation.
 //!
-//! Only the oracle's own spans (target `preemption_oracle`, level INFO and above) go
-//! to OpenTelemetry: h2, hyper, tonic and tower, and the exporter itself, stay out,
-//! so exporting never traces its own traffic. Spans are exported in batches from a
+//! Only the oracle's own spans (target `preemption_oracle`, level DEBUG and above: the
+//! calls at INFO, their phases at DEBUG) go to OpenTelemetry: h2, hyper, tonic and
+//! tower, and the exporter itself, stay out, so exporting never traces its own traffic.
+//! Logs take INFO by default, so a query's phase spans (a few per call, their fields
+//! formatted by the log layer whether or not an event ever shows them) cost nothing
+//! unless traces are exported or `RUST_LOG` asks for DEBUG. Spans are exported in batches from a
 //! bounded queue: a slow or unreachable collector costs dropped spans, never a
 //! slower answer.
 
@@ -62,7 +65,7 @@ pub fn init() -> Result<Tracing, ExporterError> {
     let otel = provider.as_ref().map(|p| {
         tracing_opentelemetry::layer()
             .with_tracer(p.tracer(SERVICE_NAME))
-            .with_filter(Targets::new().with_target("preemption_oracle", LevelFilter::INFO))
+            .with_filter(Targets::new().with_target("preemption_oracle", LevelFilter::DEBUG))
     });
     if provider.is_some() {
         opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
