@@ -68,11 +68,14 @@ fn snapshot_phase(cluster: &str) -> Span {
 }
 
 /// Records on the current span (the phase, then the call) the revision and the nodes a
-/// query evaluates, and on the call's span the cluster.
+/// query evaluates, and on the call's span the cluster. With the phase span off (DEBUG,
+/// see `snapshot_phase`) the current span is the call's, recorded once.
 fn record_snapshot(call: &Span, cluster: &ClusterState, revision: u64, nodes: usize) {
     let phase = Span::current();
-    phase.record("revision", revision);
-    phase.record("nodes", nodes);
+    if phase != *call {
+        phase.record("revision", revision);
+        phase.record("nodes", nodes);
+    }
     call.record("cluster", cluster.name());
     call.record("revision", revision);
     call.record("nodes", nodes);
