@@ -89,7 +89,8 @@ pub(crate) const NODES_PER_TASK: usize = 256;
 /// worker of rayon's pool. On any other thread (an async runtime's, a test's) each
 /// pass runs whole on that thread and the pool is never woken, since rayon runs an
 /// iterator it does not split on the calling thread
-/// (`tests::a_decision_off_the_pool_leaves_the_pool_alone` holds it to that).
+/// (`a_decision_off_the_pool_leaves_the_pool_alone` in `tests/fast_path.rs` holds it
+/// to that).
 pub(crate) fn splits_here() -> bool {
     rayon::current_thread_index().is_some()
 }
