@@ -4,7 +4,7 @@
 //! clusters of many shapes.
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{Arc, Barrier, mpsc};
 use std::time::Duration;
 
 use preemption_oracle::engine::sequence::{pending_in_queue_order, place_in_order};
@@ -245,12 +245,12 @@ fn a_decision_off_the_pool_leaves_the_pool_alone() {
         seed: 5,
         pending_pods: 5,
     });
-    let snapshot = std::sync::Arc::new(snapshot);
+    let snapshot = Arc::new(snapshot);
     let workers = rayon::current_num_threads();
     let (started_tx, started) = mpsc::channel();
-    let release = std::sync::Arc::new(std::sync::Barrier::new(workers + 1));
+    let release = Arc::new(Barrier::new(workers + 1));
     for _ in 0..workers {
-        let (started_tx, release) = (started_tx.clone(), std::sync::Arc::clone(&release));
+        let (started_tx, release) = (started_tx.clone(), Arc::clone(&release));
         rayon::spawn(move || {
             started_tx.send(()).unwrap();
             release.wait();
@@ -261,7 +261,7 @@ fn a_decision_off_the_pool_leaves_the_pool_alone() {
     }
     let (decided_tx, decided) = mpsc::channel();
     let off_pool = {
-        let (snapshot, pods) = (std::sync::Arc::clone(&snapshot), pods.clone());
+        let (snapshot, pods) = (Arc::clone(&snapshot), pods.clone());
         std::thread::spawn(move || {
             for pod in &pods {
                 for options in [Options::ANSWER, Options::EXPLAINED] {
