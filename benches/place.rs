@@ -61,7 +61,9 @@ fn place_fit(c: &mut Criterion) {
         // The service's path for clusters of up to 1,024 nodes: every pass on the
         // calling thread, which is not one of the pool's.
         group.bench_function(BenchmarkId::new("on-this-thread", nodes), |b| {
-            b.iter(|| decide_on_this_thread(black_box(snapshot), black_box(pod), Options::ANSWER))
+            b.iter(|| {
+                decide_on_this_thread(black_box(snapshot), black_box(pod), Options::ANSWER, None)
+            })
         });
         group.finish();
         common::compare(

@@ -13,6 +13,7 @@ use dashmap::DashMap;
 use tokio::sync::watch;
 
 use crate::engine::Snapshot;
+use crate::engine::memo_pool::MemoPool;
 use crate::hashing::{NameHasher, NameSet};
 use crate::model::{Namespace, Node, Pod, PodDisruptionBudget, PriorityClass};
 
@@ -232,6 +233,8 @@ pub struct ClusterState {
     indexes: Indexes,
     published: ArcSwap<Published>,
     revisions: watch::Sender<u64>,
+    /// What its calls' decisions remember of the node-local plugins' results.
+    memos: MemoPool,
 }
 
 /// How many objects of each kind a cluster holds.
@@ -252,7 +255,15 @@ impl ClusterState {
             indexes: Indexes::default(),
             published: ArcSwap::from_pointee(Published::default()),
             revisions: watch::channel(0).0,
+            memos: MemoPool::new(
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            ),
         }
+    }
+
+    /// The memos its `Place` calls decide with, one per thread deciding at once.
+    pub fn memos(&self) -> &MemoPool {
+        &self.memos
     }
 
     /// The cluster's name.

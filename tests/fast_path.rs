@@ -7,13 +7,15 @@ use std::path::Path;
 use std::sync::{Arc, Barrier, mpsc};
 use std::time::Duration;
 
+use preemption_oracle::engine::node_local_memo::NodeLocalMemo;
 use preemption_oracle::engine::sequence::{pending_in_queue_order, place_in_order};
 use preemption_oracle::engine::{
     Decision, Evaluation, Options, Snapshot, decide_on_this_thread, decide_with,
 };
 use preemption_oracle::generate::{GeneratorConfig, generate_scenario};
 use preemption_oracle::kube;
-use preemption_oracle::model::Pod;
+use preemption_oracle::model::taints::{Taint, TaintEffect};
+use preemption_oracle::model::{Node, Pod};
 use serde_json::{Value, json};
 
 const STRAIGHTFORWARD: Options = Options {
@@ -34,7 +36,12 @@ fn assert_same(snapshot: &Snapshot, pod: &Pod, what: &str) {
     let reference = as_json(&decide_with(snapshot, pod, STRAIGHTFORWARD));
     assert_eq!(fast, reference, "{what}: explained decisions differ");
     // The test's thread is not one of the pool's: every pass runs whole on it.
-    let unsplit = as_json(&decide_on_this_thread(snapshot, pod, Options::EXPLAINED));
+    let unsplit = as_json(&decide_on_this_thread(
+        snapshot,
+        pod,
+        Options::EXPLAINED,
+        None,
+    ));
     assert_eq!(
         unsplit, reference,
         "{what}: decided off the pool, decisions differ"
@@ -265,7 +272,7 @@ fn a_decision_off_the_pool_leaves_the_pool_alone() {
         std::thread::spawn(move || {
             for pod in &pods {
                 for options in [Options::ANSWER, Options::EXPLAINED] {
-                    let d = decide_on_this_thread(&snapshot, pod, options);
+                    let d = decide_on_this_thread(&snapshot, pod, options, None);
                     decided_tx.send(as_json(&d)).unwrap();
                 }
             }
@@ -308,6 +315,90 @@ fn a_decision_off_the_pool_leaves_the_pool_alone() {
 /// Decisions in sequence (PlaceBatch, PendingPods): the fast path reuses the node-local
 /// plugins' results across pods of one template on every node a placement left alone,
 /// and must still decide every pod as the straightforward evaluation does.
+/// The cluster after the writer's round `round` of changes: bound pods leave and
+/// arrive, a node is cordoned, one tainted, one relabelled, one heartbeats unchanged,
+/// and every third round a node joins (the memo starts over) or leaves again.
+fn changed(snapshot: &Snapshot, pods: &[Pod], round: usize) -> Snapshot {
+    let n = snapshot.nodes.len();
+    let at = |k: usize| &snapshot.nodes[(round * 7 + k) % n];
+    let mut edit = snapshot.edit();
+    for k in 0..3 {
+        if let Some(p) = at(k).pods.first() {
+            edit.remove_pod(&p.pod);
+        }
+        let mut arriving = pods[(round + k) % pods.len()].clone();
+        arriving.name = format!("arrived-{round}-{k}");
+        arriving.uid = format!("arrived-{round}-{k}");
+        arriving.node_name = Some(at(k + 3).name().to_string());
+        edit.add_pod(arriving);
+    }
+    let mut cordoned = Node::clone(&at(6).node);
+    cordoned.unschedulable = !cordoned.unschedulable;
+    edit.upsert_node(cordoned);
+    let mut tainted = Node::clone(&at(7).node);
+    tainted.taints.push(Taint {
+        key: format!("memo-{round}"),
+        value: String::new(),
+        effect: [TaintEffect::NoSchedule, TaintEffect::PreferNoSchedule][round % 2],
+    });
+    edit.upsert_node(tainted);
+    let mut relabelled = Node::clone(&at(8).node);
+    relabelled.labels = relabelled
+        .labels
+        .iter()
+        .filter(|(k, _)| !k.contains("zone"))
+        .collect();
+    edit.upsert_node(relabelled);
+    edit.upsert_node(Node::clone(&at(9).node));
+    match round % 3 {
+        1 => {
+            let mut joining = Node::clone(&at(10).node);
+            joining.name = "memo-joined".to_string();
+            edit.upsert_node(joining);
+        }
+        2 => {
+            edit.remove_node("memo-joined");
+        }
+        _ => {}
+    }
+    edit.finish()
+}
+
+/// A memo kept from call to call (as the service keeps one per cluster and thread),
+/// bounded below the number of pod shapes, decides as the straightforward evaluation
+/// does while the cluster changes under it.
+#[test]
+fn a_memo_kept_across_calls_decides_the_same_as_the_cluster_changes() {
+    for seed in [5u64, 9] {
+        let (mut snapshot, pods) = generated(GeneratorConfig {
+            nodes: 40,
+            pods_per_node: 12,
+            seed,
+            pending_pods: 5,
+        });
+        let mut memo = NodeLocalMemo::bounded(3);
+        for round in 0..6 {
+            for pod in &pods {
+                for (options, reference) in [
+                    (Options::EXPLAINED, STRAIGHTFORWARD),
+                    (Options::ANSWER, STRAIGHTFORWARD_ANSWER),
+                ] {
+                    let remembered =
+                        decide_on_this_thread(&snapshot, pod, options, Some(&mut memo));
+                    assert_eq!(
+                        as_json(&remembered),
+                        as_json(&decide_with(&snapshot, pod, reference)),
+                        "seed {seed}, round {round}, pod {}, explained: {}",
+                        pod.name,
+                        options.explain
+                    );
+                }
+            }
+            snapshot = changed(&snapshot, &pods, round);
+        }
+    }
+}
+
 #[test]
 fn sequences_decide_the_same_both_ways() {
     for seed in [3u64, 8, 11] {

@@ -258,13 +258,25 @@ pub const MAX_SCORERS: usize = 8;
 /// (see [`super::node_local_memo`]), and its PreScore result (`None`: skipped).
 type WeightedScorer<'a> = (&'static str, i64, bool, Option<Box<dyn NodeScorer + 'a>>);
 
+/// A score plugin that runs for this pod, with its place in the profile (the memo's
+/// rows are by that place: pods of one template can differ in which cluster-wide
+/// plugins run).
+struct ActiveScorer<'a> {
+    profile_slot: usize,
+    name: &'static str,
+    weight: i64,
+    local: bool,
+    scorer: Box<dyn NodeScorer + 'a>,
+}
+
 /// Runs PreScore, Score and NormalizeScore for `feasible` (in that order) and weighs
 /// the results. Every plugin scores a node in the same visit, so a query reads each
 /// feasible node once for all of them.
 ///
 /// With `memo`, node-local raw scores it remembers for the very same node are reused;
 /// the second value lists the feasible nodes (by place among them) whose node-local raw
-/// scores were computed afresh, with those scores, for the caller to remember.
+/// scores were computed afresh, with those scores by place in the profile, for the
+/// caller to remember.
 /// `matching` is a sequence's memo of PodTopologySpread's node counts.
 pub fn run_scores(
     snapshot: &Snapshot,
@@ -327,9 +339,19 @@ pub fn run_scores(
             ))),
         ),
     ];
-    let active: Vec<(&'static str, i64, bool, Box<dyn NodeScorer + '_>)> = scorers
+    // `raw`'s rows are by place among the plugins that run.
+    let active: Vec<ActiveScorer<'_>> = scorers
         .into_iter()
-        .filter_map(|(name, weight, local, scorer)| scorer.map(|s| (name, weight, local, s)))
+        .enumerate()
+        .filter_map(|(profile_slot, (name, weight, local, scorer))| {
+            scorer.map(|scorer| ActiveScorer {
+                profile_slot,
+                name,
+                weight,
+                local,
+                scorer,
+            })
+        })
         .collect();
     // Each feasible node's raw scores, and whether its node-local ones are fresh.
     let raw = |(i, node): (usize, &&NodeInfo)| {
@@ -337,10 +359,10 @@ pub fn run_scores(
             .and_then(|m| m.node(feasible.at[i] as usize))
             .and_then(|m| m.scores(node));
         let mut row = [0; MAX_SCORERS];
-        for (slot, (_, _, local, scorer)) in active.iter().enumerate() {
-            row[slot] = match remembered {
-                Some(r) if *local => r[slot],
-                _ => scorer.score(i, node),
+        for (j, a) in active.iter().enumerate() {
+            row[j] = match remembered {
+                Some(r) if a.local => r[a.profile_slot],
+                _ => a.scorer.score(i, node),
             };
         }
         (row, memo.is_some() && remembered.is_none())
@@ -359,23 +381,29 @@ pub fn run_scores(
         .zip(&raw_scores)
         .enumerate()
         .filter(|(_, (fresh, _))| **fresh)
-        .map(|(i, (_, row))| (i, *row))
+        .map(|(i, (_, row))| {
+            let mut by_profile_slot = [0; MAX_SCORERS];
+            for (j, a) in active.iter().enumerate() {
+                by_profile_slot[a.profile_slot] = row[j];
+            }
+            (i, by_profile_slot)
+        })
         .collect();
     // NormalizeScore, one column per plugin that has one; the others' raw scores stand.
     let normalized = active
         .iter()
         .enumerate()
-        .map(|(j, (.., scorer))| {
-            scorer.normalizes().then(|| {
+        .map(|(j, a)| {
+            a.scorer.normalizes().then(|| {
                 let mut column: Vec<i64> = raw_scores.iter().map(|row| row[j]).collect();
-                scorer.normalize(nodes, &mut column);
+                a.scorer.normalize(nodes, &mut column);
                 column
             })
         })
         .collect();
     let mut scores = Scores {
-        plugins: active.iter().map(|(name, ..)| *name).collect(),
-        weights: active.iter().map(|(_, weight, ..)| *weight).collect(),
+        plugins: active.iter().map(|a| a.name).collect(),
+        weights: active.iter().map(|a| a.weight).collect(),
         raw: raw_scores,
         normalized,
         totals: Vec::new(),

@@ -72,7 +72,15 @@ impl MatchingPods {
         }
     }
 
-    /// Forgets every count (the nodes they are indexed by moved).
+    /// How many (namespace, selector) tables it holds.
+    pub fn selectors(&mut self) -> usize {
+        self.tables
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    /// Forgets every count (the nodes they are indexed by moved, or there are too many).
     pub fn clear(&mut self) {
         self.tables
             .get_mut()

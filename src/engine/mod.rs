@@ -19,6 +19,7 @@ pub mod fit_error;
 pub mod framework;
 pub mod label_counts;
 pub mod matching_pods;
+pub mod memo_pool;
 pub mod node_label_index;
 pub mod node_local_memo;
 pub mod plugins;
@@ -148,9 +149,16 @@ pub fn decide_remembering(
 /// and join among the workers, as `decide_with`'s do; on any other thread they run
 /// whole on it and the pool is never woken ([`splits_here`]). For small clusters, where
 /// handing the query to the pool and back costs as much as parallel passes save, and
-/// for callers whose other cores are busy with other queries anyway.
-pub fn decide_on_this_thread(snapshot: &Snapshot, pod: &Pod, options: Options) -> Decision {
-    decide_here(snapshot, pod, options, None)
+/// for callers whose other cores are busy with other queries anyway. With a `memo`
+/// (kept across calls, see [`memo_pool`]) the node-local plugins' results on nodes
+/// unchanged since are reused, as in a sequence ([`decide_remembering`]).
+pub fn decide_on_this_thread(
+    snapshot: &Snapshot,
+    pod: &Pod,
+    options: Options,
+    memo: Option<&mut node_local_memo::NodeLocalMemo>,
+) -> Decision {
+    decide_here(snapshot, pod, options, memo)
 }
 
 /// [`decide_remembering`] on the calling thread.

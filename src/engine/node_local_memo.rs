@@ -14,6 +14,12 @@
 //! A memo is only valid for snapshots with the same nodes in the same places and the
 //! same image summary; [`NodeLocalMemo::for_pod`] starts over when they differ. It also
 //! holds the sequence's [`MatchingPods`] (PodTopologySpread's counts per node).
+//!
+//! The same holds across calls: a memo kept from one `Place` to the next on a cluster
+//! (see [`super::memo_pool`]) reuses every node the writer has not touched since, and
+//! recomputes the rest. Such a memo is [`NodeLocalMemo::bounded`]: it keeps the most
+//! recently used templates only, and forgets its spread counts once they cover too many
+//! selectors, since each remembered row keeps its `NodeInfo` alive.
 
 use std::sync::Arc;
 
@@ -41,7 +47,7 @@ struct Row {
     node: Arc<NodeInfo>,
     /// The first rejecting node-local filter's status, `None` when all passed.
     filter: Option<Status>,
-    /// The node-local scorers' raw scores, by active scorer slot, once scored.
+    /// The node-local scorers' raw scores, by place in the profile, once scored.
     scores: Option<[i64; MAX_SCORERS]>,
 }
 
@@ -115,16 +121,37 @@ impl TemplateRows {
 }
 
 /// Every template's rows, and the node counts of spread selectors, for one sequence of
-/// decisions.
+/// decisions (or for the calls on one cluster, [`NodeLocalMemo::bounded`]).
 #[derive(Default)]
 pub struct NodeLocalMemo {
     /// The nodes the rows are indexed by.
     nodes: Option<NodeSet>,
+    /// In a bounded memo, least recently used first.
     templates: Vec<(Pod, TemplateRows)>,
     matching: MatchingPods,
+    /// The most templates it keeps, `None`: every one (a sequence's memo, dropped with
+    /// the sequence).
+    max_templates: Option<usize>,
 }
 
+/// How many spread selectors' counts a bounded memo keeps per template it keeps.
+const SELECTORS_PER_TEMPLATE: usize = 4;
+
 impl NodeLocalMemo {
+    /// A memo that keeps the `max_templates` most recently used templates, and the
+    /// counts of at most `SELECTORS_PER_TEMPLATE` spread selectors for each.
+    pub fn bounded(max_templates: usize) -> NodeLocalMemo {
+        NodeLocalMemo {
+            max_templates: Some(max_templates.max(1)),
+            ..NodeLocalMemo::default()
+        }
+    }
+
+    /// How many templates it remembers.
+    pub fn templates(&self) -> usize {
+        self.templates.len()
+    }
+
     /// The rows for `pod`'s template on `snapshot` (empty for a template not seen
     /// before), and the remembered spread counts; all forgotten when the snapshot's
     /// nodes moved.
@@ -139,17 +166,92 @@ impl NodeLocalMemo {
             self.matching.clear();
             self.nodes = Some(nodes);
         }
-        let i = match self
+        let found = self
             .templates
             .iter()
-            .position(|(t, _)| same_template(t, pod))
-        {
+            .position(|(t, _)| same_template(t, pod));
+        let i = match found {
+            // A bounded memo keeps its templates in the order they were last used.
+            Some(i) if self.max_templates.is_some() => {
+                let used = self.templates.remove(i);
+                self.templates.push(used);
+                self.templates.len() - 1
+            }
             Some(i) => i,
             None => {
                 self.templates.push((pod.clone(), TemplateRows::default()));
+                if self
+                    .max_templates
+                    .is_some_and(|max| self.templates.len() > max)
+                {
+                    self.templates.remove(0);
+                }
                 self.templates.len() - 1
             }
         };
+        if let Some(max) = self.max_templates
+            && self.matching.selectors() > max * SELECTORS_PER_TEMPLATE
+        {
+            self.matching.clear();
+        }
         (&mut self.templates[i].1, &self.matching)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::test_support::{node, pending, pod, snapshot};
+
+    fn shapes(snapshot: &Snapshot) -> Vec<Pod> {
+        ["1", "2", "3"]
+            .into_iter()
+            .map(|cpu| pending(snapshot, &pod("p", cpu, "1Gi")))
+            .collect()
+    }
+
+    /// Whether the template's rows for `pod` remember anything (`nodes_mut` makes rows).
+    fn remembers(memo: &mut NodeLocalMemo, snapshot: &Snapshot, pod: &Pod) -> bool {
+        memo.for_pod(snapshot, pod).0.node(0).is_some()
+    }
+
+    #[test]
+    fn a_bounded_memo_forgets_the_least_recently_used_template() {
+        let s = snapshot(vec![node("a", "4", "8Gi", 110)], vec![]);
+        let [one, two, three] = <[Pod; 3]>::try_from(shapes(&s)).unwrap();
+        let mut memo = NodeLocalMemo::bounded(2);
+        memo.for_pod(&s, &one).0.nodes_mut(1);
+        memo.for_pod(&s, &two).0.nodes_mut(1);
+        // `one` used again: `two` is now the least recently used.
+        memo.for_pod(&s, &one);
+        memo.for_pod(&s, &three).0.nodes_mut(1);
+        assert_eq!(memo.templates(), 2);
+        assert!(remembers(&mut memo, &s, &one));
+        assert!(remembers(&mut memo, &s, &three));
+        assert!(!remembers(&mut memo, &s, &two), "forgotten");
+    }
+
+    #[test]
+    fn a_sequence_memo_keeps_every_template() {
+        let s = snapshot(vec![node("a", "4", "8Gi", 110)], vec![]);
+        let mut memo = NodeLocalMemo::default();
+        for pod in shapes(&s) {
+            memo.for_pod(&s, &pod).0.nodes_mut(1);
+        }
+        assert_eq!(memo.templates(), 3);
+    }
+
+    #[test]
+    fn a_memo_starts_over_when_the_nodes_move() {
+        let s = snapshot(vec![node("a", "4", "8Gi", 110)], vec![]);
+        let pod = pending(&s, &pod("p", "1", "1Gi"));
+        let mut memo = NodeLocalMemo::bounded(2);
+        memo.for_pod(&s, &pod).0.nodes_mut(1);
+        assert!(remembers(&mut memo, &s, &pod));
+        let moved = snapshot(
+            vec![node("b", "4", "8Gi", 110), node("a", "4", "8Gi", 110)],
+            vec![],
+        );
+        assert!(!remembers(&mut memo, &moved, &pod));
     }
 }

@@ -157,6 +157,12 @@ fn overlay(snapshot: &Arc<Snapshot>, w: &WhatIf) -> Result<Arc<Snapshot>, Status
 /// of µs of thread wake-ups, and parallel passes save nothing when other queries keep
 /// every core busy. Bigger clusters, and the calls that decide many pods, go to the
 /// pool (`evaluate`).
+///
+/// These decisions also borrow one of the cluster's memos (`ClusterState::memos`): a
+/// pod shape asked about again reuses the node-local plugins' results on every node
+/// the writer has not changed since (about 1.5x less CPU per decision at 1,000 nodes).
+/// Each memo keeps a stale `NodeInfo` alive per node and template at most, so the
+/// bound on nodes also bounds what the memos hold.
 const DECIDE_INLINE_UP_TO_NODES: usize = 1024;
 
 /// Runs a small decision on the calling thread (see `DECIDE_INLINE_UP_TO_NODES`), a
@@ -331,13 +337,13 @@ impl pb::preemption_oracle_server::PreemptionOracle for Oracle {
         let req = request.into_inner();
         let call = Span::current();
         let options = req.options.unwrap_or_default();
-        let (published, pod, snapshot) = async {
+        let (cluster, published, pod, snapshot) = async {
             let cluster = self.cluster(&req.cluster)?;
             let published = at_revision(&cluster, options.min_revision, wait).await?;
             let pod = decode::pod(&req.pod, &published.snapshot.priority_classes(), "pod")?;
             let snapshot = overlay(&published.snapshot, &what_if(&options)?)?;
             record_snapshot(&call, &cluster, published.revision, snapshot.nodes.len());
-            Ok::<_, Status>((published, pod, snapshot))
+            Ok::<_, Status>((cluster, published, pod, snapshot))
         }
         .instrument(snapshot_phase(&req.cluster))
         .await?;
@@ -347,7 +353,14 @@ impl pb::preemption_oracle_server::PreemptionOracle for Oracle {
             Options::ANSWER
         };
         let decision = if snapshot.nodes.len() <= DECIDE_INLINE_UP_TO_NODES {
-            decide_inline(|| decide_on_this_thread(&snapshot, &pod, decide_options))?
+            // A what-if snapshot's changed nodes would only crowd the memos out.
+            let as_published = Arc::ptr_eq(&snapshot, &published.snapshot);
+            decide_inline(|| match as_published {
+                true => cluster.memos().with_memo(|memo| {
+                    decide_on_this_thread(&snapshot, &pod, decide_options, Some(memo))
+                }),
+                false => decide_on_this_thread(&snapshot, &pod, decide_options, None),
+            })?
         } else {
             evaluate(move || decide_with(&snapshot, &pod, decide_options)).await?
         };
