@@ -3,7 +3,9 @@
 //!
 //! - `place-fit/N`: `decide_with(Options::ANSWER)` for a pod that fits (the generator's
 //!   pending pod with cpu 100m / memory 128Mi); `place-fit/on-this-thread/N` the same
-//!   with `decide_on_this_thread` from the bench's thread (every pass whole, no pool);
+//!   with `decide_on_this_thread` from the bench's thread (every pass whole, no pool),
+//!   and `place-fit/on-this-thread-remembering/N` with a memo kept across calls (the
+//!   service's path for clusters of up to 1,024 nodes);
 //! - `place-preempt/N`: the generator's pending pod, which fits nowhere and preempts;
 //! - `place-batch/N`: `place_in_order` of a gang of 100 fitting pods (each sees the
 //!   ones before);
@@ -21,6 +23,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use preemption_oracle::engine::memo_pool::TEMPLATES_PER_MEMO;
+use preemption_oracle::engine::node_local_memo::NodeLocalMemo;
 use preemption_oracle::engine::sequence::{commit, pending_in_queue_order, place_in_order};
 use preemption_oracle::engine::{
     Decision, Evaluation, Options, Outcome, decide_on_this_thread, decide_with,
@@ -63,6 +67,19 @@ fn place_fit(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("on-this-thread", nodes), |b| {
             b.iter(|| {
                 decide_on_this_thread(black_box(snapshot), black_box(pod), Options::ANSWER, None)
+            })
+        });
+        // The same with a memo kept across calls, as the service keeps per cluster: the
+        // pod asked about again on an unchanged cluster reuses every node-local result.
+        let mut memo = NodeLocalMemo::bounded(TEMPLATES_PER_MEMO);
+        group.bench_function(BenchmarkId::new("on-this-thread-remembering", nodes), |b| {
+            b.iter(|| {
+                decide_on_this_thread(
+                    black_box(snapshot),
+                    black_box(pod),
+                    Options::ANSWER,
+                    Some(&mut memo),
+                )
             })
         });
         group.finish();
