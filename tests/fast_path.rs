@@ -365,18 +365,18 @@ fn changed(snapshot: &Snapshot, pods: &[Pod], round: usize) -> Snapshot {
 }
 
 /// A memo kept from call to call (as the service keeps one per cluster and thread),
-/// bounded below the number of pod shapes, decides as the straightforward evaluation
-/// does while the cluster changes under it.
+/// bounded below the number of pod shapes (templates come and go) or above it, decides
+/// as the straightforward evaluation does while the cluster changes under it.
 #[test]
 fn a_memo_kept_across_calls_decides_the_same_as_the_cluster_changes() {
-    for seed in [5u64, 9] {
+    for (seed, templates) in [(5u64, 3), (9, 64)] {
         let (mut snapshot, pods) = generated(GeneratorConfig {
             nodes: 40,
             pods_per_node: 12,
             seed,
             pending_pods: 5,
         });
-        let mut memo = NodeLocalMemo::bounded(3);
+        let mut memo = NodeLocalMemo::bounded(templates);
         for round in 0..6 {
             for pod in &pods {
                 for (options, reference) in [

@@ -171,7 +171,7 @@ fn decide_here(
     let (mut rows, matching) = match memo.filter(|_| options.evaluation == Evaluation::Fast) {
         Some(m) => {
             let (rows, matching) = m.for_pod(snapshot, pod);
-            (Some(rows), Some(matching))
+            (rows, Some(matching))
         }
         None => (None, None),
     };

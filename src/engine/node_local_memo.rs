@@ -19,7 +19,10 @@
 //! (see [`super::memo_pool`]) reuses every node the writer has not touched since, and
 //! recomputes the rest. Such a memo is [`NodeLocalMemo::bounded`]: it keeps the most
 //! recently used templates only, and forgets its spread counts once they cover too many
-//! selectors, since each remembered row keeps its `NodeInfo` alive.
+//! selectors, since each remembered row keeps its `NodeInfo` alive. It remembers a
+//! template from its second call on: filling rows costs a first call about as much
+//! again as the rows save (a reference to every node taken, and one dropped for the
+//! template it replaces), which only a template that comes back repays.
 
 use std::sync::Arc;
 
@@ -128,6 +131,8 @@ pub struct NodeLocalMemo {
     nodes: Option<NodeSet>,
     /// In a bounded memo, least recently used first.
     templates: Vec<(Pod, TemplateRows)>,
+    /// A bounded memo's templates seen once, without rows yet (oldest first).
+    seen_once: Vec<Pod>,
     matching: MatchingPods,
     /// The most templates it keeps, `None`: every one (a sequence's memo, dropped with
     /// the sequence).
@@ -153,13 +158,13 @@ impl NodeLocalMemo {
     }
 
     /// The rows for `pod`'s template on `snapshot` (empty for a template not seen
-    /// before), and the remembered spread counts; all forgotten when the snapshot's
-    /// nodes moved.
+    /// before; `None` for a bounded memo's first sight of it), and the remembered spread
+    /// counts; all forgotten when the snapshot's nodes moved.
     pub fn for_pod(
         &mut self,
         snapshot: &Snapshot,
         pod: &Pod,
-    ) -> (&mut TemplateRows, &MatchingPods) {
+    ) -> (Option<&mut TemplateRows>, &MatchingPods) {
         let nodes = snapshot.node_set();
         if self.nodes.as_ref() != Some(&nodes) {
             self.templates.clear();
@@ -178,23 +183,42 @@ impl NodeLocalMemo {
                 self.templates.len() - 1
             }
             Some(i) => i,
-            None => {
-                self.templates.push((pod.clone(), TemplateRows::default()));
-                if self
-                    .max_templates
-                    .is_some_and(|max| self.templates.len() > max)
-                {
-                    self.templates.remove(0);
+            None => match self.max_templates {
+                None => {
+                    self.templates.push((pod.clone(), TemplateRows::default()));
+                    self.templates.len() - 1
                 }
-                self.templates.len() - 1
-            }
+                Some(max) => {
+                    let Some(seen) = self.seen_once.iter().position(|t| same_template(t, pod))
+                    else {
+                        self.seen_once.push(pod.clone());
+                        if self.seen_once.len() > max {
+                            self.seen_once.remove(0);
+                        }
+                        self.bound_spread_counts(max);
+                        return (None, &self.matching);
+                    };
+                    let template = self.seen_once.remove(seen);
+                    self.templates.push((template, TemplateRows::default()));
+                    if self.templates.len() > max {
+                        self.templates.remove(0);
+                    }
+                    self.templates.len() - 1
+                }
+            },
         };
-        if let Some(max) = self.max_templates
-            && self.matching.selectors() > max * SELECTORS_PER_TEMPLATE
-        {
+        if let Some(max) = self.max_templates {
+            self.bound_spread_counts(max);
+        }
+        (Some(&mut self.templates[i].1), &self.matching)
+    }
+
+    /// Forgets the spread counts of a memo that keeps `max` templates once they cover
+    /// more selectors than those templates' share.
+    fn bound_spread_counts(&mut self, max: usize) {
+        if self.matching.selectors() > max * SELECTORS_PER_TEMPLATE {
             self.matching.clear();
         }
-        (&mut self.templates[i].1, &self.matching)
     }
 }
 
@@ -210,9 +234,30 @@ mod tests {
             .collect()
     }
 
-    /// Whether the template's rows for `pod` remember anything (`nodes_mut` makes rows).
+    /// Whether the template's rows for `pod` remember anything (`learn` makes rows).
     fn remembers(memo: &mut NodeLocalMemo, snapshot: &Snapshot, pod: &Pod) -> bool {
-        memo.for_pod(snapshot, pod).0.node(0).is_some()
+        memo.for_pod(snapshot, pod)
+            .0
+            .is_some_and(|rows| rows.node(0).is_some())
+    }
+
+    /// Asks `memo` about `pod` and fills a row, if it gives rows.
+    fn learn(memo: &mut NodeLocalMemo, snapshot: &Snapshot, pod: &Pod) {
+        if let Some(rows) = memo.for_pod(snapshot, pod).0 {
+            rows.nodes_mut(1);
+        }
+    }
+
+    #[test]
+    fn a_bounded_memo_remembers_a_template_from_its_second_call() {
+        let s = snapshot(vec![node("a", "4", "8Gi", 110)], vec![]);
+        let pod = pending(&s, &pod("p", "1", "1Gi"));
+        let mut memo = NodeLocalMemo::bounded(2);
+        assert!(memo.for_pod(&s, &pod).0.is_none(), "first call: no rows");
+        assert_eq!(memo.templates(), 0);
+        learn(&mut memo, &s, &pod);
+        assert_eq!(memo.templates(), 1);
+        assert!(remembers(&mut memo, &s, &pod));
     }
 
     #[test]
@@ -220,11 +265,13 @@ mod tests {
         let s = snapshot(vec![node("a", "4", "8Gi", 110)], vec![]);
         let [one, two, three] = <[Pod; 3]>::try_from(shapes(&s)).unwrap();
         let mut memo = NodeLocalMemo::bounded(2);
-        memo.for_pod(&s, &one).0.nodes_mut(1);
-        memo.for_pod(&s, &two).0.nodes_mut(1);
+        for pod in [&one, &one, &two, &two] {
+            learn(&mut memo, &s, pod);
+        }
         // `one` used again: `two` is now the least recently used.
-        memo.for_pod(&s, &one);
-        memo.for_pod(&s, &three).0.nodes_mut(1);
+        learn(&mut memo, &s, &one);
+        learn(&mut memo, &s, &three);
+        learn(&mut memo, &s, &three);
         assert_eq!(memo.templates(), 2);
         assert!(remembers(&mut memo, &s, &one));
         assert!(remembers(&mut memo, &s, &three));
@@ -232,11 +279,11 @@ mod tests {
     }
 
     #[test]
-    fn a_sequence_memo_keeps_every_template() {
+    fn a_sequence_memo_keeps_every_template_from_its_first_call() {
         let s = snapshot(vec![node("a", "4", "8Gi", 110)], vec![]);
         let mut memo = NodeLocalMemo::default();
         for pod in shapes(&s) {
-            memo.for_pod(&s, &pod).0.nodes_mut(1);
+            learn(&mut memo, &s, &pod);
         }
         assert_eq!(memo.templates(), 3);
     }
@@ -245,8 +292,8 @@ mod tests {
     fn a_memo_starts_over_when_the_nodes_move() {
         let s = snapshot(vec![node("a", "4", "8Gi", 110)], vec![]);
         let pod = pending(&s, &pod("p", "1", "1Gi"));
-        let mut memo = NodeLocalMemo::bounded(2);
-        memo.for_pod(&s, &pod).0.nodes_mut(1);
+        let mut memo = NodeLocalMemo::default();
+        learn(&mut memo, &s, &pod);
         assert!(remembers(&mut memo, &s, &pod));
         let moved = snapshot(
             vec![node("b", "4", "8Gi", 110), node("a", "4", "8Gi", 110)],
