@@ -165,6 +165,40 @@ fn oracle_load_measures_the_transport_floor_with_health_checks() {
     );
 }
 
+/// `--shapes`: every client's Place carries the synthetic pod in turn with cpu 100m,
+/// 101m, …, each a valid pod the server places.
+#[test]
+fn oracle_load_takes_pod_shapes_in_turn() {
+    let (_server, addr) = start_server();
+    let (stdout, stderr) = load(&[
+        "--server",
+        &addr,
+        "--clients",
+        "2",
+        "--duration",
+        "1",
+        "--shapes",
+        "40",
+    ]);
+    let place = fields(stdout.lines().last().expect("some output"));
+    assert_eq!(place["errors"], "0", "{stdout}\n{stderr}");
+    assert!(place["qps"].parse::<f64>().unwrap() > 0.0, "{stdout}");
+    assert!(stdout.contains("outcomes[SCHEDULED="), "{stdout}");
+}
+
+#[test]
+fn oracle_load_refuses_shapes_it_cannot_make() {
+    for args in [
+        &["--shapes", "0"][..],
+        &["--shapes", "2", "--pod", "loadtests/pods/demo-fits.json"][..],
+    ] {
+        let out = Command::new(LOAD).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("--shapes"), "{args:?}: {stderr}");
+    }
+}
+
 #[test]
 fn oracle_load_refuses_remote_targets() {
     let out = Command::new(LOAD)

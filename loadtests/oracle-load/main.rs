@@ -92,6 +92,12 @@ struct Args {
     /// What each client calls, back to back.
     #[arg(long, value_enum, default_value_t = Rpc::Place)]
     rpc: Rpc,
+    /// Pod shapes the synthetic pod takes in turn, across all clients (its cpu request
+    /// 100m, 101m, …): 1 asks about one shape, which the server's memo of node-local
+    /// results serves after the first calls; more than the server's memo keeps (8
+    /// templates per core) makes every call a new shape, decided without it.
+    #[arg(long, default_value_t = 1)]
+    shapes: u64,
 }
 
 /// The call a client repeats.
@@ -115,18 +121,51 @@ impl Rpc {
 
 /// One client's connection, ready to repeat its call.
 enum Caller {
-    Place(PreemptionOracleClient<Channel>, Box<pb::PlaceRequest>),
+    Place(
+        PreemptionOracleClient<Channel>,
+        Box<pb::PlaceRequest>,
+        Shapes,
+    ),
     Health(HealthClient<Channel>),
+}
+
+/// The synthetic pod's shapes, taken in turn by every client together.
+#[derive(Clone)]
+struct Shapes {
+    count: u64,
+    next: Arc<AtomicU64>,
+}
+
+impl Shapes {
+    /// Gives the synthetic pod in `request` its next shape (one shape: left as is).
+    fn apply(&self, request: &mut pb::PlaceRequest) {
+        if self.count <= 1 {
+            return;
+        }
+        let shape = self.next.fetch_add(1, Ordering::Relaxed) % self.count;
+        if let Some(pb::PodInput {
+            pod: Some(pb::pod_input::Pod::Native(pod)),
+        }) = request.pod.as_mut()
+            && let Some(container) = pod.containers.first_mut()
+        {
+            container
+                .requests
+                .insert("cpu".to_string(), format!("{}m", 100 + shape));
+        }
+    }
 }
 
 impl Caller {
     /// Makes the call once; the answer's outcome (a health check's serving status).
     async fn call(&mut self) -> Result<String, tonic::Status> {
         match self {
-            Caller::Place(client, request) => client
-                .place(pb::PlaceRequest::clone(request))
-                .await
-                .map(|r| outcome_name(r.get_ref().outcome)),
+            Caller::Place(client, request, shapes) => {
+                shapes.apply(request);
+                client
+                    .place(pb::PlaceRequest::clone(request))
+                    .await
+                    .map(|r| outcome_name(r.get_ref().outcome))
+            }
             Caller::Health(client) => client
                 .check(HealthCheckRequest {
                     service: String::new(),
@@ -145,6 +184,10 @@ fn main() -> ExitCode {
     }
     if args.clients == 0 || args.clients > 10_000 {
         eprintln!("error: --clients must be between 1 and 10000");
+        return ExitCode::from(2);
+    }
+    if args.shapes == 0 || (args.shapes > 1 && args.pod.is_some()) {
+        eprintln!("error: --shapes must be at least 1, and more than 1 only without --pod");
         return ExitCode::from(2);
     }
     if !(args.ingest_rate >= 0.0 && args.ingest_rate <= 10_000_000.0) {
@@ -353,10 +396,18 @@ async fn run(args: Args) -> Result<(), String> {
         None
     };
 
+    let shapes = Shapes {
+        count: args.shapes,
+        next: Arc::new(AtomicU64::new(0)),
+    };
     let mut tasks = Vec::with_capacity(clients.len());
     for client in clients {
         let mut caller = match args.rpc {
-            Rpc::Place => Caller::Place(oracle_client(client), Box::new(request.clone())),
+            Rpc::Place => Caller::Place(
+                oracle_client(client),
+                Box::new(request.clone()),
+                shapes.clone(),
+            ),
             Rpc::Health => Caller::Health(HealthClient::new(client)),
         };
         let rpc = args.rpc.name();
