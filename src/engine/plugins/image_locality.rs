@@ -1,6 +1,8 @@
 //! ImageLocality: favours nodes that already hold the pod's images, scaled by how widely
 //! each image is spread across the cluster.
 
+use std::sync::OnceLock;
+
 use super::{MAX_NODE_SCORE, NodeScorer};
 use crate::engine::Evaluation;
 use crate::engine::framework::Feasible;
@@ -16,9 +18,10 @@ const MAX_CONTAINER_THRESHOLD: i64 = 1000 * MB;
 pub struct Scorer<'a> {
     snapshot: &'a Snapshot,
     pod: &'a Pod,
-    /// The fast path's sums: per feasible node, the contributions of the pod's images
-    /// it holds.
-    sums: Option<Vec<i64>>,
+    /// The fast path's: the feasible nodes' places in the snapshot, and per feasible
+    /// node the contributions of the pod's images it holds, summed when the first node
+    /// is scored (a memo may answer for every node, and then none is).
+    fast: Option<(&'a [u32], OnceLock<Vec<i64>>)>,
 }
 
 /// PreScore (ImageLocality has none; it always scores). The fast path looks each image
@@ -27,28 +30,31 @@ pub struct Scorer<'a> {
 pub fn pre_score<'a>(
     snapshot: &'a Snapshot,
     pod: &'a Pod,
-    feasible: &Feasible,
+    feasible: &'a Feasible,
     evaluation: Evaluation,
 ) -> Scorer<'a> {
-    let sums = (evaluation == Evaluation::Fast).then(|| {
-        let mut sums = vec![0; feasible.at.len()];
-        for summary in pod.images.iter().filter_map(|image| snapshot.image(image)) {
-            let bytes = contribution(snapshot, summary);
-            let mut holders = summary.nodes.iter().peekable();
-            for (sum, at) in sums.iter_mut().zip(&feasible.at) {
-                while holders.next_if(|h| *h < at).is_some() {}
-                if holders.peek() == Some(&at) {
-                    *sum += bytes;
-                }
-            }
-        }
-        sums
-    });
     Scorer {
         snapshot,
         pod,
-        sums,
+        fast: (evaluation == Evaluation::Fast).then(|| (feasible.at.as_slice(), OnceLock::new())),
     }
+}
+
+/// Per feasible node (`at`: their places in the snapshot), the contributions of the
+/// pod's images it holds.
+fn sums(snapshot: &Snapshot, pod: &Pod, at: &[u32]) -> Vec<i64> {
+    let mut sums = vec![0; at.len()];
+    for summary in pod.images.iter().filter_map(|image| snapshot.image(image)) {
+        let bytes = contribution(snapshot, summary);
+        let mut holders = summary.nodes.iter().peekable();
+        for (sum, at) in sums.iter_mut().zip(at) {
+            while holders.next_if(|h| *h < at).is_some() {}
+            if holders.peek() == Some(&at) {
+                *sum += bytes;
+            }
+        }
+    }
+    sums
 }
 
 /// The image's size scaled by the share of nodes that hold it.
@@ -66,8 +72,8 @@ fn on_node(node: &NodeInfo, image: &str) -> bool {
 
 impl NodeScorer for Scorer<'_> {
     fn score(&self, index: usize, node: &NodeInfo) -> i64 {
-        let sum: i64 = match &self.sums {
-            Some(sums) => sums[index],
+        let sum: i64 = match &self.fast {
+            Some((at, made)) => made.get_or_init(|| sums(self.snapshot, self.pod, at))[index],
             None => self
                 .pod
                 .images
