@@ -82,6 +82,13 @@ fn fields(line: &str) -> HashMap<&str, &str> {
         .collect()
 }
 
+/// [`load`] against `addr` with 2 clients for 1 s, and `extra` arguments.
+fn load_briefly(addr: &str, extra: &[&str]) -> (String, String) {
+    let mut args = vec!["--server", addr, "--clients", "2", "--duration", "1"];
+    args.extend_from_slice(extra);
+    load(&args)
+}
+
 #[test]
 fn oracle_load_runs_against_serve_demo_with_ingest() {
     let (_server, addr) = start_server();
@@ -131,16 +138,7 @@ fn oracle_load_runs_against_serve_demo_with_ingest() {
 #[test]
 fn oracle_load_measures_the_transport_floor_with_health_checks() {
     let (_server, addr) = start_server();
-    let (stdout, stderr) = load(&[
-        "--server",
-        &addr,
-        "--clients",
-        "2",
-        "--duration",
-        "1",
-        "--rpc",
-        "health",
-    ]);
+    let (stdout, stderr) = load_briefly(&addr, &["--rpc", "health"]);
     let lines: Vec<&str> = stdout.lines().collect();
     let last = *lines.last().expect("some output");
     assert!(
@@ -170,16 +168,7 @@ fn oracle_load_measures_the_transport_floor_with_health_checks() {
 #[test]
 fn oracle_load_takes_pod_shapes_in_turn() {
     let (_server, addr) = start_server();
-    let (stdout, stderr) = load(&[
-        "--server",
-        &addr,
-        "--clients",
-        "2",
-        "--duration",
-        "1",
-        "--shapes",
-        "40",
-    ]);
+    let (stdout, stderr) = load_briefly(&addr, &["--shapes", "40"]);
     let place = fields(stdout.lines().last().expect("some output"));
     assert_eq!(place["errors"], "0", "{stdout}\n{stderr}");
     assert!(place["qps"].parse::<f64>().unwrap() > 0.0, "{stdout}");
