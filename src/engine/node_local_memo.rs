@@ -171,6 +171,9 @@ impl NodeLocalMemo {
             self.matching.clear();
             self.nodes = Some(nodes);
         }
+        if let Some(max) = self.max_templates {
+            self.bound_spread_counts(max);
+        }
         let found = self
             .templates
             .iter()
@@ -183,34 +186,36 @@ impl NodeLocalMemo {
                 self.templates.len() - 1
             }
             Some(i) => i,
-            None => match self.max_templates {
-                None => {
-                    self.templates.push((pod.clone(), TemplateRows::default()));
-                    self.templates.len() - 1
+            None if !self.takes_rows_for(pod) => return (None, &self.matching),
+            None => {
+                self.templates.push((pod.clone(), TemplateRows::default()));
+                if self
+                    .max_templates
+                    .is_some_and(|max| self.templates.len() > max)
+                {
+                    self.templates.remove(0);
                 }
-                Some(max) => {
-                    let Some(seen) = self.seen_once.iter().position(|t| same_template(t, pod))
-                    else {
-                        self.seen_once.push(pod.clone());
-                        if self.seen_once.len() > max {
-                            self.seen_once.remove(0);
-                        }
-                        self.bound_spread_counts(max);
-                        return (None, &self.matching);
-                    };
-                    let template = self.seen_once.remove(seen);
-                    self.templates.push((template, TemplateRows::default()));
-                    if self.templates.len() > max {
-                        self.templates.remove(0);
-                    }
-                    self.templates.len() - 1
-                }
-            },
+                self.templates.len() - 1
+            }
         };
-        if let Some(max) = self.max_templates {
-            self.bound_spread_counts(max);
-        }
         (Some(&mut self.templates[i].1), &self.matching)
+    }
+
+    /// Whether a template it does not remember gets rows now: always in a sequence's
+    /// memo; in a bounded one, from its second call (the first is noted in `seen_once`).
+    fn takes_rows_for(&mut self, pod: &Pod) -> bool {
+        let Some(max) = self.max_templates else {
+            return true;
+        };
+        if let Some(seen) = self.seen_once.iter().position(|t| same_template(t, pod)) {
+            self.seen_once.remove(seen);
+            return true;
+        }
+        self.seen_once.push(pod.clone());
+        if self.seen_once.len() > max {
+            self.seen_once.remove(0);
+        }
+        false
     }
 
     /// Forgets the spread counts of a memo that keeps `max` templates once they cover

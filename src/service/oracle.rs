@@ -355,11 +355,14 @@ impl pb::preemption_oracle_server::PreemptionOracle for Oracle {
         let decision = if snapshot.nodes.len() <= DECIDE_INLINE_UP_TO_NODES {
             // A what-if snapshot's changed nodes would only crowd the memos out.
             let as_published = Arc::ptr_eq(&snapshot, &published.snapshot);
-            decide_inline(|| match as_published {
-                true => cluster.memos().with_memo(|memo| {
-                    decide_on_this_thread(&snapshot, &pod, decide_options, Some(memo))
-                }),
-                false => decide_on_this_thread(&snapshot, &pod, decide_options, None),
+            decide_inline(|| {
+                if as_published {
+                    cluster.memos().with_memo(|memo| {
+                        decide_on_this_thread(&snapshot, &pod, decide_options, Some(memo))
+                    })
+                } else {
+                    decide_on_this_thread(&snapshot, &pod, decide_options, None)
+                }
             })?
         } else {
             evaluate(move || decide_with(&snapshot, &pod, decide_options)).await?
