@@ -102,20 +102,25 @@ pub(crate) fn task_len(per_task: usize) -> usize {
     if splits_here() { per_task } else { usize::MAX }
 }
 
-/// `f` over every node, in parallel for the fast evaluation, in order.
-pub(crate) fn for_each_node<'a, T: Send>(
+/// The `Some` results of `f` over every node, in parallel for the fast evaluation, in
+/// order.
+pub(crate) fn filter_map_nodes<'a, T: Send>(
     nodes: &'a snapshot::NodeList,
     evaluation: Evaluation,
-    f: impl Fn(usize, &'a std::sync::Arc<snapshot::NodeInfo>) -> T + Sync + Send,
+    f: impl Fn(usize, &'a std::sync::Arc<snapshot::NodeInfo>) -> Option<T> + Sync + Send,
 ) -> Vec<T> {
     match evaluation {
         Evaluation::Fast => nodes
             .par_iter()
             .with_min_len(task_len(NODES_PER_TASK))
             .enumerate()
-            .map(|(i, n)| f(i, n))
+            .filter_map(|(i, n)| f(i, n))
             .collect(),
-        Evaluation::Straightforward => nodes.iter().enumerate().map(|(i, n)| f(i, n)).collect(),
+        Evaluation::Straightforward => nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| f(i, n))
+            .collect(),
     }
 }
 
@@ -186,8 +191,8 @@ fn decide_here(
         .and_then(|n| snapshot.node_index(n));
 
     // Filter every node (the nominated node always, whatever PreFilter narrowed to):
-    // its status, and where it came from. With a memo, each node's entry is read and
-    // filled in the same (parallel) visit.
+    // a rejected node's status, and where it came from. With a memo, each node's entry
+    // is read and filled in the same (parallel) visit.
     type NodeStatus = Option<(Status, &'static str)>;
     let nominated_nodes = snapshot.nodes_with_nominated_pods();
     let filter_node = |i: usize,
@@ -220,11 +225,14 @@ fn decide_here(
         };
         status.map(|s| (s, "Filter"))
     };
-    let statuses: Vec<NodeStatus> = match (&pre.rejection, options.evaluation) {
-        (Some(status), _) => snapshot
-            .nodes
-            .iter()
-            .map(|_| Some((status.clone(), "PreFilter")))
+    // Only the rejected nodes are listed (in snapshot order): most nodes usually pass,
+    // and a per-node vector of statuses was the largest thing a decision wrote.
+    let place = |i: usize| u32::try_from(i).expect("fewer than 2^32 nodes");
+    let rejected_at =
+        |i: usize, status: NodeStatus| status.map(|(s, source)| (place(i), s, source));
+    let rejections: Vec<(u32, Status, &'static str)> = match (&pre.rejection, options.evaluation) {
+        (Some(status), _) => (0..num_nodes)
+            .map(|i| (place(i), status.clone(), "PreFilter"))
             .collect(),
         // Only the fast evaluation has a memo.
         (None, _) => match rows.as_deref_mut() {
@@ -234,31 +242,33 @@ fn decide_here(
                 .with_min_len(task_len(NODES_PER_TASK))
                 .zip(memo.nodes_mut(num_nodes))
                 .enumerate()
-                .map(|(i, (node, memo))| filter_node(i, node, Some(memo)))
+                .filter_map(|(i, (node, memo))| rejected_at(i, filter_node(i, node, Some(memo))))
                 .collect(),
-            None => for_each_node(&snapshot.nodes, options.evaluation, |i, node| {
-                filter_node(i, node, None)
+            None => filter_map_nodes(&snapshot.nodes, options.evaluation, |i, node| {
+                rejected_at(i, filter_node(i, node, None))
             }),
         },
     };
 
     let mut filter = BTreeMap::new();
-    let mut feasible_nodes = framework::Feasible::with_capacity(num_nodes);
-    for (i, (node, status)) in snapshot.nodes.iter().zip(&statuses).enumerate() {
-        match status {
-            None => {
-                if options.explain {
-                    filter.insert(node.name().to_string(), NodeVerdict::feasible());
-                }
-                feasible_nodes.push(i, node);
-            }
-            Some((status, source)) => {
+    let mut feasible_nodes =
+        framework::Feasible::with_capacity(num_nodes.saturating_sub(rejections.len()));
+    let mut next_rejected = rejections.iter().peekable();
+    for (i, node) in snapshot.nodes.iter().enumerate() {
+        match next_rejected.next_if(|(at, _, _)| *at as usize == i) {
+            Some((_, status, source)) => {
                 if options.explain {
                     filter.insert(
                         node.name().to_string(),
                         NodeVerdict::rejected(status, source),
                     );
                 }
+            }
+            None => {
+                if options.explain {
+                    filter.insert(node.name().to_string(), NodeVerdict::feasible());
+                }
+                feasible_nodes.push(i, node);
             }
         }
     }
@@ -346,10 +356,10 @@ fn decide_here(
 
     let (outcome, node, preemption, fit_error) = if feasible.is_empty() {
         let phase = tracing::debug_span!("preemption", nodes = Empty, outcome = Empty).entered();
-        let rejected: Vec<Option<Status>> = statuses
-            .into_iter()
-            .map(|status| status.map(|(s, _)| s))
-            .collect();
+        let mut rejected: Vec<Option<Status>> = vec![None; num_nodes];
+        for (at, status, _) in rejections {
+            rejected[at as usize] = Some(status);
+        }
         let preemption = preemption::preempt(snapshot, &pre.state, &rejected, options);
         phase.record("nodes", preemption.potential_nodes.len());
         let mut fit_error = match &pre.rejection {

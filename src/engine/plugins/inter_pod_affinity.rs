@@ -7,12 +7,12 @@ use std::collections::{BTreeMap, HashMap};
 use rayon::prelude::*;
 
 use super::{FilterPlugin, MAX_NODE_SCORE, NodeScorer};
+use crate::engine::Evaluation;
 use crate::engine::affinity_index::TermGroup;
 use crate::engine::cycle_state::CycleState;
 use crate::engine::label_counts::Probe;
 use crate::engine::snapshot::{NodeInfo, PodInfo, Snapshot};
 use crate::engine::status::Status;
-use crate::engine::{Evaluation, for_each_node};
 use crate::model::affinity::{PodAffinityTerm, WeightedPodAffinityTerm};
 use crate::model::selector::{Labels, Selector};
 use crate::model::{Node, Pod};
@@ -538,38 +538,40 @@ pub fn pre_score(snapshot: &Snapshot, pod: &Pod, evaluation: Evaluation) -> Opti
         Evaluation::Straightforward => {
             // Per node: the weights its pods contribute, by topology key; merged
             // afterwards.
-            for_each_node(&snapshot.nodes, evaluation, |_, info| {
-                let node = &info.node;
-                let mut out = Vec::new();
-                if node.labels.is_empty()
-                    || (!has_constraints && info.pods_with_affinity.is_empty())
-                {
-                    return out;
-                }
-                for existing in info
-                    .pods
-                    .iter()
-                    .filter(|p| has_constraints || p.has_affinity())
-                {
-                    let e = &existing.pod;
-                    // The incoming pod's preferred terms, selecting the existing pod.
-                    for (terms, sign) in [(&preferred, 1), (&preferred_anti, -1)] {
-                        let selecting = terms.iter().filter(|w| own_term_matches(&w.term, e));
-                        let weights = selecting
-                            .map(|w| (w.term.topology_key.as_str(), sign * i64::from(w.weight)));
-                        on_node(node, weights, &mut out);
+            snapshot
+                .nodes
+                .iter()
+                .flat_map(|info| {
+                    let node = &info.node;
+                    let mut out = Vec::new();
+                    if node.labels.is_empty()
+                        || (!has_constraints && info.pods_with_affinity.is_empty())
+                    {
+                        return out;
                     }
-                    on_node(
-                        node,
-                        existing_terms_selecting(e, pod, namespace_labels),
-                        &mut out,
-                    );
-                }
-                out
-            })
-            .into_iter()
-            .flatten()
-            .collect()
+                    for existing in info
+                        .pods
+                        .iter()
+                        .filter(|p| has_constraints || p.has_affinity())
+                    {
+                        let e = &existing.pod;
+                        // The incoming pod's preferred terms, selecting the existing pod.
+                        for (terms, sign) in [(&preferred, 1), (&preferred_anti, -1)] {
+                            let selecting = terms.iter().filter(|w| own_term_matches(&w.term, e));
+                            let weights = selecting.map(|w| {
+                                (w.term.topology_key.as_str(), sign * i64::from(w.weight))
+                            });
+                            on_node(node, weights, &mut out);
+                        }
+                        on_node(
+                            node,
+                            existing_terms_selecting(e, pod, namespace_labels),
+                            &mut out,
+                        );
+                    }
+                    out
+                })
+                .collect()
         }
     };
     let mut topology_score: BTreeMap<String, HashMap<String, i64>> = BTreeMap::new();
