@@ -183,6 +183,11 @@ fn same_pod(a: &Pod, b: &Pod) -> bool {
     a.uid == b.uid || (a.namespace == b.namespace && a.name == b.name)
 }
 
+/// A node's place in the snapshot, as the per-node lists keep it.
+pub fn place(at: usize) -> u32 {
+    u32::try_from(at).expect("fewer than 2^32 nodes")
+}
+
 /// The nodes that passed Filter, in snapshot order.
 #[derive(Debug, Clone, Default)]
 pub struct Feasible<'a> {
@@ -202,8 +207,7 @@ impl<'a> Feasible<'a> {
 
     pub fn push(&mut self, at: usize, node: &'a NodeInfo) {
         self.nodes.push(node);
-        self.at
-            .push(u32::try_from(at).expect("fewer than 2^32 nodes"));
+        self.at.push(place(at));
     }
 
     /// Every node of `snapshot`.

@@ -226,13 +226,12 @@ fn decide_here(
         status.map(|s| (s, "Filter"))
     };
     // Only the rejected nodes are listed (in snapshot order): most nodes usually pass,
-    // and a per-node vector of statuses was the largest thing a decision wrote.
-    let place = |i: usize| u32::try_from(i).expect("fewer than 2^32 nodes");
+    // so the list is far smaller than a status per node.
     let rejected_at =
-        |i: usize, status: NodeStatus| status.map(|(s, source)| (place(i), s, source));
+        |i: usize, status: NodeStatus| status.map(|(s, source)| (framework::place(i), s, source));
     let rejections: Vec<(u32, Status, &'static str)> = match (&pre.rejection, options.evaluation) {
         (Some(status), _) => (0..num_nodes)
-            .map(|i| (place(i), status.clone(), "PreFilter"))
+            .map(|i| (framework::place(i), status.clone(), "PreFilter"))
             .collect(),
         // Only the fast evaluation has a memo.
         (None, _) => match rows.as_deref_mut() {
@@ -251,8 +250,7 @@ fn decide_here(
     };
 
     let mut filter = BTreeMap::new();
-    let mut feasible_nodes =
-        framework::Feasible::with_capacity(num_nodes.saturating_sub(rejections.len()));
+    let mut feasible_nodes = framework::Feasible::with_capacity(num_nodes - rejections.len());
     let mut next_rejected = rejections.iter().peekable();
     for (i, node) in snapshot.nodes.iter().enumerate() {
         match next_rejected.next_if(|(at, _, _)| *at as usize == i) {
