@@ -1,6 +1,7 @@
 //! The scheduling framework's runners for the default profile: PreFilter, Filter (with
 //! the two-pass nominated-pods rule), PreScore/Score/NormalizeScore with weights.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -133,26 +134,26 @@ fn nominated_counting<'s>(
 /// [`run_filters_with_nominated`] on `node` (`nominated`: some pod is nominated to it),
 /// reusing the node-local filters' verdict `memo` remembers for this very node, and
 /// remembering it there when it is computed afresh. A node where nominated pods count
-/// is evaluated in full (and nothing is remembered).
-pub fn run_filters_remembering(
+/// is evaluated in full (and nothing is remembered). A remembered rejection is lent,
+/// not copied: most callers only ask whether the node passed.
+pub fn run_filters_remembering<'m>(
     snapshot: &Snapshot,
     state: &CycleState,
     node: &Arc<NodeInfo>,
     nominated: bool,
-    memo: &mut NodeMemo,
-) -> Option<Status> {
+    memo: &'m mut NodeMemo,
+) -> Option<Cow<'m, Status>> {
     if nominated && !nominated_counting(snapshot, state, node).is_empty() {
-        return run_filters_with_nominated(snapshot, state, node);
+        return run_filters_with_nominated(snapshot, state, node).map(Cow::Owned);
     }
-    let local = match memo.filter(node) {
-        Some(remembered) => remembered.clone(),
-        None => {
-            let local = first_rejection(&NODE_LOCAL_FILTERS, state, node);
-            memo.remember_filter(node, local.clone());
-            local
-        }
-    };
-    local.or_else(|| cluster_rejection(state, node))
+    if memo.filter(node).is_none() {
+        let local = first_rejection(&NODE_LOCAL_FILTERS, state, node);
+        memo.remember_filter(node, local);
+    }
+    match memo.filter(node).expect("remembered above") {
+        Some(rejected) => Some(Cow::Borrowed(rejected)),
+        None => cluster_rejection(state, node).map(Cow::Owned),
+    }
 }
 
 /// `RunFilterPluginsWithNominatedPods`: nominated pods of at least the pod's priority
@@ -273,25 +274,24 @@ struct ActiveScorer<'a> {
     scorer: Box<dyn NodeScorer + 'a>,
 }
 
-/// Runs PreScore, Score and NormalizeScore for `feasible` (in that order) and weighs
-/// the results. Every plugin scores a node in the same visit, so a query reads each
-/// feasible node once for all of them.
-///
-/// With `memo`, node-local raw scores it remembers for the very same node are reused;
-/// the second value lists the feasible nodes (by place among them) whose node-local raw
-/// scores were computed afresh, with those scores by place in the profile, for the
-/// caller to remember.
-/// `matching` is a sequence's memo of PodTopologySpread's node counts.
-pub fn run_scores(
-    snapshot: &Snapshot,
-    state: &CycleState,
-    feasible: &Feasible,
+/// The score plugins that run for a pod on its feasible nodes, PreScore done.
+pub struct PreScored<'a> {
+    active: Vec<ActiveScorer<'a>>,
+}
+
+/// Runs PreScore for `feasible` in profile order. `inter_pod` is InterPodAffinity's
+/// PreScore, which reads neither the feasible nodes nor the cycle state, run by the
+/// caller (who may need it before Filter: see `decide_here`); `matching` is a
+/// sequence's memo of PodTopologySpread's node counts.
+pub fn run_pre_score<'a>(
+    snapshot: &'a Snapshot,
+    state: &'a CycleState,
+    feasible: &'a Feasible,
     evaluation: Evaluation,
-    memo: Option<&TemplateRows>,
     matching: Option<&MatchingPods>,
-) -> (Scores, Vec<(usize, [i64; MAX_SCORERS])>) {
+    inter_pod: Option<inter_pod_affinity::Scorer>,
+) -> PreScored<'a> {
     let pod = &state.pod.pod;
-    let nodes = &feasible.nodes;
     let scorers: [WeightedScorer<'_>; MAX_SCORERS] = [
         (
             taint_toleration::NAME,
@@ -323,8 +323,7 @@ pub fn run_scores(
             inter_pod_affinity::NAME,
             2,
             false,
-            inter_pod_affinity::pre_score(snapshot, pod, evaluation)
-                .map(|s| Box::new(s) as Box<dyn NodeScorer>),
+            inter_pod.map(|s| Box::new(s) as Box<dyn NodeScorer>),
         ),
         (DYNAMIC_RESOURCES, 2, true, Some(Box::new(NoClaims))),
         (
@@ -344,7 +343,7 @@ pub fn run_scores(
         ),
     ];
     // `raw`'s rows are by place among the plugins that run.
-    let active: Vec<ActiveScorer<'_>> = scorers
+    let active = scorers
         .into_iter()
         .enumerate()
         .filter_map(|(profile_slot, (name, weight, local, scorer))| {
@@ -357,6 +356,27 @@ pub fn run_scores(
             })
         })
         .collect();
+    PreScored { active }
+}
+
+/// Runs Score and NormalizeScore for `feasible` (the nodes PreScore was given) and
+/// weighs the results. Every plugin scores a node in the same visit, so a query reads
+/// each feasible node once for all of them; the fast evaluation visits them in
+/// parallel tasks of at least `per_task` nodes.
+///
+/// With `memo`, node-local raw scores it remembers for the very same node are reused;
+/// the second value lists the feasible nodes (by place among them) whose node-local raw
+/// scores were computed afresh, with those scores by place in the profile, for the
+/// caller to remember.
+pub fn run_scores(
+    pre: &PreScored,
+    feasible: &Feasible,
+    evaluation: Evaluation,
+    per_task: usize,
+    memo: Option<&TemplateRows>,
+) -> (Scores, Vec<(usize, [i64; MAX_SCORERS])>) {
+    let nodes = &feasible.nodes;
+    let active = &pre.active;
     // Each feasible node's raw scores, and whether its node-local ones are fresh.
     let raw = |(i, node): (usize, &&NodeInfo)| {
         let remembered = memo
@@ -365,7 +385,7 @@ pub fn run_scores(
         let mut row = [0; MAX_SCORERS];
         for (j, a) in active.iter().enumerate() {
             row[j] = match remembered {
-                Some(r) if a.local => r[a.profile_slot],
+                Some(r) if a.local => i64::from(r[a.profile_slot]),
                 _ => a.scorer.score(i, node),
             };
         }
@@ -374,7 +394,7 @@ pub fn run_scores(
     let (raw_scores, is_fresh): (Vec<[i64; MAX_SCORERS]>, Vec<bool>) = match evaluation {
         Evaluation::Fast => nodes
             .par_iter()
-            .with_min_len(crate::engine::task_len(crate::engine::NODES_PER_TASK))
+            .with_min_len(per_task)
             .enumerate()
             .map(raw)
             .unzip(),
@@ -412,9 +432,23 @@ pub fn run_scores(
         normalized,
         totals: Vec::new(),
     };
-    scores.totals = (0..nodes.len())
-        .map(|i| scores.of_node(i).map(|(_, s)| s).sum())
-        .collect();
+    // Plugin by plugin, so each sum runs down one column.
+    let mut totals = vec![0; nodes.len()];
+    for (j, weight) in scores.weights.iter().enumerate() {
+        match &scores.normalized[j] {
+            Some(column) => {
+                for (total, score) in totals.iter_mut().zip(column) {
+                    *total += score * weight;
+                }
+            }
+            None => {
+                for (total, row) in totals.iter_mut().zip(&scores.raw) {
+                    *total += row[j] * weight;
+                }
+            }
+        }
+    }
+    scores.totals = totals;
     (scores, fresh)
 }
 

@@ -5,7 +5,9 @@
 //! PreScore/Score/NormalizeScore on the feasible nodes, and, when nothing fits,
 //! DefaultPreemption on every potential node. It returns a [`Decision`] that carries
 //! the outcome, the placement tie set, the preemption candidates and their victims,
-//! and the reasons for every node.
+//! and the reasons for every node. A pod asked about again whose running plugins all
+//! read only the node is filtered and scored from what its template's memo remembers
+//! ([`node_local_memo`]), on the calling thread.
 //!
 //! Each phase of a decision is one tracing span (`filter`, `score`, `preemption`, with
 //! the number of nodes it evaluated), never one per node: with no subscriber listening
@@ -189,87 +191,49 @@ fn decide_here(
         .nominated_node_name
         .as_deref()
         .and_then(|n| snapshot.node_index(n));
-
-    // Filter every node (the nominated node always, whatever PreFilter narrowed to):
-    // a rejected node's status, and where it came from. With a memo, each node's entry
-    // is read and filled in the same (parallel) visit.
-    type NodeStatus = Option<(Status, &'static str)>;
     let nominated_nodes = snapshot.nodes_with_nominated_pods();
-    let filter_node = |i: usize,
-                       node: &std::sync::Arc<snapshot::NodeInfo>,
-                       memo: Option<&mut node_local_memo::NodeMemo>|
-     -> NodeStatus {
-        let in_scope = pre
-            .node_names
-            .as_ref()
-            .is_none_or(|names| names.contains(node.name()))
-            || nominated == Some(i);
-        if !in_scope {
-            let reason = format!(
-                "node(s) didn't satisfy plugin(s) [{}]",
-                pre.restricting_plugins.join(" ")
-            );
-            return Some((Status::unresolvable(reason), "PreFilterResult"));
-        }
-        // The straightforward evaluation asks every node for its nominated pods.
-        let nominated_here = options.evaluation == Evaluation::Straightforward
-            || nominated_nodes.binary_search(&i).is_ok();
-        let status = match memo {
-            Some(memo) => {
-                framework::run_filters_remembering(snapshot, &pre.state, node, nominated_here, memo)
-            }
-            None if nominated_here => {
-                framework::run_filters_with_nominated(snapshot, &pre.state, node)
-            }
-            None => framework::run_filters(&pre.state, node),
-        };
-        status.map(|s| (s, "Filter"))
-    };
-    // Only the rejected nodes are listed (in snapshot order): most nodes usually pass,
-    // so the list is far smaller than a status per node.
-    let rejected_at =
-        |i: usize, status: NodeStatus| status.map(|(s, source)| (framework::place(i), s, source));
-    let rejections: Vec<(u32, Status, &'static str)> = match (&pre.rejection, options.evaluation) {
-        (Some(status), _) => (0..num_nodes)
-            .map(|i| (framework::place(i), status.clone(), "PreFilter"))
-            .collect(),
-        // Only the fast evaluation has a memo.
-        (None, _) => match rows.as_deref_mut() {
-            Some(memo) => snapshot
-                .nodes
-                .par_iter()
-                .with_min_len(task_len(NODES_PER_TASK))
-                .zip(memo.nodes_mut(num_nodes))
-                .enumerate()
-                .filter_map(|(i, (node, memo))| rejected_at(i, filter_node(i, node, Some(memo))))
-                .collect(),
-            None => filter_map_nodes(&snapshot.nodes, options.evaluation, |i, node| {
-                rejected_at(i, filter_node(i, node, None))
-            }),
-        },
-    };
 
-    let mut filter = BTreeMap::new();
-    let mut feasible_nodes = framework::Feasible::with_capacity(num_nodes - rejections.len());
-    let mut next_rejected = rejections.iter().peekable();
-    for (i, node) in snapshot.nodes.iter().enumerate() {
-        match next_rejected.next_if(|(at, _, _)| *at as usize == i) {
-            Some((_, status, source)) => {
-                if options.explain {
-                    filter.insert(
-                        node.name().to_string(),
-                        NodeVerdict::rejected(status, source),
-                    );
-                }
-            }
-            None => {
-                if options.explain {
-                    filter.insert(node.name().to_string(), NodeVerdict::feasible());
-                }
-                feasible_nodes.push(i, node);
-            }
+    // A pod whose running filters and scorers all read only the node, asked about again
+    // (its template's rows are laid out), is filtered from the rows in one pass on this
+    // thread: every node but the few changed since is a remembered verdict, cheaper to
+    // read than to hand to another thread. Whether InterPodAffinity scores (existing
+    // pods' preferred terms may select the pod) is its PreScore, run here once for that
+    // question and kept for Score.
+    let mut inter_pod_scores = None;
+    let node_local = options.evaluation == Evaluation::Fast
+        && !options.explain
+        && pre.rejection.is_none()
+        && pre.node_names.is_none()
+        && !pre.state.runs_cluster_filters()
+        && !plugins::pod_topology_spread::scores(pod)
+        && rows.as_deref().is_some_and(|r| r.laid_out(num_nodes))
+        && inter_pod_scores
+            .insert(plugins::inter_pod_affinity::pre_score(
+                snapshot,
+                pod,
+                options.evaluation,
+            ))
+            .is_none();
+    let from_rows = match rows.as_deref_mut() {
+        Some(rows) if node_local => {
+            let feasible = node_local_feasible(snapshot, &pre.state, rows, &nominated_nodes);
+            (!feasible.nodes.is_empty()).then_some(feasible)
         }
-    }
+        _ => None,
+    };
+    let scores_from_rows = from_rows.is_some();
+    // Otherwise (and when nothing fits, for preemption's sake) every node is filtered
+    // in parallel, with a status for each rejected one.
+    let (rejections, filter, feasible_nodes) = match from_rows {
+        Some(feasible) => (Vec::new(), BTreeMap::new(), feasible),
+        None => filter_every_node(
+            snapshot,
+            &pre,
+            options,
+            (nominated, &nominated_nodes),
+            rows.as_deref_mut(),
+        ),
+    };
 
     let feasible = &feasible_nodes.nodes;
     filter_phase.record("feasible", feasible.len());
@@ -280,13 +244,29 @@ fn decide_here(
     let scores = if feasible.is_empty() {
         framework::Scores::default()
     } else {
-        let (scores, fresh) = framework::run_scores(
+        let inter_pod = inter_pod_scores.unwrap_or_else(|| {
+            plugins::inter_pod_affinity::pre_score(snapshot, pod, options.evaluation)
+        });
+        let pre_scored = framework::run_pre_score(
             snapshot,
             &pre.state,
             &feasible_nodes,
             options.evaluation,
-            rows.as_deref(),
             matching,
+            inter_pod,
+        );
+        // From the rows, every node's scores are remembered but the few changed since.
+        let per_task = if scores_from_rows {
+            usize::MAX
+        } else {
+            task_len(NODES_PER_TASK)
+        };
+        let (scores, fresh) = framework::run_scores(
+            &pre_scored,
+            &feasible_nodes,
+            options.evaluation,
+            per_task,
+            rows.as_deref(),
         );
         if let Some(memo) = rows {
             for (j, raw) in fresh {
@@ -414,4 +394,130 @@ fn decide_here(
         decision.drop_explanations();
     }
     decision
+}
+
+/// Rejected nodes (place, status, where it came from), in snapshot order.
+type Rejections = Vec<(u32, Status, &'static str)>;
+
+/// Filter on every node (the nominated node always, whatever PreFilter narrowed to), in
+/// parallel for the fast evaluation, reading and filling `rows` in the same visit: the
+/// rejected nodes with their statuses, every node's verdict when explained, and the
+/// feasible nodes. `nominated`: the pod's nominated node, and the nodes that have
+/// nominated pods.
+fn filter_every_node<'s>(
+    snapshot: &'s Snapshot,
+    pre: &framework::PreFilterOutcome,
+    options: Options,
+    (nominated, nominated_nodes): (Option<usize>, &[usize]),
+    rows: Option<&mut node_local_memo::TemplateRows>,
+) -> (
+    Rejections,
+    BTreeMap<String, NodeVerdict>,
+    framework::Feasible<'s>,
+) {
+    let num_nodes = snapshot.nodes.len();
+    type NodeStatus = Option<(Status, &'static str)>;
+    let filter_node = |i: usize,
+                       node: &std::sync::Arc<snapshot::NodeInfo>,
+                       memo: Option<&mut node_local_memo::NodeMemo>|
+     -> NodeStatus {
+        let in_scope = pre
+            .node_names
+            .as_ref()
+            .is_none_or(|names| names.contains(node.name()))
+            || nominated == Some(i);
+        if !in_scope {
+            let reason = format!(
+                "node(s) didn't satisfy plugin(s) [{}]",
+                pre.restricting_plugins.join(" ")
+            );
+            return Some((Status::unresolvable(reason), "PreFilterResult"));
+        }
+        // The straightforward evaluation asks every node for its nominated pods.
+        let nominated_here = options.evaluation == Evaluation::Straightforward
+            || nominated_nodes.binary_search(&i).is_ok();
+        let status = match memo {
+            Some(memo) => {
+                framework::run_filters_remembering(snapshot, &pre.state, node, nominated_here, memo)
+                    .map(std::borrow::Cow::into_owned)
+            }
+            None if nominated_here => {
+                framework::run_filters_with_nominated(snapshot, &pre.state, node)
+            }
+            None => framework::run_filters(&pre.state, node),
+        };
+        status.map(|s| (s, "Filter"))
+    };
+    // Only the rejected nodes are listed (in snapshot order): most nodes usually pass,
+    // so the list is far smaller than a status per node.
+    let rejected_at =
+        |i: usize, status: NodeStatus| status.map(|(s, source)| (framework::place(i), s, source));
+    let rejections: Rejections = match (&pre.rejection, rows) {
+        (Some(status), _) => (0..num_nodes)
+            .map(|i| (framework::place(i), status.clone(), "PreFilter"))
+            .collect(),
+        // Only the fast evaluation has rows.
+        (None, Some(rows)) => snapshot
+            .nodes
+            .par_iter()
+            .with_min_len(task_len(NODES_PER_TASK))
+            .zip(rows.nodes_mut(num_nodes))
+            .enumerate()
+            .filter_map(|(i, (node, memo))| rejected_at(i, filter_node(i, node, Some(memo))))
+            .collect(),
+        (None, None) => filter_map_nodes(&snapshot.nodes, options.evaluation, |i, node| {
+            rejected_at(i, filter_node(i, node, None))
+        }),
+    };
+
+    let mut filter = BTreeMap::new();
+    let mut feasible = framework::Feasible::with_capacity(num_nodes - rejections.len());
+    let mut next_rejected = rejections.iter().peekable();
+    for (i, node) in snapshot.nodes.iter().enumerate() {
+        match next_rejected.next_if(|(at, _, _)| *at as usize == i) {
+            Some((_, status, source)) => {
+                if options.explain {
+                    filter.insert(
+                        node.name().to_string(),
+                        NodeVerdict::rejected(status, source),
+                    );
+                }
+            }
+            None => {
+                if options.explain {
+                    filter.insert(node.name().to_string(), NodeVerdict::feasible());
+                }
+                feasible.push(i, node);
+            }
+        }
+    }
+    (rejections, filter, feasible)
+}
+
+/// The feasible nodes of a pod whose filters all read only the node, from its
+/// template's `rows` (laid out for the snapshot), in one pass on this thread: a
+/// remembered verdict is read, a node changed since (or with nominated pods that count)
+/// is filtered and remembered.
+fn node_local_feasible<'s>(
+    snapshot: &'s Snapshot,
+    state: &cycle_state::CycleState,
+    rows: &mut node_local_memo::TemplateRows,
+    nominated_nodes: &[usize],
+) -> framework::Feasible<'s> {
+    let num_nodes = snapshot.nodes.len();
+    let mut feasible = framework::Feasible::with_capacity(num_nodes);
+    let mut nominated = nominated_nodes.iter().copied().peekable();
+    for (i, (node, memo)) in snapshot
+        .nodes
+        .iter()
+        .zip(rows.nodes_mut(num_nodes))
+        .enumerate()
+    {
+        let nominated_here = nominated.next_if_eq(&i).is_some();
+        if framework::run_filters_remembering(snapshot, state, node, nominated_here, memo).is_none()
+        {
+            feasible.push(i, node);
+        }
+    }
+    feasible
 }

@@ -44,14 +44,16 @@ fn same_template(a: &Pod, b: &Pod) -> bool {
         && a.images == b.images
 }
 
-/// One node's remembered results for one template.
+/// One node's remembered results for one template. Kept small, since a template has
+/// one per node and a decision from memory reads them all: a rejection is boxed (most
+/// nodes pass), scores are `i32`.
 struct Row {
     /// The node they were computed on (kept alive, so its address is not reused).
     node: Arc<NodeInfo>,
     /// The first rejecting node-local filter's status, `None` when all passed.
-    filter: Option<Status>,
+    filter: Option<Box<Status>>,
     /// The node-local scorers' raw scores, by place in the profile, once scored.
-    scores: Option<[i64; MAX_SCORERS]>,
+    scores: Option<[i32; MAX_SCORERS]>,
 }
 
 /// What is remembered of one node (by its place in the snapshot) for one template.
@@ -65,13 +67,14 @@ impl NodeMemo {
             .filter(|r| std::ptr::eq(Arc::as_ptr(&r.node), node))
     }
 
-    /// The node-local filters' verdict, if remembered for this very node.
-    pub fn filter(&self, node: &NodeInfo) -> Option<&Option<Status>> {
-        self.row(node).map(|r| &r.filter)
+    /// The node-local filters' verdict (the rejection, if any), if remembered for this
+    /// very node.
+    pub fn filter(&self, node: &NodeInfo) -> Option<Option<&Status>> {
+        self.row(node).map(|r| r.filter.as_deref())
     }
 
     /// The node-local raw scores, if remembered for this very node.
-    pub fn scores(&self, node: &NodeInfo) -> Option<&[i64; MAX_SCORERS]> {
+    pub fn scores(&self, node: &NodeInfo) -> Option<&[i32; MAX_SCORERS]> {
         self.row(node).and_then(|r| r.scores.as_ref())
     }
 
@@ -79,18 +82,26 @@ impl NodeMemo {
     pub fn remember_filter(&mut self, node: &Arc<NodeInfo>, filter: Option<Status>) {
         self.0 = Some(Row {
             node: Arc::clone(node),
-            filter,
+            filter: filter.map(Box::new),
             scores: None,
         });
     }
 
     /// Remembers the node-local raw scores of `node`, whose filter verdict is
-    /// remembered.
+    /// remembered (scores that do not fit an `i32` are not remembered, but computed
+    /// each time).
     fn remember_scores(&mut self, node: &NodeInfo, scores: [i64; MAX_SCORERS]) {
+        let mut narrow = [0; MAX_SCORERS];
+        for (narrow, score) in narrow.iter_mut().zip(scores) {
+            let Ok(score) = i32::try_from(score) else {
+                return;
+            };
+            *narrow = score;
+        }
         if let Some(row) = self.0.as_mut()
             && std::ptr::eq(Arc::as_ptr(&row.node), node)
         {
-            row.scores = Some(scores);
+            row.scores = Some(narrow);
         }
     }
 }
@@ -105,6 +116,12 @@ impl TemplateRows {
     /// What is remembered of node `at`.
     pub fn node(&self, at: usize) -> Option<&NodeMemo> {
         self.rows.get(at)
+    }
+
+    /// Whether there is an entry per node of a snapshot of `nodes` nodes (the template
+    /// was asked about on these nodes before).
+    pub fn laid_out(&self, nodes: usize) -> bool {
+        self.rows.len() == nodes
     }
 
     /// One entry per node of a snapshot of `nodes` nodes, to be filled in place (in
@@ -291,6 +308,23 @@ mod tests {
             learn(&mut memo, &s, &pod);
         }
         assert_eq!(memo.templates(), 3);
+    }
+
+    #[test]
+    fn scores_are_remembered_only_when_they_fit_an_i32() {
+        let s = snapshot(vec![node("a", "4", "8Gi", 110)], vec![]);
+        let node = &s.nodes[0];
+        let mut memo = NodeMemo::default();
+        memo.remember_filter(node, None);
+        let mut scores = [7; MAX_SCORERS];
+        scores[1] = i64::from(i32::MAX) + 1;
+        memo.remember_scores(node, scores);
+        assert_eq!(memo.scores(node), None);
+        scores[1] = i64::from(i32::MIN);
+        memo.remember_scores(node, scores);
+        let mut narrow = [7; MAX_SCORERS];
+        narrow[1] = i32::MIN;
+        assert_eq!(memo.scores(node), Some(&narrow));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! the required anti-affinity of existing pods (Filter, with PreFilter topology counts
 //! that preemption updates pod by pod); preferred terms of both sides (Score).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 
@@ -13,6 +13,7 @@ use crate::engine::cycle_state::CycleState;
 use crate::engine::label_counts::Probe;
 use crate::engine::snapshot::{NodeInfo, PodInfo, Snapshot};
 use crate::engine::status::Status;
+use crate::hashing::NameMap;
 use crate::model::affinity::{PodAffinityTerm, WeightedPodAffinityTerm};
 use crate::model::selector::{Labels, Selector};
 use crate::model::{Node, Pod};
@@ -28,7 +29,7 @@ const HARD_POD_AFFINITY_WEIGHT: i64 = 1;
 
 /// Topology key → value → count; entries that reach zero are removed, as upstream.
 #[derive(Debug, Clone, Default)]
-struct TopologyCounts(HashMap<String, HashMap<String, i64>>);
+struct TopologyCounts(NameMap<String, NameMap<String, i64>>);
 
 impl TopologyCounts {
     fn bump(&mut self, node: &Node, key: &str, delta: i64) {
@@ -435,7 +436,7 @@ impl FilterPlugin for InterPodAffinity {
 
 /// Score state: topology key → value → summed weights.
 pub struct Scorer {
-    topology_score: BTreeMap<String, HashMap<String, i64>>,
+    topology_score: BTreeMap<String, NameMap<String, i64>>,
 }
 
 /// The weights `existing`'s own terms give the incoming pod (in a namespace with
@@ -574,7 +575,7 @@ pub fn pre_score(snapshot: &Snapshot, pod: &Pod, evaluation: Evaluation) -> Opti
                 .collect()
         }
     };
-    let mut topology_score: BTreeMap<String, HashMap<String, i64>> = BTreeMap::new();
+    let mut topology_score: BTreeMap<String, NameMap<String, i64>> = BTreeMap::new();
     for (key, value, weight) in contributions {
         let values = match topology_score.get_mut(key) {
             Some(v) => v,

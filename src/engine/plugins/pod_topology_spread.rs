@@ -3,7 +3,7 @@
 //! a Score. System default constraints need Services/ReplicaSets/StatefulSets to select
 //! pods; the oracle holds none, so they never apply (as in the conformance scenarios).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::hash::Hash;
 use std::sync::Arc;
 
@@ -19,6 +19,7 @@ use crate::engine::matching_pods::{Counts, MatchingPods};
 use crate::engine::node_label_index::LabelColumn;
 use crate::engine::snapshot::{NodeInfo, Snapshot};
 use crate::engine::status::Status;
+use crate::hashing::NameMap;
 use crate::model::taints::first_untolerated_hard_taint;
 use crate::model::{InclusionPolicy, Node, Pod, TopologySpreadConstraint, UnsatisfiableAction};
 
@@ -34,6 +35,14 @@ fn constraints(pod: &Pod, action: UnsatisfiableAction) -> Vec<TopologySpreadCons
         .filter(|c| c.when_unsatisfiable == action)
         .cloned()
         .collect()
+}
+
+/// Whether the plugin scores `pod` at all: only its `ScheduleAnyway` constraints count
+/// in Score.
+pub fn scores(pod: &Pod) -> bool {
+    pod.topology_spread_constraints
+        .iter()
+        .any(|c| c.when_unsatisfiable == UnsatisfiableAction::ScheduleAnyway)
 }
 
 fn has_all_keys(node: &Node, constraints: &[TopologySpreadConstraint]) -> bool {
@@ -101,7 +110,7 @@ trait Tally<D>: Default + Send {
     fn merge(&mut self, other: Self);
 }
 
-impl<D: Eq + Hash + Send> Tally<D> for HashMap<D, i64> {
+impl<D: Eq + Hash + Send> Tally<D> for NameMap<D, i64> {
     fn add(&mut self, domain: D, n: i64) {
         *self.entry(domain).or_insert(0) += n;
     }
@@ -164,7 +173,7 @@ struct FromLabels<'c> {
 
 impl<'a> NodeReading<'a> for FromLabels<'_> {
     type Domain = &'a str;
-    type Tally = HashMap<&'a str, i64>;
+    type Tally = NameMap<&'a str, i64>;
 
     fn domain(&self, _: usize, info: &'a NodeInfo, k: usize) -> Option<&'a str> {
         info.node.labels.get(&self.constraints[k].topology_key)
@@ -375,7 +384,7 @@ impl CriticalPaths {
 pub struct FilterState {
     constraints: Vec<TopologySpreadConstraint>,
     /// Per constraint: domain value → matching pods.
-    counts: Vec<HashMap<String, i64>>,
+    counts: Vec<NameMap<String, i64>>,
     paths: Vec<CriticalPaths>,
 }
 
@@ -391,7 +400,7 @@ pub fn pre_filter(
     if constraints.is_empty() {
         return None;
     }
-    let counts: Vec<HashMap<String, i64>> = match evaluation {
+    let counts: Vec<NameMap<String, i64>> = match evaluation {
         Evaluation::Fast => {
             let read = FromIndex::new(snapshot, pod, &constraints);
             let by_id = domain_counts(
@@ -583,7 +592,7 @@ fn interned_domains<'a>(
     constraints: &[TopologySpreadConstraint],
     feasible: &Feasible<'a>,
 ) -> Domains {
-    let mut interned: Vec<HashMap<&str, u32>> = vec![HashMap::new(); constraints.len()];
+    let mut interned: Vec<NameMap<&str, u32>> = vec![NameMap::default(); constraints.len()];
     let mut values = Vec::with_capacity(feasible.nodes.len() * constraints.len());
     for node in &feasible.nodes {
         let has_all = has_all_keys(&node.node, constraints);
@@ -621,7 +630,7 @@ fn interned_domains<'a>(
         .collect();
     Domains {
         values,
-        ids: interned.iter().map(HashMap::len).collect(),
+        ids: interned.iter().map(NameMap::len).collect(),
         counts,
     }
 }
@@ -635,10 +644,10 @@ pub fn pre_score<'a>(
     evaluation: Evaluation,
     matching: Option<&MatchingPods>,
 ) -> Option<Scorer<'a>> {
-    let constraints = constraints(pod, UnsatisfiableAction::ScheduleAnyway);
-    if constraints.is_empty() || snapshot.nodes.is_empty() {
+    if !scores(pod) || snapshot.nodes.is_empty() {
         return None;
     }
+    let constraints = constraints(pod, UnsatisfiableAction::ScheduleAnyway);
     let Domains {
         values,
         ids,
