@@ -229,7 +229,10 @@ pub struct Scores {
     pub plugins: Vec<&'static str>,
     /// Their weights.
     weights: Vec<i64>,
-    /// Per feasible node (in the order given), per plugin: the raw score.
+    /// Their places in the profile.
+    profile_slots: Vec<usize>,
+    /// Per feasible node (in the order given), by place in the profile: the raw scores
+    /// (0 for the plugins that did not run).
     raw: Vec<[i64; MAX_SCORERS]>,
     /// Per plugin with a NormalizeScore: the normalised scores of the feasible nodes.
     normalized: Vec<Option<Vec<i64>>>,
@@ -242,7 +245,7 @@ impl Scores {
     fn score(&self, index: usize, j: usize) -> i64 {
         match &self.normalized[j] {
             Some(column) => column[index],
-            None => self.raw[index][j],
+            None => self.raw[index][self.profile_slots[j]],
         }
     }
 
@@ -277,6 +280,8 @@ struct ActiveScorer<'a> {
 /// The score plugins that run for a pod on its feasible nodes, PreScore done.
 pub struct PreScored<'a> {
     active: Vec<ActiveScorer<'a>>,
+    /// The places among them of those that are not node-local.
+    cluster: Vec<usize>,
 }
 
 /// Runs PreScore for `feasible` in profile order. `inter_pod` is InterPodAffinity's
@@ -355,8 +360,9 @@ pub fn run_pre_score<'a>(
                 scorer,
             })
         })
-        .collect();
-    PreScored { active }
+        .collect::<Vec<_>>();
+    let cluster = (0..active.len()).filter(|&j| !active[j].local).collect();
+    PreScored { active, cluster }
 }
 
 /// Runs Score and NormalizeScore for `feasible` (the nodes PreScore was given) and
@@ -377,49 +383,51 @@ pub fn run_scores(
 ) -> (Scores, Vec<(usize, [i64; MAX_SCORERS])>) {
     let nodes = &feasible.nodes;
     let active = &pre.active;
-    // Each feasible node's raw scores, and whether its node-local ones are fresh.
+    // Each feasible node's raw scores, and whether its node-local ones are fresh: the
+    // remembered row as it is, with the cluster-wide plugins' scores filled in.
     let raw = |(i, node): (usize, &&NodeInfo)| {
         let remembered = memo
             .and_then(|m| m.node(feasible.at[i] as usize))
             .and_then(|m| m.scores(node));
+        let score = |row: &mut [i64; MAX_SCORERS], a: &ActiveScorer| {
+            row[a.profile_slot] = a.scorer.score(i, node);
+        };
         let mut row = [0; MAX_SCORERS];
-        for (j, a) in active.iter().enumerate() {
-            row[j] = match remembered {
-                Some(r) if a.local => i64::from(r[a.profile_slot]),
-                _ => a.scorer.score(i, node),
-            };
+        match remembered {
+            Some(r) => {
+                row = r.map(i64::from);
+                pre.cluster
+                    .iter()
+                    .for_each(|&j| score(&mut row, &active[j]));
+            }
+            None => active.iter().for_each(|a| score(&mut row, a)),
         }
         (row, memo.is_some() && remembered.is_none())
     };
+    // A pass of one task runs as a plain loop, without the pool's machinery.
     let (raw_scores, is_fresh): (Vec<[i64; MAX_SCORERS]>, Vec<bool>) = match evaluation {
-        Evaluation::Fast => nodes
+        Evaluation::Fast if per_task < nodes.len() => nodes
             .par_iter()
             .with_min_len(per_task)
             .enumerate()
             .map(raw)
             .unzip(),
-        Evaluation::Straightforward => nodes.iter().enumerate().map(raw).unzip(),
+        _ => nodes.iter().enumerate().map(raw).unzip(),
     };
     let fresh = is_fresh
         .iter()
         .zip(&raw_scores)
         .enumerate()
         .filter(|(_, (fresh, _))| **fresh)
-        .map(|(i, (_, row))| {
-            let mut by_profile_slot = [0; MAX_SCORERS];
-            for (j, a) in active.iter().enumerate() {
-                by_profile_slot[a.profile_slot] = row[j];
-            }
-            (i, by_profile_slot)
-        })
+        .map(|(i, (_, row))| (i, *row))
         .collect();
     // NormalizeScore, one column per plugin that has one; the others' raw scores stand.
     let normalized = active
         .iter()
-        .enumerate()
-        .map(|(j, a)| {
+        .map(|a| {
             a.scorer.normalizes().then(|| {
-                let mut column: Vec<i64> = raw_scores.iter().map(|row| row[j]).collect();
+                let mut column: Vec<i64> =
+                    raw_scores.iter().map(|row| row[a.profile_slot]).collect();
                 a.scorer.normalize(nodes, &mut column);
                 column
             })
@@ -428,6 +436,7 @@ pub fn run_scores(
     let mut scores = Scores {
         plugins: active.iter().map(|a| a.name).collect(),
         weights: active.iter().map(|a| a.weight).collect(),
+        profile_slots: active.iter().map(|a| a.profile_slot).collect(),
         raw: raw_scores,
         normalized,
         totals: Vec::new(),
@@ -442,8 +451,9 @@ pub fn run_scores(
                 }
             }
             None => {
+                let slot = scores.profile_slots[j];
                 for (total, row) in totals.iter_mut().zip(&scores.raw) {
-                    *total += row[j] * weight;
+                    *total += row[slot] * weight;
                 }
             }
         }

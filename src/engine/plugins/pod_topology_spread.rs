@@ -514,8 +514,9 @@ pub struct Scorer<'a> {
     /// constraint's topology key; every entry of a node that lacks one of the keys is
     /// `None` (the node is ignored and scores 0).
     values: Vec<Option<u32>>,
-    /// Per constraint: matching pods by value id (not used for hostname).
-    counts: Vec<Vec<i64>>,
+    /// Per constraint: matching pods by value id; `None` for hostname, whose one node's
+    /// pods are counted when it is scored.
+    counts: Vec<Option<Vec<i64>>>,
     weights: Vec<f64>,
     /// The fast path's probes for the hostname constraints' counts.
     probes: Option<Vec<Probe>>,
@@ -543,15 +544,16 @@ fn indexed_domains<'a>(
     let read = FromIndex::new(snapshot, pod, constraints);
     let id = |node: usize, k: usize| read.columns[k].and_then(|c| c.id(node));
     // Two column reads per node: cheaper on one thread than handed out to the pool.
-    let values: Vec<Option<u32>> = feasible
-        .at
-        .iter()
-        .flat_map(|&at| {
-            let at = at as usize;
-            let has_all = (0..constraints.len()).all(|k| id(at, k).is_some());
-            (0..constraints.len()).map(move |k| if has_all { id(at, k) } else { None })
-        })
-        .collect();
+    let width = constraints.len();
+    let mut values: Vec<Option<u32>> = Vec::with_capacity(feasible.at.len() * width);
+    for &at in &feasible.at {
+        let node_values = values.len();
+        values.extend((0..width).map(|k| id(at as usize, k)));
+        // A node without every key has no value for any constraint.
+        if values[node_values..].contains(&None) {
+            values[node_values..].fill(None);
+        }
+    }
     let ids: Vec<usize> = read
         .columns
         .iter()
@@ -681,6 +683,11 @@ pub fn pre_score<'a>(
         })
         .collect();
     let probes = probes(pod, &constraints, evaluation);
+    let counts = constraints
+        .iter()
+        .zip(counts)
+        .map(|(c, counts)| (c.topology_key != HOSTNAME).then_some(counts))
+        .collect();
     Some(Scorer {
         pod,
         constraints,
@@ -706,11 +713,12 @@ impl NodeScorer for Scorer<'_> {
             let Some(id) = value else {
                 return 0;
             };
-            let count = if c.topology_key == HOSTNAME {
-                let probe = self.probes.as_ref().map(|p| &p[i]);
-                count_matching(node, c, &self.pod.namespace, probe)
-            } else {
-                self.counts[i][*id as usize]
+            let count = match &self.counts[i] {
+                Some(by_id) => by_id[*id as usize],
+                None => {
+                    let probe = self.probes.as_ref().map(|p| &p[i]);
+                    count_matching(node, c, &self.pod.namespace, probe)
+                }
             };
             score += count as f64 * self.weights[i] + f64::from(c.max_skew - 1);
         }
