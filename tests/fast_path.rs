@@ -438,6 +438,67 @@ fn sequences_decide_the_same_both_ways() {
     }
 }
 
+/// Nominated pods count on their nodes for the pods placed after them, also when those
+/// pods are replicas decided from their template's memo rows (every plugin node-local,
+/// asked about again): a third of the nodes hold a nominated pod too big to leave room.
+#[test]
+fn sequences_with_nominated_pods_decide_the_same_both_ways() {
+    let mut doc = generate_scenario(&GeneratorConfig {
+        nodes: 36,
+        pods_per_node: 12,
+        seed: 5,
+        pending_pods: 0,
+    });
+    let pending = doc["pod"].clone();
+    let plain = |name: &str, requests: Value| {
+        let mut p = with_requests(&pending, requests);
+        p["metadata"]["name"] = json!(name);
+        p["metadata"]["uid"] = json!(format!("uid-{name}"));
+        p["spec"]["topologySpreadConstraints"] = json!([]);
+        p["spec"]["affinity"] = Value::Null;
+        p
+    };
+    let nodes: Vec<String> = doc["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    let nominated: Vec<Value> = nodes
+        .iter()
+        .step_by(3)
+        .map(|node| {
+            let mut p = plain(&format!("nominated-{node}"), json!({"cpu": "200"}));
+            p["status"] = json!({"nominatedNodeName": node});
+            p
+        })
+        .collect();
+    doc["pods"].as_array_mut().unwrap().extend(nominated);
+    let scenario = kube::decode_scenario(&doc).unwrap();
+    let classes = scenario.cluster.priority_classes.clone();
+    let snapshot = Snapshot::build(scenario.cluster).unwrap();
+    assert!(!snapshot.nominated_pods(&nodes[0]).is_empty());
+    let replicas: Vec<Pod> = (0..30)
+        .map(|i| {
+            let p = plain(
+                &format!("replica-{i}"),
+                json!({"cpu": "500m", "memory": "1Gi"}),
+            );
+            kube::decode_pod(&p, &classes).unwrap()
+        })
+        .collect();
+    for (fast, reference) in [
+        (Options::ANSWER, STRAIGHTFORWARD_ANSWER),
+        (Options::EXPLAINED, STRAIGHTFORWARD),
+    ] {
+        let fast = place_in_order(&snapshot, &replicas, false, fast);
+        let reference = place_in_order(&snapshot, &replicas, false, reference);
+        for (i, (f, r)) in fast.iter().zip(&reference).enumerate() {
+            assert_eq!(as_json(f), as_json(r), "replica {i}");
+        }
+    }
+}
+
 #[test]
 fn the_pod_count_limit_is_kept_by_the_arithmetic_reprieve() {
     let low = |name: &str, minute: u32| {
