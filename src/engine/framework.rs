@@ -232,7 +232,7 @@ pub struct Scores {
     /// Their places in the profile.
     profile_slots: Vec<usize>,
     /// Per feasible node (in the order given), by place in the profile: the raw scores
-    /// (0 for the plugins that did not run).
+    /// (the places of plugins that did not run are never read).
     raw: Vec<[i64; MAX_SCORERS]>,
     /// Per plugin with a NormalizeScore: the normalised scores of the feasible nodes.
     normalized: Vec<Option<Vec<i64>>>,
@@ -347,7 +347,7 @@ pub fn run_pre_score<'a>(
             ))),
         ),
     ];
-    // `raw`'s rows are by place among the plugins that run.
+    // The plugins that run, in profile order.
     let active = scorers
         .into_iter()
         .enumerate()
