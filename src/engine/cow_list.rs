@@ -68,6 +68,30 @@ impl<T> CowList<T> {
         }
     }
 
+    /// The positions at which this list's item and `older`'s are not `same`, in order;
+    /// every position when the lengths differ. Chunks the two share are skipped whole,
+    /// so a list edited from `older` costs a pointer compare per chunk plus its changed
+    /// chunks.
+    pub fn differing(&self, older: &CowList<T>, same: impl Fn(&T, &T) -> bool) -> Vec<usize> {
+        if self.len != older.len {
+            return (0..self.len).collect();
+        }
+        let mut at = Vec::new();
+        for (c, (mine, theirs)) in self.chunks.iter().zip(older.chunks.iter()).enumerate() {
+            if Arc::ptr_eq(mine, theirs) {
+                continue;
+            }
+            let start = c << CHUNK_BITS;
+            let changed = mine.iter().zip(theirs.iter()).enumerate();
+            at.extend(
+                changed
+                    .filter(|(_, (a, b))| !same(a, b))
+                    .map(|(i, _)| start + i),
+            );
+        }
+        at
+    }
+
     /// The items in order, in parallel (indexed: `enumerate` gives list positions).
     pub fn par_iter(&self) -> impl IndexedParallelIterator<Item = &T>
     where
@@ -215,6 +239,27 @@ mod tests {
         *again.make_mut(0) = 7;
         assert_eq!(changed[0], 0);
         assert!(Arc::ptr_eq(&changed.chunks[1], &again.chunks[1]));
+    }
+
+    #[test]
+    fn differing_names_the_changed_positions_only() {
+        let original = list(5 * CHUNK + 7);
+        let mut changed = original.clone();
+        for i in [3, CHUNK + 3, 5 * CHUNK + 6] {
+            *changed.make_mut(i) = 1000;
+        }
+        // Written with its old value: its chunk is copied, the item is the same.
+        *changed.make_mut(2 * CHUNK) = 2 * CHUNK;
+        let eq = |a: &usize, b: &usize| a == b;
+        assert_eq!(
+            changed.differing(&original, eq),
+            vec![3, CHUNK + 3, 5 * CHUNK + 6]
+        );
+        assert_eq!(
+            original.differing(&original.clone(), eq),
+            Vec::<usize>::new()
+        );
+        assert_eq!(list(3).differing(&list(2), eq), vec![0, 1, 2]);
     }
 
     #[test]

@@ -9,7 +9,6 @@ use rayon::prelude::*;
 
 use super::Evaluation;
 use super::cycle_state::CycleState;
-use super::matching_pods::MatchingPods;
 use super::node_local_memo::{NodeMemo, TemplateRows};
 use super::plugins::{
     FilterPlugin, NodeScorer, image_locality, inter_pod_affinity, node_affinity, node_name,
@@ -51,13 +50,13 @@ pub struct PreFilterOutcome<'a> {
     pub rejection: Option<Status>,
 }
 
-/// Runs the PreFilter plugins in profile order (`matching`: a sequence's memo of
-/// PodTopologySpread's node counts).
+/// Runs the PreFilter plugins in profile order (`tallies`: a memo's PodTopologySpread
+/// counts).
 pub fn run_pre_filter<'a>(
     snapshot: &Snapshot,
     pod: &'a PodInfo,
     evaluation: Evaluation,
-    matching: Option<&MatchingPods>,
+    tallies: Option<&pod_topology_spread::DomainTallies>,
 ) -> PreFilterOutcome<'a> {
     let mut node_names = None;
     let mut restricting_plugins = Vec::new();
@@ -80,7 +79,7 @@ pub fn run_pre_filter<'a>(
         pod,
         evaluation,
         skip_node_affinity,
-        spread: pod_topology_spread::pre_filter(snapshot, &pod.pod, evaluation, matching),
+        spread: pod_topology_spread::pre_filter(snapshot, &pod.pod, evaluation, tallies),
         inter_pod: inter_pod_affinity::pre_filter(snapshot, &pod.pod, evaluation),
     };
     PreFilterOutcome {
@@ -286,14 +285,14 @@ pub struct PreScored<'a> {
 
 /// Runs PreScore for `feasible` in profile order. `inter_pod` is InterPodAffinity's
 /// PreScore, which reads neither the feasible nodes nor the cycle state, run by the
-/// caller (who may need it before Filter: see `decide_here`); `matching` is a
-/// sequence's memo of PodTopologySpread's node counts.
+/// caller (who may need it before Filter: see `decide_here`); `tallies` are a memo's
+/// PodTopologySpread counts.
 pub fn run_pre_score<'a>(
     snapshot: &'a Snapshot,
     state: &'a CycleState,
     feasible: &'a Feasible,
     evaluation: Evaluation,
-    matching: Option<&MatchingPods>,
+    tallies: Option<&pod_topology_spread::DomainTallies>,
     inter_pod: Option<inter_pod_affinity::Scorer>,
 ) -> PreScored<'a> {
     let pod = &state.pod.pod;
@@ -321,7 +320,7 @@ pub fn run_pre_score<'a>(
             pod_topology_spread::NAME,
             2,
             false,
-            pod_topology_spread::pre_score(snapshot, pod, feasible, evaluation, matching)
+            pod_topology_spread::pre_score(snapshot, pod, feasible, evaluation, tallies)
                 .map(|s| Box::new(s) as Box<dyn NodeScorer>),
         ),
         (

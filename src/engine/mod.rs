@@ -20,7 +20,6 @@ pub mod decision;
 pub mod fit_error;
 pub mod framework;
 pub mod label_counts;
-pub mod matching_pods;
 pub mod memo_pool;
 pub mod node_label_index;
 pub mod node_local_memo;
@@ -175,10 +174,10 @@ fn decide_here(
     options: Options,
     memo: Option<&mut node_local_memo::NodeLocalMemo>,
 ) -> Decision {
-    let (mut rows, matching) = match memo.filter(|_| options.evaluation == Evaluation::Fast) {
+    let (mut rows, tallies) = match memo.filter(|_| options.evaluation == Evaluation::Fast) {
         Some(m) => {
-            let (rows, matching) = m.for_pod(snapshot, pod);
-            (rows, Some(matching))
+            let (rows, tallies) = m.for_pod(snapshot, pod);
+            (rows, Some(tallies))
         }
         None => (None, None),
     };
@@ -186,7 +185,7 @@ fn decide_here(
     let num_nodes = snapshot.nodes.len();
     let filter_phase =
         tracing::debug_span!("filter", nodes = num_nodes, feasible = Empty).entered();
-    let pre = framework::run_pre_filter(snapshot, &incoming, options.evaluation, matching);
+    let pre = framework::run_pre_filter(snapshot, &incoming, options.evaluation, tallies);
     let nominated = pod
         .nominated_node_name
         .as_deref()
@@ -214,25 +213,38 @@ fn decide_here(
                 options.evaluation,
             ))
             .is_none();
-    let from_rows = match rows.as_deref_mut() {
+    let scores_from_rows = node_local;
+    // Otherwise every node is filtered in parallel; rejected nodes' statuses are kept
+    // when explained.
+    let (kept, filter, feasible_nodes) = match rows.as_deref_mut() {
         Some(rows) if node_local => {
             let feasible = node_local_feasible(snapshot, &pre.state, rows, &nominated_nodes);
-            (!feasible.nodes.is_empty()).then_some(feasible)
+            (None, BTreeMap::new(), feasible)
         }
-        _ => None,
-    };
-    let scores_from_rows = from_rows.is_some();
-    // Otherwise (and when nothing fits, for preemption's sake) every node is filtered
-    // in parallel, with a status for each rejected one.
-    let (rejections, filter, feasible_nodes) = match from_rows {
-        Some(feasible) => (Vec::new(), BTreeMap::new(), feasible),
-        None => filter_every_node(
+        rows => filter_every_node(
             snapshot,
             &pre,
             options,
             (nominated, &nominated_nodes),
-            rows.as_deref_mut(),
+            rows,
+            options.explain,
         ),
+    };
+    // When nothing fits, preemption reads every rejected node's status: the nodes are
+    // filtered again, keeping them (the node-local verdicts are remembered by now).
+    let (rejections, filter, feasible_nodes) = match kept {
+        None if feasible_nodes.nodes.is_empty() => {
+            let (kept, filter, feasible) = filter_every_node(
+                snapshot,
+                &pre,
+                options,
+                (nominated, &nominated_nodes),
+                rows.as_deref_mut(),
+                true,
+            );
+            (kept.unwrap_or_default(), filter, feasible)
+        }
+        kept => (kept.unwrap_or_default(), filter, feasible_nodes),
     };
 
     let feasible = &feasible_nodes.nodes;
@@ -252,7 +264,7 @@ fn decide_here(
             &pre.state,
             &feasible_nodes,
             options.evaluation,
-            matching,
+            tallies,
             inter_pod,
         );
         // From the rows, every node's scores are remembered but the few changed since.
@@ -399,9 +411,23 @@ fn decide_here(
 /// Rejected nodes (place, status, where it came from), in snapshot order.
 type Rejections = Vec<(u32, Status, &'static str)>;
 
+/// One node's filter verdict: its rejection and where it came from, `None` if it fits.
+type NodeStatus = Option<(Status, &'static str)>;
+
+/// Filters node `i` (reading and filling its row, if given).
+type NodeFilter<'f> = dyn Fn(
+        usize,
+        &std::sync::Arc<snapshot::NodeInfo>,
+        Option<&mut node_local_memo::NodeMemo>,
+    ) -> NodeStatus
+    + Sync
+    + 'f;
+
 /// Filter on every node (the nominated node always, whatever PreFilter narrowed to), in
 /// parallel for the fast evaluation, reading and filling `rows` in the same visit: the
-/// rejected nodes with their statuses, every node's verdict when explained, and the
+/// rejected nodes with their statuses (when `statuses` asks for them: nothing reads
+/// them unless the pod is explained or fits nowhere, and a pass that keeps only the
+/// rejected places moves far less), every node's verdict when explained, and the
 /// feasible nodes. `nominated`: the pod's nominated node, and the nodes that have
 /// nominated pods.
 fn filter_every_node<'s>(
@@ -410,13 +436,13 @@ fn filter_every_node<'s>(
     options: Options,
     (nominated, nominated_nodes): (Option<usize>, &[usize]),
     rows: Option<&mut node_local_memo::TemplateRows>,
+    statuses: bool,
 ) -> (
-    Rejections,
+    Option<Rejections>,
     BTreeMap<String, NodeVerdict>,
     framework::Feasible<'s>,
 ) {
     let num_nodes = snapshot.nodes.len();
-    type NodeStatus = Option<(Status, &'static str)>;
     let filter_node = |i: usize,
                        node: &std::sync::Arc<snapshot::NodeInfo>,
                        memo: Option<&mut node_local_memo::NodeMemo>|
@@ -448,13 +474,54 @@ fn filter_every_node<'s>(
         };
         status.map(|s| (s, "Filter"))
     };
-    // Only the rejected nodes are listed (in snapshot order): most nodes usually pass,
-    // so the list is far smaller than a status per node.
-    let rejected_at =
-        |i: usize, status: NodeStatus| status.map(|(s, source)| (framework::place(i), s, source));
-    let rejections: Rejections = match (&pre.rejection, rows) {
+    let evaluation = options.evaluation;
+    let (rejections, places): (Option<Rejections>, Vec<u32>) = if statuses {
+        let keep = |at, status, source| (at, status, source);
+        let rejections = rejected_nodes(snapshot, pre, evaluation, rows, &filter_node, &keep);
+        let places = rejections.iter().map(|(at, _, _)| *at).collect();
+        (Some(rejections), places)
+    } else {
+        let keep = |at, _, _| at;
+        let places = rejected_nodes(snapshot, pre, evaluation, rows, &filter_node, &keep);
+        (None, places)
+    };
+    let mut filter = BTreeMap::new();
+    let mut feasible = framework::Feasible::with_capacity(num_nodes - places.len());
+    let mut verdicts = rejections.iter().flatten().peekable();
+    let mut next_rejected = places.iter().peekable();
+    for (i, node) in snapshot.nodes.iter().enumerate() {
+        if next_rejected.next_if(|at| **at as usize == i).is_none() {
+            feasible.push(i, node);
+            if options.explain {
+                filter.insert(node.name().to_string(), NodeVerdict::feasible());
+            }
+        } else if let Some((_, status, source)) = verdicts.next().filter(|_| options.explain) {
+            filter.insert(
+                node.name().to_string(),
+                NodeVerdict::rejected(status, source),
+            );
+        }
+    }
+    (rejections, filter, feasible)
+}
+
+/// The rejected nodes of one filter pass (see [`filter_every_node`]), in snapshot
+/// order, each as `keep` makes it of its place, status and the status's source.
+fn rejected_nodes<R: Send>(
+    snapshot: &Snapshot,
+    pre: &framework::PreFilterOutcome,
+    evaluation: Evaluation,
+    rows: Option<&mut node_local_memo::TemplateRows>,
+    filter_node: &NodeFilter,
+    keep: &(dyn Fn(u32, Status, &'static str) -> R + Sync),
+) -> Vec<R> {
+    let num_nodes = snapshot.nodes.len();
+    let keep = |i: usize, status: NodeStatus| {
+        status.map(|(s, source)| keep(framework::place(i), s, source))
+    };
+    match (&pre.rejection, rows) {
         (Some(status), _) => (0..num_nodes)
-            .map(|i| (framework::place(i), status.clone(), "PreFilter"))
+            .filter_map(|i| keep(i, Some((status.clone(), "PreFilter"))))
             .collect(),
         // Only the fast evaluation has rows.
         (None, Some(rows)) => snapshot
@@ -463,35 +530,12 @@ fn filter_every_node<'s>(
             .with_min_len(task_len(NODES_PER_TASK))
             .zip(rows.nodes_mut(num_nodes))
             .enumerate()
-            .filter_map(|(i, (node, memo))| rejected_at(i, filter_node(i, node, Some(memo))))
+            .filter_map(|(i, (node, memo))| keep(i, filter_node(i, node, Some(memo))))
             .collect(),
-        (None, None) => filter_map_nodes(&snapshot.nodes, options.evaluation, |i, node| {
-            rejected_at(i, filter_node(i, node, None))
+        (None, None) => filter_map_nodes(&snapshot.nodes, evaluation, |i, node| {
+            keep(i, filter_node(i, node, None))
         }),
-    };
-
-    let mut filter = BTreeMap::new();
-    let mut feasible = framework::Feasible::with_capacity(num_nodes - rejections.len());
-    let mut next_rejected = rejections.iter().peekable();
-    for (i, node) in snapshot.nodes.iter().enumerate() {
-        match next_rejected.next_if(|(at, _, _)| *at as usize == i) {
-            Some((_, status, source)) => {
-                if options.explain {
-                    filter.insert(
-                        node.name().to_string(),
-                        NodeVerdict::rejected(status, source),
-                    );
-                }
-            }
-            None => {
-                if options.explain {
-                    filter.insert(node.name().to_string(), NodeVerdict::feasible());
-                }
-                feasible.push(i, node);
-            }
-        }
     }
-    (rejections, filter, feasible)
 }
 
 /// The feasible nodes of a pod whose filters all read only the node, from its

@@ -13,13 +13,14 @@
 //!
 //! A memo is only valid for snapshots with the same nodes in the same places and the
 //! same image summary; [`NodeLocalMemo::for_pod`] starts over when they differ. It also
-//! holds the sequence's [`MatchingPods`] (PodTopologySpread's counts per node).
+//! holds the sequence's [`DomainTallies`] (PodTopologySpread's counts, which it brings
+//! up to date itself).
 //!
 //! The same holds across calls: a memo kept from one `Place` to the next on a cluster
 //! (see [`super::memo_pool`]) reuses every node the writer has not touched since, and
 //! recomputes the rest. Such a memo is [`NodeLocalMemo::bounded`]: it keeps the most
-//! recently used templates only, and forgets its spread counts once they cover too many
-//! selectors, since each remembered row keeps its `NodeInfo` alive. It remembers a
+//! recently used templates only, and as many spread tallies per template, since each
+//! remembered row (and tally) keeps old `NodeInfo`s alive. It remembers a
 //! template from its second call on: filling rows costs a first call about as much
 //! again as the rows save (a reference to every node taken, and one dropped for the
 //! template it replaces), which only a template that comes back repays.
@@ -27,7 +28,7 @@
 use std::sync::Arc;
 
 use super::framework::MAX_SCORERS;
-use super::matching_pods::MatchingPods;
+use super::plugins::pod_topology_spread::DomainTallies;
 use super::snapshot::{NodeInfo, NodeSet, Snapshot};
 use super::status::Status;
 use crate::model::Pod;
@@ -140,9 +141,8 @@ impl TemplateRows {
     }
 }
 
-/// Every template's rows, and the node counts of spread selectors, for one sequence of
-/// decisions (or for the calls on one cluster, [`NodeLocalMemo::bounded`]).
-#[derive(Default)]
+/// Every template's rows, and the spread tallies, for one sequence of decisions (or for
+/// the calls on one cluster, [`NodeLocalMemo::bounded`]).
 pub struct NodeLocalMemo {
     /// The nodes the rows are indexed by.
     nodes: Option<NodeSet>,
@@ -150,21 +150,40 @@ pub struct NodeLocalMemo {
     templates: Vec<(Pod, TemplateRows)>,
     /// A bounded memo's templates seen once, without rows yet (oldest first).
     seen_once: Vec<Pod>,
-    matching: MatchingPods,
+    tallies: DomainTallies,
     /// The most templates it keeps, `None`: every one (a sequence's memo, dropped with
     /// the sequence).
     max_templates: Option<usize>,
 }
 
-/// How many spread selectors' counts a bounded memo keeps per template it keeps.
-const SELECTORS_PER_TEMPLATE: usize = 4;
+/// How many spread tallies a memo keeps per template it keeps (a sequence's memo: for
+/// this many templates).
+const TALLIES_PER_TEMPLATE: usize = 2;
+
+/// How many templates' tallies a sequence's memo keeps.
+const SEQUENCE_TEMPLATES: usize = 64;
+
+impl Default for NodeLocalMemo {
+    /// A sequence's memo: it keeps every template.
+    fn default() -> NodeLocalMemo {
+        NodeLocalMemo {
+            nodes: None,
+            templates: Vec::new(),
+            seen_once: Vec::new(),
+            tallies: DomainTallies::new(SEQUENCE_TEMPLATES * TALLIES_PER_TEMPLATE),
+            max_templates: None,
+        }
+    }
+}
 
 impl NodeLocalMemo {
-    /// A memo that keeps the `max_templates` most recently used templates, and the
-    /// counts of at most `SELECTORS_PER_TEMPLATE` spread selectors for each.
+    /// A memo that keeps the `max_templates` most recently used templates, and
+    /// `TALLIES_PER_TEMPLATE` spread tallies for each.
     pub fn bounded(max_templates: usize) -> NodeLocalMemo {
+        let max_templates = max_templates.max(1);
         NodeLocalMemo {
-            max_templates: Some(max_templates.max(1)),
+            tallies: DomainTallies::new(max_templates * TALLIES_PER_TEMPLATE),
+            max_templates: Some(max_templates),
             ..NodeLocalMemo::default()
         }
     }
@@ -175,21 +194,18 @@ impl NodeLocalMemo {
     }
 
     /// The rows for `pod`'s template on `snapshot` (empty for a template not seen
-    /// before; `None` for a bounded memo's first sight of it), and the remembered spread
-    /// counts; all forgotten when the snapshot's nodes moved.
+    /// before; `None` for a bounded memo's first sight of it), and the spread tallies;
+    /// all forgotten when the snapshot's nodes moved.
     pub fn for_pod(
         &mut self,
         snapshot: &Snapshot,
         pod: &Pod,
-    ) -> (Option<&mut TemplateRows>, &MatchingPods) {
+    ) -> (Option<&mut TemplateRows>, &DomainTallies) {
         let nodes = snapshot.node_set();
         if self.nodes.as_ref() != Some(&nodes) {
             self.templates.clear();
-            self.matching.clear();
+            self.tallies.clear();
             self.nodes = Some(nodes);
-        }
-        if let Some(max) = self.max_templates {
-            self.bound_spread_counts(max);
         }
         let found = self
             .templates
@@ -203,7 +219,7 @@ impl NodeLocalMemo {
                 self.templates.len() - 1
             }
             Some(i) => i,
-            None if !self.takes_rows_for(pod) => return (None, &self.matching),
+            None if !self.takes_rows_for(pod) => return (None, &self.tallies),
             None => {
                 self.templates.push((pod.clone(), TemplateRows::default()));
                 if self
@@ -215,7 +231,7 @@ impl NodeLocalMemo {
                 self.templates.len() - 1
             }
         };
-        (Some(&mut self.templates[i].1), &self.matching)
+        (Some(&mut self.templates[i].1), &self.tallies)
     }
 
     /// Whether a template it does not remember gets rows now: always in a sequence's
@@ -233,14 +249,6 @@ impl NodeLocalMemo {
             self.seen_once.remove(0);
         }
         false
-    }
-
-    /// Forgets the spread counts of a memo that keeps `max` templates once they cover
-    /// more selectors than those templates' share.
-    fn bound_spread_counts(&mut self, max: usize) {
-        if self.matching.selectors() > max * SELECTORS_PER_TEMPLATE {
-            self.matching.clear();
-        }
     }
 }
 

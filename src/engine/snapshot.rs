@@ -469,6 +469,12 @@ impl Snapshot {
         &self.node_labels
     }
 
+    /// The node label index, shared: snapshots that hold the same one number label
+    /// values alike (what a kept PodTopologySpread tally checks).
+    pub fn node_labels_shared(&self) -> &Arc<NodeLabelIndex> {
+        &self.node_labels
+    }
+
     /// ImageLocality's summary of image `name`.
     pub fn image(&self, name: &str) -> Option<&ImageSummary> {
         self.images.get(name)

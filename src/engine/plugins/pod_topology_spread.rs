@@ -3,19 +3,19 @@
 //! a Score. System default constraints need Services/ReplicaSets/StatefulSets to select
 //! pods; the oracle holds none, so they never apply (as in the conformance scenarios).
 
+mod domain_tally;
+
 use std::collections::BTreeMap;
-use std::hash::Hash;
-use std::sync::Arc;
 
-use rayon::prelude::*;
+pub use domain_tally::DomainTallies;
+use domain_tally::with_tally;
 
-use super::node_affinity::{RequiredOnIndex, required_matches};
+use super::node_affinity::required_matches;
 use super::{FilterPlugin, MAX_NODE_SCORE, NodeScorer};
 use crate::engine::Evaluation;
 use crate::engine::cycle_state::CycleState;
 use crate::engine::framework::Feasible;
 use crate::engine::label_counts::Probe;
-use crate::engine::matching_pods::{Counts, MatchingPods};
 use crate::engine::node_label_index::LabelColumn;
 use crate::engine::snapshot::{NodeInfo, Snapshot};
 use crate::engine::status::Status;
@@ -89,252 +89,32 @@ fn count_matching(
         .count() as i64
 }
 
-/// The fast path's probes, one per constraint; `None` for the straightforward evaluation.
-fn probes(
-    pod: &Pod,
-    constraints: &[TopologySpreadConstraint],
-    evaluation: Evaluation,
-) -> Option<Vec<Probe>> {
-    (evaluation == Evaluation::Fast).then(|| {
-        constraints
-            .iter()
-            .map(|c| Probe::new(&pod.namespace, &c.selector))
-            .collect()
-    })
-}
-
-/// Matching pods per domain of one constraint, as [`domain_counts`] adds them up; a
-/// domain that a counted node has is present, even with no matching pod.
-trait Tally<D>: Default + Send {
-    fn add(&mut self, domain: D, n: i64);
-    fn merge(&mut self, other: Self);
-}
-
-impl<D: Eq + Hash + Send> Tally<D> for NameMap<D, i64> {
-    fn add(&mut self, domain: D, n: i64) {
-        *self.entry(domain).or_insert(0) += n;
-    }
-
-    fn merge(&mut self, other: Self) {
-        for (d, n) in other {
-            self.add(d, n);
-        }
-    }
-}
-
-/// A tally by value id: `None` for an id no counted node has.
-#[derive(Default)]
-struct ById(Vec<Option<i64>>);
-
-impl Tally<u32> for ById {
-    fn add(&mut self, id: u32, n: i64) {
-        let id = id as usize;
-        if self.0.len() <= id {
-            self.0.resize(id + 1, None);
-        }
-        *self.0[id].get_or_insert(0) += n;
-    }
-
-    fn merge(&mut self, other: Self) {
-        for (id, n) in other.0.into_iter().enumerate() {
-            if let Some(n) = n {
-                self.add(id as u32, n);
-            }
-        }
-    }
-}
-
-impl ById {
-    /// `(id, matching pods)` of every present id.
-    fn present(self) -> impl Iterator<Item = (u32, i64)> {
-        self.0
-            .into_iter()
-            .enumerate()
-            .filter_map(|(id, n)| Some((id as u32, n?)))
-    }
-}
-
-/// How [`domain_counts`] reads node `i`: its domain for constraint `k` (its value of the
-/// topology key, or that value's id; `None` when it lacks the key), and whether it
-/// matches the pod's node selector and required node affinity.
-trait NodeReading<'a>: Sync {
-    type Domain: Copy + Send;
-    /// How counts by domain are kept.
-    type Tally: Tally<Self::Domain>;
-    fn domain(&self, i: usize, info: &'a NodeInfo, k: usize) -> Option<Self::Domain>;
-    fn required(&self, i: usize, info: &NodeInfo) -> bool;
-}
-
-/// Reads nodes' labels directly.
-struct FromLabels<'c> {
-    pod: &'c Pod,
-    constraints: &'c [TopologySpreadConstraint],
-}
-
-impl<'a> NodeReading<'a> for FromLabels<'_> {
-    type Domain = &'a str;
-    type Tally = NameMap<&'a str, i64>;
-
-    fn domain(&self, _: usize, info: &'a NodeInfo, k: usize) -> Option<&'a str> {
-        info.node.labels.get(&self.constraints[k].topology_key)
-    }
-
-    fn required(&self, _: usize, info: &NodeInfo) -> bool {
-        required_matches(self.pod, &info.node.name, &info.node.labels)
-    }
-}
-
-/// Reads the snapshot's node label index (the fast path): domains are value ids.
-struct FromIndex<'s> {
-    columns: Vec<Option<&'s LabelColumn>>,
-    required: RequiredOnIndex<'s>,
-}
-
-impl<'s> FromIndex<'s> {
-    fn new(
-        snapshot: &'s Snapshot,
-        pod: &'s Pod,
-        constraints: &[TopologySpreadConstraint],
-    ) -> FromIndex<'s> {
-        let index = snapshot.node_label_index();
-        FromIndex {
-            columns: constraints
-                .iter()
-                .map(|c| index.column(&c.topology_key))
-                .collect(),
-            required: RequiredOnIndex::new(pod, index),
-        }
-    }
-}
-
-impl NodeReading<'_> for FromIndex<'_> {
-    type Domain = u32;
-    type Tally = ById;
-
-    fn domain(&self, i: usize, _: &NodeInfo, k: usize) -> Option<u32> {
-        self.columns[k].and_then(|c| c.id(i))
-    }
-
-    fn required(&self, i: usize, info: &NodeInfo) -> bool {
-        self.required.matches(i, info.name())
-    }
-}
-
-/// Per constraint: domain → matching pods, over every node that counts for it (it has
-/// every topology key and the inclusion policies keep it), each node read through
-/// `read`. The fast path counts nodes in parallel, as upstream's parallelizer does.
-/// Without `every_domain` only the counts matter (not which domains exist), and the
-/// fast path skips the nodes whose label counts rule out every constraint's selector.
-/// With `matching` (a sequence), each node's count is reused while the node is the
-/// same, and counts made afresh are remembered there.
-fn domain_counts<'a, R: NodeReading<'a>>(
+/// The straightforward evaluation's counts: per constraint, domain → matching pods
+/// over every node that counts for it (it has every topology key and the inclusion
+/// policies keep it), each node's labels read, on one thread. A counted node's domain
+/// is present even with no matching pod.
+fn domain_counts<'a>(
     snapshot: &'a Snapshot,
     pod: &Pod,
     constraints: &[TopologySpreadConstraint],
-    evaluation: Evaluation,
-    every_domain: bool,
-    read: &R,
-    matching: Option<&MatchingPods>,
-) -> Vec<R::Tally> {
-    let probes = probes(pod, constraints, evaluation);
-    let reader = matching.map(MatchingPods::reader);
-    let remembered: Vec<Option<Counts>> = constraints
-        .iter()
-        .map(|c| reader.as_ref()?.table(&pod.namespace, &c.selector))
-        .collect();
-    // Per constraint, the domain counts; and the counts made afresh (constraint, node,
-    // count) when there is a memo to remember them in.
-    type Acc<T> = (Vec<T>, Vec<(usize, usize, u32)>);
-    // Adds one node (by reference: the accumulator is not moved for every node).
-    let add = |(counts, fresh): &mut Acc<R::Tally>, (i, info): (usize, &'a Arc<NodeInfo>)| {
-        let known = |k: usize| remembered[k].and_then(|r| r.get(i, info));
-        if !every_domain {
-            // Only the counts matter: skip a node known to hold no matching pod, from
-            // the memo or from its label counts (which then go in the memo).
-            let rules_out = |k: usize| {
-                probes
-                    .as_ref()
-                    .is_some_and(|p| !info.label_counts.may_match(&p[k]))
-            };
-            let holds_none = (0..constraints.len()).all(|k| match known(k) {
-                Some(n) => n == 0,
-                None => rules_out(k),
-            });
-            if holds_none {
-                if matching.is_some() {
-                    let unknown = (0..constraints.len()).filter(|&k| known(k).is_none());
-                    fresh.extend(unknown.map(|k| (k, i, 0)));
-                }
-                return;
-            }
+) -> Vec<NameMap<&'a str, i64>> {
+    let mut counts = vec![NameMap::default(); constraints.len()];
+    for info in &snapshot.nodes {
+        let node = &info.node;
+        if !has_all_keys(node, constraints) {
+            continue;
         }
-        if !(0..constraints.len()).all(|k| read.domain(i, info, k).is_some()) {
-            return;
-        }
-        for (k, c) in constraints.iter().enumerate() {
-            if !node_included(c, pod, &info.node, || read.required(i, info)) {
+        for (c, counts) in constraints.iter().zip(&mut counts) {
+            let required = || required_matches(pod, &node.name, &node.labels);
+            if !node_included(c, pod, node, required) {
                 continue;
             }
-            let n = match known(k) {
-                Some(n) => i64::from(n),
-                None => {
-                    let probe = probes.as_ref().map(|p| &p[k]);
-                    let n = count_matching(info, c, &pod.namespace, probe);
-                    if matching.is_some() {
-                        fresh.push((k, i, n as u32));
-                    }
-                    n
-                }
-            };
-            let d = read
-                .domain(i, info, k)
-                .expect("checked: the node has every key");
-            counts[k].add(d, n);
+            let value = node
+                .labels
+                .get(&c.topology_key)
+                .expect("checked: it has every key");
+            *counts.entry(value).or_insert(0) += count_matching(info, c, &pod.namespace, None);
         }
-    };
-    let empty = || {
-        let counts = (0..constraints.len()).map(|_| R::Tally::default());
-        (counts.collect(), Vec::new())
-    };
-    let (counts, fresh) = match evaluation {
-        Evaluation::Fast => snapshot
-            .nodes
-            .par_iter()
-            .with_min_len(crate::engine::task_len(crate::engine::NODES_PER_TASK))
-            .enumerate()
-            .fold(empty, |mut acc, node| {
-                add(&mut acc, node);
-                acc
-            })
-            .reduce(empty, |(mut a, mut fresh_a), (b, fresh_b)| {
-                for (a, b) in a.iter_mut().zip(b) {
-                    a.merge(b);
-                }
-                fresh_a.extend(fresh_b);
-                (a, fresh_a)
-            }),
-        Evaluation::Straightforward => {
-            let mut acc = empty();
-            for node in snapshot.nodes.iter().enumerate() {
-                add(&mut acc, node);
-            }
-            acc
-        }
-    };
-    // The read lock goes before the counts made afresh are written.
-    drop(remembered);
-    drop(reader);
-    if let Some(matching) = matching {
-        matching.remember(fresh.into_iter().map(|(k, i, n)| {
-            let c = &constraints[k];
-            (
-                pod.namespace.as_str(),
-                &c.selector,
-                i,
-                &snapshot.nodes[i],
-                n,
-            )
-        }));
     }
     counts
 }
@@ -383,58 +163,48 @@ impl CriticalPaths {
 #[derive(Debug, Clone)]
 pub struct FilterState {
     constraints: Vec<TopologySpreadConstraint>,
+    /// Per constraint: 1 when it selects the incoming pod itself, else 0.
+    self_match: Vec<i64>,
     /// Per constraint: domain value → matching pods.
     counts: Vec<NameMap<String, i64>>,
     paths: Vec<CriticalPaths>,
 }
 
-/// PreFilter: `None` (skip) when the pod has no hard constraints. With `matching` (a
-/// sequence), node counts are reused and remembered there.
+/// PreFilter: `None` (skip) when the pod has no hard constraints. With `tallies` (a
+/// memo's), the fast path's counts are kept there and brought up to date.
 pub fn pre_filter(
     snapshot: &Snapshot,
     pod: &Pod,
     evaluation: Evaluation,
-    matching: Option<&MatchingPods>,
+    tallies: Option<&DomainTallies>,
 ) -> Option<FilterState> {
     let constraints = constraints(pod, UnsatisfiableAction::DoNotSchedule);
     if constraints.is_empty() {
         return None;
     }
     let counts: Vec<NameMap<String, i64>> = match evaluation {
-        Evaluation::Fast => {
-            let read = FromIndex::new(snapshot, pod, &constraints);
-            let by_id = domain_counts(
-                snapshot,
-                pod,
-                &constraints,
-                evaluation,
-                true,
-                &read,
-                matching,
-            );
+        Evaluation::Fast => with_tally(tallies, snapshot, pod, &constraints, |tally| {
             let index = snapshot.node_label_index();
-            by_id
-                .into_iter()
-                .zip(&constraints)
-                .map(|(m, c)| {
-                    // A counted node has the key, so the column exists.
+            let present = |k: usize| {
+                let domains = tally.domains(k).iter().enumerate();
+                domains.filter(|(_, d)| d.nodes > 0)
+            };
+            constraints
+                .iter()
+                .enumerate()
+                .map(|(k, c)| {
+                    // A present domain is some node's value: the column exists.
                     let column = index.column(&c.topology_key);
-                    m.present()
-                        .filter_map(|(id, n)| Some((column?.value(id).to_string(), n)))
+                    present(k)
+                        .filter_map(|(id, d)| Some((column?.value(id as u32).to_string(), d.pods)))
                         .collect()
                 })
                 .collect()
-        }
-        Evaluation::Straightforward => {
-            let read = FromLabels {
-                pod,
-                constraints: &constraints,
-            };
-            domain_counts(snapshot, pod, &constraints, evaluation, true, &read, None)
-                .into_iter()
-                .map(|m| m.into_iter().map(|(v, n)| (v.to_string(), n)).collect())
-                .collect()
-        }
+        }),
+        Evaluation::Straightforward => domain_counts(snapshot, pod, &constraints)
+            .into_iter()
+            .map(|m| m.into_iter().map(|(v, n)| (v.to_string(), n)).collect())
+            .collect(),
     };
     let paths = counts
         .iter()
@@ -447,8 +217,13 @@ pub fn pre_filter(
             p
         })
         .collect();
+    let self_match = constraints
+        .iter()
+        .map(|c| i64::from(c.selector.matches(&pod.labels)))
+        .collect();
     Some(FilterState {
         constraints,
+        self_match,
         counts,
         paths,
     })
@@ -491,14 +266,12 @@ impl FilterPlugin for PodTopologySpread {
 
     fn filter(&self, state: &CycleState, node: &NodeInfo) -> Option<Status> {
         let s = state.spread.as_ref()?;
-        let pod = &state.pod.pod;
         for (i, c) in s.constraints.iter().enumerate() {
             let Some(value) = node.node.labels.get(&c.topology_key) else {
                 return Some(Status::unresolvable(REASON_MISSING_LABEL));
             };
-            let self_match = i64::from(c.selector.matches(&pod.labels));
             let matched = s.counts[i].get(value).copied().unwrap_or(0);
-            if matched + self_match - s.min_match(i) > i64::from(c.max_skew) {
+            if matched + s.self_match[i] - s.min_match(i) > i64::from(c.max_skew) {
                 return Some(Status::unschedulable(REASON));
             }
         }
@@ -506,20 +279,25 @@ impl FilterPlugin for PodTopologySpread {
     }
 }
 
+/// One soft constraint's matching pods, as Score reads them.
+enum Matching {
+    /// By value id of the topology key, summed over every node that counts.
+    ByDomain(Vec<i64>),
+    /// Hostname: each feasible node's own pods (upstream counts the scored node's
+    /// pods, whether or not the inclusion policies keep the node).
+    ByFeasibleNode(Vec<i64>),
+}
+
 /// Score state for the soft constraints.
-pub struct Scorer<'a> {
-    pod: &'a Pod,
+pub struct Scorer {
     constraints: Vec<TopologySpreadConstraint>,
     /// Per feasible node, per constraint (row-major): the id of the node's value of the
     /// constraint's topology key; every entry of a node that lacks one of the keys is
     /// `None` (the node is ignored and scores 0).
     values: Vec<Option<u32>>,
-    /// Per constraint: matching pods by value id; `None` for hostname, whose one node's
-    /// pods are counted when it is scored.
-    counts: Vec<Option<Vec<i64>>>,
+    /// Per constraint.
+    matching: Vec<Matching>,
     weights: Vec<f64>,
-    /// The fast path's probes for the hostname constraints' counts.
-    probes: Option<Vec<Probe>>,
 }
 
 /// Value ids of the feasible nodes' domains, per constraint.
@@ -528,21 +306,25 @@ struct Domains {
     values: Vec<Option<u32>>,
     /// Per constraint: how many ids there are.
     ids: Vec<usize>,
-    /// Per constraint: matching pods by value id, over every node that counts.
-    counts: Vec<Vec<i64>>,
+    /// As [`Scorer::matching`].
+    matching: Vec<Matching>,
 }
 
 /// The fast path's domains: ids from the snapshot's node label index, read by the
-/// feasible nodes' snapshot indices.
-fn indexed_domains<'a>(
-    snapshot: &'a Snapshot,
-    pod: &'a Pod,
+/// feasible nodes' snapshot indices, and the counts from a tally (`tallies`: a memo's).
+fn indexed_domains(
+    snapshot: &Snapshot,
+    pod: &Pod,
     constraints: &[TopologySpreadConstraint],
-    feasible: &Feasible<'a>,
-    matching: Option<&MatchingPods>,
+    feasible: &Feasible,
+    tallies: Option<&DomainTallies>,
 ) -> Domains {
-    let read = FromIndex::new(snapshot, pod, constraints);
-    let id = |node: usize, k: usize| read.columns[k].and_then(|c| c.id(node));
+    let index = snapshot.node_label_index();
+    let columns: Vec<Option<&LabelColumn>> = constraints
+        .iter()
+        .map(|c| index.column(&c.topology_key))
+        .collect();
+    let id = |node: usize, k: usize| columns[k].and_then(|c| c.id(node));
     // Two column reads per node: cheaper on one thread than handed out to the pool.
     let width = constraints.len();
     let mut values: Vec<Option<u32>> = Vec::with_capacity(feasible.at.len() * width);
@@ -554,45 +336,40 @@ fn indexed_domains<'a>(
             values[node_values..].fill(None);
         }
     }
-    let ids: Vec<usize> = read
-        .columns
+    let ids = columns
         .iter()
         .map(|c| c.map_or(0, |c| c.distinct()))
         .collect();
-    let by_id = domain_counts(
-        snapshot,
-        pod,
-        constraints,
-        Evaluation::Fast,
-        false,
-        &read,
-        matching,
-    );
-    let counts = by_id
-        .into_iter()
-        .zip(&ids)
-        .map(|(found, &n)| {
-            let mut counts = vec![0; n];
-            for (id, matching) in found.present() {
-                counts[id as usize] = matching;
-            }
-            counts
-        })
-        .collect();
+    let matching = with_tally(tallies, snapshot, pod, constraints, |tally| {
+        let own_pods = |k: usize| {
+            let at = feasible.at.iter();
+            at.map(|&at| i64::from(tally.cell(at as usize, k).pods))
+                .collect()
+        };
+        let by_domain = |k: usize| tally.domains(k).iter().map(|d| d.pods).collect();
+        constraints
+            .iter()
+            .enumerate()
+            .map(|(k, c)| match c.topology_key == HOSTNAME {
+                true => Matching::ByFeasibleNode(own_pods(k)),
+                false => Matching::ByDomain(by_domain(k)),
+            })
+            .collect()
+    });
     Domains {
         values,
         ids,
-        counts,
+        matching,
     }
 }
 
 /// The straightforward evaluation's domains: each feasible node's labels searched, the
 /// values numbered as they come.
-fn interned_domains<'a>(
-    snapshot: &'a Snapshot,
+fn interned_domains(
+    snapshot: &Snapshot,
     pod: &Pod,
     constraints: &[TopologySpreadConstraint],
-    feasible: &Feasible<'a>,
+    feasible: &Feasible,
 ) -> Domains {
     let mut interned: Vec<NameMap<&str, u32>> = vec![NameMap::default(); constraints.len()];
     let mut values = Vec::with_capacity(feasible.nodes.len() * constraints.len());
@@ -609,43 +386,39 @@ fn interned_domains<'a>(
             values.push(value);
         }
     }
-    let read = FromLabels { pod, constraints };
-    let by_value = domain_counts(
-        snapshot,
-        pod,
-        constraints,
-        Evaluation::Straightforward,
-        false,
-        &read,
-        None,
-    );
-    let counts = by_value
+    let by_value = domain_counts(snapshot, pod, constraints);
+    let matching = constraints
         .iter()
+        .zip(&by_value)
         .zip(&interned)
-        .map(|(found, ids)| {
+        .map(|((c, found), ids)| {
+            if c.topology_key == HOSTNAME {
+                let own = |n: &&NodeInfo| count_matching(n, c, &pod.namespace, None);
+                return Matching::ByFeasibleNode(feasible.nodes.iter().map(own).collect());
+            }
             let mut counts = vec![0; ids.len()];
             for (value, id) in ids {
                 counts[*id as usize] = found.get(value).copied().unwrap_or(0);
             }
-            counts
+            Matching::ByDomain(counts)
         })
         .collect();
     Domains {
         values,
         ids: interned.iter().map(NameMap::len).collect(),
-        counts,
+        matching,
     }
 }
 
-/// PreScore: `None` (skip) when the pod has no soft constraints. With `matching` (a
-/// sequence), node counts are reused and remembered there.
-pub fn pre_score<'a>(
-    snapshot: &'a Snapshot,
-    pod: &'a Pod,
-    feasible: &Feasible<'a>,
+/// PreScore: `None` (skip) when the pod has no soft constraints. With `tallies` (a
+/// memo's), the fast path's counts are kept there and brought up to date.
+pub fn pre_score(
+    snapshot: &Snapshot,
+    pod: &Pod,
+    feasible: &Feasible,
     evaluation: Evaluation,
-    matching: Option<&MatchingPods>,
-) -> Option<Scorer<'a>> {
+    tallies: Option<&DomainTallies>,
+) -> Option<Scorer> {
     if !scores(pod) || snapshot.nodes.is_empty() {
         return None;
     }
@@ -653,10 +426,9 @@ pub fn pre_score<'a>(
     let Domains {
         values,
         ids,
-        counts,
-        ..
+        matching,
     } = match evaluation {
-        Evaluation::Fast => indexed_domains(snapshot, pod, &constraints, feasible, matching),
+        Evaluation::Fast => indexed_domains(snapshot, pod, &constraints, feasible, tallies),
         Evaluation::Straightforward => interned_domains(snapshot, pod, &constraints, feasible),
     };
     let width = constraints.len();
@@ -682,43 +454,32 @@ pub fn pre_score<'a>(
             ((size + 2) as f64).ln()
         })
         .collect();
-    let probes = probes(pod, &constraints, evaluation);
-    let counts = constraints
-        .iter()
-        .zip(counts)
-        .map(|(c, counts)| (c.topology_key != HOSTNAME).then_some(counts))
-        .collect();
     Some(Scorer {
-        pod,
         constraints,
         values,
-        counts,
+        matching,
         weights,
-        probes,
     })
 }
 
-impl Scorer<'_> {
+impl Scorer {
     fn node_values(&self, index: usize) -> &[Option<u32>] {
         let width = self.constraints.len();
         &self.values[index * width..(index + 1) * width]
     }
 }
 
-impl NodeScorer for Scorer<'_> {
-    fn score(&self, index: usize, node: &NodeInfo) -> i64 {
+impl NodeScorer for Scorer {
+    fn score(&self, index: usize, _node: &NodeInfo) -> i64 {
         let values = self.node_values(index);
         let mut score = 0.0f64;
         for (i, (c, value)) in self.constraints.iter().zip(values).enumerate() {
             let Some(id) = value else {
                 return 0;
             };
-            let count = match &self.counts[i] {
-                Some(by_id) => by_id[*id as usize],
-                None => {
-                    let probe = self.probes.as_ref().map(|p| &p[i]);
-                    count_matching(node, c, &self.pod.namespace, probe)
-                }
+            let count = match &self.matching[i] {
+                Matching::ByDomain(by_id) => by_id[*id as usize],
+                Matching::ByFeasibleNode(own) => own[index],
             };
             score += count as f64 * self.weights[i] + f64::from(c.max_skew - 1);
         }
