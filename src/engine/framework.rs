@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use super::Evaluation;
 use super::cycle_state::CycleState;
-use super::node_local_memo::{NodeMemo, TemplateRows};
+use super::node_local_memo::{KeptCounts, NodeMemo, TemplateRows};
 use super::plugins::{
     FilterPlugin, NodeScorer, image_locality, inter_pod_affinity, node_affinity, node_name,
     node_ports, node_resources_balanced_allocation, node_resources_fit, node_unschedulable,
@@ -50,13 +50,12 @@ pub struct PreFilterOutcome<'a> {
     pub rejection: Option<Status>,
 }
 
-/// Runs the PreFilter plugins in profile order (`tallies`: a memo's PodTopologySpread
-/// counts).
+/// Runs the PreFilter plugins in profile order (`kept`: a memo's counts).
 pub fn run_pre_filter<'a>(
     snapshot: &Snapshot,
     pod: &'a PodInfo,
     evaluation: Evaluation,
-    tallies: Option<&pod_topology_spread::DomainTallies>,
+    kept: Option<&KeptCounts>,
 ) -> PreFilterOutcome<'a> {
     let mut node_names = None;
     let mut restricting_plugins = Vec::new();
@@ -79,8 +78,18 @@ pub fn run_pre_filter<'a>(
         pod,
         evaluation,
         skip_node_affinity,
-        spread: pod_topology_spread::pre_filter(snapshot, &pod.pod, evaluation, tallies),
-        inter_pod: inter_pod_affinity::pre_filter(snapshot, &pod.pod, evaluation),
+        spread: pod_topology_spread::pre_filter(
+            snapshot,
+            &pod.pod,
+            evaluation,
+            kept.map(|k| &k.spread),
+        ),
+        inter_pod: inter_pod_affinity::pre_filter(
+            snapshot,
+            &pod.pod,
+            evaluation,
+            kept.map(|k| &k.own_terms),
+        ),
     };
     PreFilterOutcome {
         state,
@@ -285,14 +294,13 @@ pub struct PreScored<'a> {
 
 /// Runs PreScore for `feasible` in profile order. `inter_pod` is InterPodAffinity's
 /// PreScore, which reads neither the feasible nodes nor the cycle state, run by the
-/// caller (who may need it before Filter: see `decide_here`); `tallies` are a memo's
-/// PodTopologySpread counts.
+/// caller (who may need it before Filter: see `decide_here`); `kept`: a memo's counts.
 pub fn run_pre_score<'a>(
     snapshot: &'a Snapshot,
     state: &'a CycleState,
     feasible: &'a Feasible,
     evaluation: Evaluation,
-    tallies: Option<&pod_topology_spread::DomainTallies>,
+    kept: Option<&KeptCounts>,
     inter_pod: Option<inter_pod_affinity::Scorer>,
 ) -> PreScored<'a> {
     let pod = &state.pod.pod;
@@ -320,8 +328,14 @@ pub fn run_pre_score<'a>(
             pod_topology_spread::NAME,
             2,
             false,
-            pod_topology_spread::pre_score(snapshot, pod, feasible, evaluation, tallies)
-                .map(|s| Box::new(s) as Box<dyn NodeScorer>),
+            pod_topology_spread::pre_score(
+                snapshot,
+                pod,
+                feasible,
+                evaluation,
+                kept.map(|k| &k.spread),
+            )
+            .map(|s| Box::new(s) as Box<dyn NodeScorer>),
         ),
         (
             inter_pod_affinity::NAME,

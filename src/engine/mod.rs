@@ -21,6 +21,7 @@ pub mod fit_error;
 pub mod framework;
 pub mod label_counts;
 pub mod memo_pool;
+pub mod node_cells;
 pub mod node_label_index;
 pub mod node_local_memo;
 pub mod plugins;
@@ -174,10 +175,10 @@ fn decide_here(
     options: Options,
     memo: Option<&mut node_local_memo::NodeLocalMemo>,
 ) -> Decision {
-    let (mut rows, tallies) = match memo.filter(|_| options.evaluation == Evaluation::Fast) {
+    let (mut rows, kept) = match memo.filter(|_| options.evaluation == Evaluation::Fast) {
         Some(m) => {
-            let (rows, tallies) = m.for_pod(snapshot, pod);
-            (rows, Some(tallies))
+            let (rows, kept) = m.for_pod(snapshot, pod);
+            (rows, Some(kept))
         }
         None => (None, None),
     };
@@ -185,7 +186,7 @@ fn decide_here(
     let num_nodes = snapshot.nodes.len();
     let filter_phase =
         tracing::debug_span!("filter", nodes = num_nodes, feasible = Empty).entered();
-    let pre = framework::run_pre_filter(snapshot, &incoming, options.evaluation, tallies);
+    let pre = framework::run_pre_filter(snapshot, &incoming, options.evaluation, kept);
     let nominated = pod
         .nominated_node_name
         .as_deref()
@@ -211,12 +212,13 @@ fn decide_here(
                 snapshot,
                 pod,
                 options.evaluation,
+                kept.map(|k| &k.own_terms),
             ))
             .is_none();
     let scores_from_rows = node_local;
     // Otherwise every node is filtered in parallel; rejected nodes' statuses are kept
     // when explained.
-    let (kept, filter, feasible_nodes) = match rows.as_deref_mut() {
+    let (statuses, filter, feasible_nodes) = match rows.as_deref_mut() {
         Some(rows) if node_local => {
             let feasible = node_local_feasible(snapshot, &pre.state, rows, &nominated_nodes);
             (None, BTreeMap::new(), feasible)
@@ -232,9 +234,9 @@ fn decide_here(
     };
     // When nothing fits, preemption reads every rejected node's status: the nodes are
     // filtered again, keeping them (the node-local verdicts are remembered by now).
-    let (rejections, filter, feasible_nodes) = match kept {
+    let (rejections, filter, feasible_nodes) = match statuses {
         None if feasible_nodes.nodes.is_empty() => {
-            let (kept, filter, feasible) = filter_every_node(
+            let (statuses, filter, feasible) = filter_every_node(
                 snapshot,
                 &pre,
                 options,
@@ -242,9 +244,9 @@ fn decide_here(
                 rows.as_deref_mut(),
                 true,
             );
-            (kept.unwrap_or_default(), filter, feasible)
+            (statuses.unwrap_or_default(), filter, feasible)
         }
-        kept => (kept.unwrap_or_default(), filter, feasible_nodes),
+        statuses => (statuses.unwrap_or_default(), filter, feasible_nodes),
     };
 
     let feasible = &feasible_nodes.nodes;
@@ -257,14 +259,15 @@ fn decide_here(
         framework::Scores::default()
     } else {
         let inter_pod = inter_pod_scores.unwrap_or_else(|| {
-            plugins::inter_pod_affinity::pre_score(snapshot, pod, options.evaluation)
+            let kept = kept.map(|k| &k.own_terms);
+            plugins::inter_pod_affinity::pre_score(snapshot, pod, options.evaluation, kept)
         });
         let pre_scored = framework::run_pre_score(
             snapshot,
             &pre.state,
             &feasible_nodes,
             options.evaluation,
-            tallies,
+            kept,
             inter_pod,
         );
         // From the rows, every node's scores are remembered but the few changed since.

@@ -13,14 +13,14 @@
 //!
 //! A memo is only valid for snapshots with the same nodes in the same places and the
 //! same image summary; [`NodeLocalMemo::for_pod`] starts over when they differ. It also
-//! holds the sequence's [`DomainTallies`] (PodTopologySpread's counts, which it brings
-//! up to date itself).
+//! holds the sequence's [`KeptCounts`] (the cluster-wide plugins' counts, brought up
+//! to date as they are read).
 //!
 //! The same holds across calls: a memo kept from one `Place` to the next on a cluster
 //! (see [`super::memo_pool`]) reuses every node the writer has not touched since, and
 //! recomputes the rest. Such a memo is [`NodeLocalMemo::bounded`]: it keeps the most
-//! recently used templates only, and as many spread tallies per template, since each
-//! remembered row (and tally) keeps old `NodeInfo`s alive. It remembers a
+//! recently used templates only, and a few counts per template, since each remembered
+//! row (and count) keeps old `NodeInfo`s alive. It remembers a
 //! template from its second call on: filling rows costs a first call about as much
 //! again as the rows save (a reference to every node taken, and one dropped for the
 //! template it replaces), which only a template that comes back repays.
@@ -28,6 +28,7 @@
 use std::sync::Arc;
 
 use super::framework::MAX_SCORERS;
+use super::plugins::inter_pod_affinity::TermTallies;
 use super::plugins::pod_topology_spread::DomainTallies;
 use super::snapshot::{NodeInfo, NodeSet, Snapshot};
 use super::status::Status;
@@ -150,14 +151,38 @@ pub struct NodeLocalMemo {
     templates: Vec<(Pod, TemplateRows)>,
     /// A bounded memo's templates seen once, without rows yet (oldest first).
     seen_once: Vec<Pod>,
-    tallies: DomainTallies,
+    tallies: KeptCounts,
     /// The most templates it keeps, `None`: every one (a sequence's memo, dropped with
     /// the sequence).
     max_templates: Option<usize>,
 }
 
-/// How many spread tallies a memo keeps per template it keeps (a sequence's memo: for
-/// this many templates).
+/// The cluster-wide plugins' counts a memo keeps, each brought up to date by recounting
+/// the nodes that changed (see [`super::node_cells`]).
+pub struct KeptCounts {
+    /// PodTopologySpread's, per set of constraints.
+    pub spread: DomainTallies,
+    /// InterPodAffinity's, of the incoming pods' own terms.
+    pub own_terms: TermTallies,
+}
+
+impl KeptCounts {
+    /// Keeps `TALLIES_PER_TEMPLATE` of each kind per template.
+    fn for_templates(templates: usize) -> KeptCounts {
+        KeptCounts {
+            spread: DomainTallies::new(templates * TALLIES_PER_TEMPLATE),
+            own_terms: TermTallies::new(templates * TALLIES_PER_TEMPLATE),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.spread.clear();
+        self.own_terms.clear();
+    }
+}
+
+/// How many counts of each kind a memo keeps per template it keeps (a sequence's memo:
+/// for this many templates).
 const TALLIES_PER_TEMPLATE: usize = 2;
 
 /// How many templates' tallies a sequence's memo keeps.
@@ -170,7 +195,7 @@ impl Default for NodeLocalMemo {
             nodes: None,
             templates: Vec::new(),
             seen_once: Vec::new(),
-            tallies: DomainTallies::new(SEQUENCE_TEMPLATES * TALLIES_PER_TEMPLATE),
+            tallies: KeptCounts::for_templates(SEQUENCE_TEMPLATES),
             max_templates: None,
         }
     }
@@ -178,11 +203,11 @@ impl Default for NodeLocalMemo {
 
 impl NodeLocalMemo {
     /// A memo that keeps the `max_templates` most recently used templates, and
-    /// `TALLIES_PER_TEMPLATE` spread tallies for each.
+    /// `TALLIES_PER_TEMPLATE` counts of each kind for each.
     pub fn bounded(max_templates: usize) -> NodeLocalMemo {
         let max_templates = max_templates.max(1);
         NodeLocalMemo {
-            tallies: DomainTallies::new(max_templates * TALLIES_PER_TEMPLATE),
+            tallies: KeptCounts::for_templates(max_templates),
             max_templates: Some(max_templates),
             ..NodeLocalMemo::default()
         }
@@ -200,7 +225,7 @@ impl NodeLocalMemo {
         &mut self,
         snapshot: &Snapshot,
         pod: &Pod,
-    ) -> (Option<&mut TemplateRows>, &DomainTallies) {
+    ) -> (Option<&mut TemplateRows>, &KeptCounts) {
         let nodes = snapshot.node_set();
         if self.nodes.as_ref() != Some(&nodes) {
             self.templates.clear();

@@ -2,9 +2,13 @@
 //! the required anti-affinity of existing pods (Filter, with PreFilter topology counts
 //! that preemption updates pod by pod); preferred terms of both sides (Score).
 
+mod term_tally;
+
 use std::collections::BTreeMap;
 
 use rayon::prelude::*;
+pub use term_tally::TermTallies;
+use term_tally::with_term_tally;
 
 use super::{FilterPlugin, MAX_NODE_SCORE, NodeScorer};
 use crate::engine::Evaluation;
@@ -219,42 +223,6 @@ impl<'a> OwnTerm<'a> {
     }
 }
 
-/// `(node, topology key)` pairs: a term selected a pod on the node.
-type TermHits<'a> = Vec<(&'a Node, &'a str)>;
-
-/// `(node, topology key)` for the incoming pod's required affinity terms (every term
-/// selecting one pod) and anti-affinity terms (each term on its own) that select pods
-/// on `info`; nodes the probes rule out are not visited pod by pod.
-fn own_terms_selecting<'a>(
-    info: &'a NodeInfo,
-    affinity: &[OwnTerm<'a>],
-    anti: &[OwnTerm<'a>],
-) -> (TermHits<'a>, TermHits<'a>) {
-    let node = &*info.node;
-    let mut affinity_hits = Vec::new();
-    let mut anti_hits = Vec::new();
-    if !affinity.is_empty() && affinity.iter().all(|t| t.may_select_on(info)) {
-        for p in &info.pods {
-            if affinity.iter().all(|t| own_term_matches(t.term, &p.pod)) {
-                affinity_hits.extend(
-                    affinity
-                        .iter()
-                        .map(|t| (node, t.term.topology_key.as_str())),
-                );
-            }
-        }
-    }
-    for t in anti.iter().filter(|t| t.may_select_on(info)) {
-        let key = t.term.topology_key.as_str();
-        let selected = info
-            .pods
-            .iter()
-            .filter(|p| own_term_matches(t.term, &p.pod));
-        anti_hits.extend(selected.map(|_| (node, key)));
-    }
-    (affinity_hits, anti_hits)
-}
-
 /// PreFilter state.
 #[derive(Debug, Clone)]
 pub struct FilterState {
@@ -266,8 +234,14 @@ pub struct FilterState {
     anti_affinity_counts: TopologyCounts,
 }
 
-/// PreFilter: `None` (skip) when neither side has a required term that matters.
-pub fn pre_filter(snapshot: &Snapshot, pod: &Pod, evaluation: Evaluation) -> Option<FilterState> {
+/// PreFilter: `None` (skip) when neither side has a required term that matters. With
+/// `kept` (a memo's), the fast path's counts of the pod's own terms are kept there.
+pub fn pre_filter(
+    snapshot: &Snapshot,
+    pod: &Pod,
+    evaluation: Evaluation,
+    kept: Option<&TermTallies>,
+) -> Option<FilterState> {
     let affinity: Vec<PodAffinityTerm> = pod
         .pod_affinity
         .required_affinity
@@ -304,27 +278,34 @@ pub fn pre_filter(snapshot: &Snapshot, pod: &Pod, evaluation: Evaluation) -> Opt
             state.existing_anti_affinity_counts.bump(node, key, count);
         }
         if own_terms {
-            let affinity: Vec<OwnTerm> = state.affinity.iter().map(OwnTerm::new).collect();
-            let anti: Vec<OwnTerm> = state.anti_affinity.iter().map(OwnTerm::new).collect();
-            let (affinity_hits, anti_hits) = snapshot
-                .nodes
-                .par_iter()
-                .with_min_len(crate::engine::task_len(1))
-                .map(|info| own_terms_selecting(info, &affinity, &anti))
-                .reduce(
-                    || (Vec::new(), Vec::new()),
-                    |mut a, b| {
-                        a.0.extend(b.0);
-                        a.1.extend(b.1);
-                        a
-                    },
-                );
-            for (node, key) in affinity_hits {
-                state.affinity_counts.bump(node, key, 1);
+            // Selectors: every affinity term at once (a pod counts when it matches
+            // them all), then each anti-affinity term on its own.
+            let has_affinity = !state.affinity.is_empty();
+            let mut selectors: Vec<Vec<PodAffinityTerm>> = Vec::new();
+            if has_affinity {
+                selectors.push(state.affinity.clone());
             }
-            for (node, key) in anti_hits {
-                state.anti_affinity_counts.bump(node, key, 1);
-            }
+            selectors.extend(state.anti_affinity.iter().map(|t| vec![t.clone()]));
+            with_term_tally(kept, snapshot, &selectors, |tally| {
+                for (at, counts) in tally.selecting() {
+                    let node = &snapshot.nodes[at].node;
+                    let (affinity, anti) = counts.split_at(usize::from(has_affinity));
+                    for &n in affinity.iter().filter(|n| **n > 0) {
+                        for t in &state.affinity {
+                            state
+                                .affinity_counts
+                                .bump(node, &t.topology_key, i64::from(n));
+                        }
+                    }
+                    for (t, &n) in state.anti_affinity.iter().zip(anti) {
+                        if n > 0 {
+                            state
+                                .anti_affinity_counts
+                                .bump(node, &t.topology_key, i64::from(n));
+                        }
+                    }
+                }
+            });
         }
     } else {
         let relevant = snapshot
@@ -483,8 +464,14 @@ fn on_node<'n>(
     }
 }
 
-/// PreScore: `None` (skip) when no existing pod contributes anything.
-pub fn pre_score(snapshot: &Snapshot, pod: &Pod, evaluation: Evaluation) -> Option<Scorer> {
+/// PreScore: `None` (skip) when no existing pod contributes anything. With `kept` (a
+/// memo's), the fast path's counts of the pod's own terms are kept there.
+pub fn pre_score(
+    snapshot: &Snapshot,
+    pod: &Pod,
+    evaluation: Evaluation,
+    kept: Option<&TermTallies>,
+) -> Option<Scorer> {
     let preferred = resolve_weighted(&pod.pod_affinity.preferred_affinity, snapshot);
     let preferred_anti = resolve_weighted(&pod.pod_affinity.preferred_anti_affinity, snapshot);
     let has_constraints = !preferred.is_empty() || !preferred_anti.is_empty();
@@ -503,36 +490,28 @@ pub fn pre_score(snapshot: &Snapshot, pod: &Pod, evaluation: Evaluation) -> Opti
             );
             // The incoming pod's preferred terms, selecting existing pods: the weight
             // once per pod selected, on nodes the probes do not rule out.
-            let own: Vec<(OwnTerm, i64)> = [(&preferred, 1), (&preferred_anti, -1)]
+            let own: Vec<(&PodAffinityTerm, i64)> = [(&preferred, 1), (&preferred_anti, -1)]
                 .into_iter()
                 .flat_map(|(terms, sign)| {
                     terms
                         .iter()
-                        .map(move |w| (OwnTerm::new(&w.term), sign * i64::from(w.weight)))
+                        .map(move |w| (&w.term, sign * i64::from(w.weight)))
                 })
                 .collect();
             if !own.is_empty() {
-                let selecting: Vec<(&str, &str, i64)> = snapshot
-                    .nodes
-                    .par_iter()
-                    .with_min_len(crate::engine::task_len(1))
-                    .flat_map_iter(|info| {
-                        let mut out = Vec::new();
-                        for (t, weight) in own.iter().filter(|(t, _)| t.may_select_on(info)) {
-                            let selected = info
-                                .pods
-                                .iter()
-                                .filter(|p| own_term_matches(t.term, &p.pod))
-                                .count() as i64;
-                            if selected > 0 {
-                                let key = t.term.topology_key.as_str();
-                                on_node(&info.node, [(key, weight * selected)], &mut out);
+                let selectors: Vec<Vec<PodAffinityTerm>> =
+                    own.iter().map(|(t, _)| vec![(*t).clone()]).collect();
+                with_term_tally(kept, snapshot, &selectors, |tally| {
+                    for (at, counts) in tally.selecting() {
+                        let node = &snapshot.nodes[at].node;
+                        for ((t, weight), &n) in own.iter().zip(counts) {
+                            if n > 0 {
+                                let key = t.topology_key.as_str();
+                                on_node(node, [(key, weight * i64::from(n))], &mut contributions);
                             }
                         }
-                        out
-                    })
-                    .collect();
-                contributions.extend(selecting);
+                    }
+                });
             }
             contributions
         }

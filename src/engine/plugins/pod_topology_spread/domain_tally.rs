@@ -2,24 +2,20 @@
 //! matching pods and topology domain, summed per domain ([`Tally`]), and the tallies a
 //! memo keeps across decisions ([`DomainTallies`]).
 //!
-//! A tally keeps the node list it was counted on. Brought to a later snapshot, it
-//! recounts only the nodes that are not the very same `NodeInfo` (snapshots share
-//! untouched nodes, and node lists share untouched chunks, so finding them costs a
-//! pointer compare per chunk): it takes their old share off the sums and adds the new
-//! one. A sequence that places replicas of a spread app thus pays for the node each
-//! placement changed, not for the cluster. Domains are value ids of the snapshot's node
-//! label index; a tally meeting another index (nodes relabelled or moved) counts afresh.
+//! A kept tally is brought to a later snapshot by recounting the nodes that changed
+//! ([`NodeCells`]), taking their old share off the sums and adding the new one: a
+//! sequence that places replicas of a spread app pays for the node each placement
+//! changed, not for the cluster. Domains are value ids of the snapshot's node label
+//! index; a tally meeting another index (nodes relabelled or moved) counts afresh.
 
-use std::sync::{Arc, Mutex, PoisonError};
-
-use rayon::prelude::*;
+use std::sync::Arc;
 
 use super::{count_matching, node_included};
 use crate::engine::label_counts::Probe;
+use crate::engine::node_cells::{Kept, NodeCells, with_kept};
 use crate::engine::node_label_index::NodeLabelIndex;
 use crate::engine::plugins::node_affinity::RequiredOnIndex;
-use crate::engine::snapshot::{NodeInfo, NodeList, Snapshot};
-use crate::engine::{NODES_PER_TASK, task_len};
+use crate::engine::snapshot::{NodeInfo, Snapshot};
 use crate::model::{Pod, TopologySpreadConstraint};
 
 /// What one node holds for one constraint.
@@ -42,8 +38,8 @@ pub struct Domain {
     pub nodes: u32,
 }
 
-/// Whether `a` and `b` are counted the same for `constraints`: the same namespace, and
-/// the same fields the inclusion policies read.
+/// Whether `a` and `b` are counted the same: the same namespace, and the same fields
+/// the inclusion policies read.
 fn same_inputs(a: &Pod, b: &Pod) -> bool {
     a.namespace == b.namespace
         && a.node_selector == b.node_selector
@@ -56,11 +52,10 @@ pub struct Tally {
     /// The pod it counts for (its namespace and inclusion fields) and the constraints.
     pod: Pod,
     constraints: Vec<TopologySpreadConstraint>,
-    /// The index whose value ids the cells hold, and the nodes counted.
+    /// The index whose value ids the cells hold.
     index: Arc<NodeLabelIndex>,
-    nodes: NodeList,
-    /// Per node, per constraint (row-major).
-    cells: Vec<Cell>,
+    /// Per node, a cell per constraint.
+    cells: NodeCells<Cell>,
     /// Per constraint: the sums by value id.
     domains: Vec<Vec<Domain>>,
 }
@@ -72,8 +67,7 @@ impl Tally {
             pod: pod.clone(),
             constraints: constraints.to_vec(),
             index: Arc::default(),
-            nodes: NodeList::default(),
-            cells: Vec::new(),
+            cells: NodeCells::new(constraints.len()),
             domains: Vec::new(),
         }
     }
@@ -84,7 +78,7 @@ impl Tally {
 
     /// What node `node` (its index in the snapshot) holds for constraint `k`.
     pub fn cell(&self, node: usize, k: usize) -> Cell {
-        self.cells[node * self.constraints.len() + k]
+        self.cells.of(node)[k]
     }
 
     /// Constraint `k`'s sums by value id of its topology key.
@@ -94,14 +88,10 @@ impl Tally {
 
     /// Brings the tally to `snapshot`: recounts the nodes it did not count as they are.
     fn refresh(&mut self, snapshot: &Snapshot) {
-        let width = self.constraints.len();
         let index = snapshot.node_labels_shared();
-        let changed = if Arc::ptr_eq(&self.index, index) {
-            snapshot.nodes.differing(&self.nodes, Arc::ptr_eq)
-        } else {
+        if !Arc::ptr_eq(&self.index, index) || self.domains.is_empty() {
             self.index = Arc::clone(index);
-            self.nodes = NodeList::default();
-            self.cells = vec![Cell::default(); snapshot.nodes.len() * width];
+            self.cells.forget();
             self.domains = self
                 .constraints
                 .iter()
@@ -110,73 +100,51 @@ impl Tally {
                     vec![Domain::default(); values]
                 })
                 .collect();
-            (0..snapshot.nodes.len()).collect()
-        };
-        if changed.is_empty() {
-            return;
         }
-        let fresh = self.count(snapshot, &changed);
-        for (&at, fresh) in changed.iter().zip(fresh.chunks(width)) {
-            let cells = &mut self.cells[at * width..(at + 1) * width];
-            for (k, (old, new)) in cells.iter_mut().zip(fresh).enumerate() {
-                if let Some(d) = old.domain {
-                    let domain = &mut self.domains[k][d as usize];
-                    domain.pods -= i64::from(old.pods);
-                    domain.nodes -= 1;
-                }
-                if let Some(d) = new.domain {
-                    let domain = &mut self.domains[k][d as usize];
-                    domain.pods += i64::from(new.pods);
-                    domain.nodes += 1;
-                }
-                *old = *new;
-            }
-        }
-        self.nodes = snapshot.nodes.clone();
-    }
-
-    /// The cells of the nodes at `changed`, row-major; in parallel when there are many.
-    fn count(&self, snapshot: &Snapshot, changed: &[usize]) -> Vec<Cell> {
-        let width = self.constraints.len();
         let pod = &self.pod;
-        let columns: Vec<_> = self
-            .constraints
+        let constraints = &self.constraints;
+        let columns: Vec<_> = constraints
             .iter()
-            .map(|c| self.index.column(&c.topology_key))
+            .map(|c| index.column(&c.topology_key))
             .collect();
-        let probes: Vec<Probe> = self
-            .constraints
+        let probes: Vec<Probe> = constraints
             .iter()
             .map(|c| Probe::new(&pod.namespace, &c.selector))
             .collect();
-        let required = RequiredOnIndex::new(pod, &self.index);
-        let node_cells = |at: usize, cells: &mut [Cell]| {
-            let info: &NodeInfo = &snapshot.nodes[at];
+        let required = RequiredOnIndex::new(pod, index);
+        let count = |at: usize, info: &NodeInfo, cells: &mut [Cell]| {
             let ids: Option<Vec<u32>> = columns.iter().map(|c| c.and_then(|c| c.id(at))).collect();
             let Some(ids) = ids else {
                 return;
             };
-            for (k, c) in self.constraints.iter().enumerate() {
-                let included =
-                    node_included(c, pod, &info.node, || required.matches(at, info.name()));
+            for (k, c) in constraints.iter().enumerate() {
+                let required = || required.matches(at, info.name());
                 cells[k] = Cell {
-                    domain: included.then_some(ids[k]),
+                    domain: node_included(c, pod, &info.node, required).then_some(ids[k]),
                     pods: count_matching(info, c, &pod.namespace, Some(&probes[k])) as u32,
                 };
             }
         };
-        let mut cells = vec![Cell::default(); changed.len() * width];
-        if width == 0 {
-            return cells;
-        }
-        cells
-            .par_chunks_mut(width)
-            .zip(changed.par_iter())
-            .with_min_len(task_len(NODES_PER_TASK))
-            .for_each(|(cells, &at)| node_cells(at, cells));
-        cells
+        let domains = &mut self.domains;
+        self.cells.refresh(snapshot, count, |_, old, new| {
+            for (k, (old, new)) in old.iter().zip(new).enumerate() {
+                if let Some(d) = old.domain {
+                    let domain = &mut domains[k][d as usize];
+                    domain.pods -= i64::from(old.pods);
+                    domain.nodes -= 1;
+                }
+                if let Some(d) = new.domain {
+                    let domain = &mut domains[k][d as usize];
+                    domain.pods += i64::from(new.pods);
+                    domain.nodes += 1;
+                }
+            }
+        });
     }
 }
+
+/// The tallies a memo keeps.
+pub type DomainTallies = Kept<Tally>;
 
 /// Runs `read` on the tally of `constraints` for `pod` on `snapshot`: the one `kept`
 /// holds, brought up to date, or (without `kept`) one counted afresh.
@@ -187,79 +155,15 @@ pub fn with_tally<T>(
     constraints: &[TopologySpreadConstraint],
     read: impl FnOnce(&Tally) -> T,
 ) -> T {
-    match kept {
-        Some(kept) => kept.with_tally(snapshot, pod, constraints, read),
-        None => {
-            let mut tally = Tally::new(pod, constraints);
+    with_kept(
+        kept,
+        |t: &Tally| t.counts_for(pod, constraints),
+        || Tally::new(pod, constraints),
+        |tally| {
             tally.refresh(snapshot);
-            read(&tally)
-        }
-    }
-}
-
-/// The tallies kept for a sequence's decisions (or a cluster's calls): at most `max`,
-/// the least recently used forgotten first. Each keeps the node list it counted, so
-/// the bound also bounds the old nodes kept alive.
-pub struct DomainTallies {
-    /// Least recently used first.
-    tallies: Mutex<Vec<Tally>>,
-    max: usize,
-}
-
-impl DomainTallies {
-    /// Keeps at most `max` tallies.
-    pub fn new(max: usize) -> DomainTallies {
-        DomainTallies {
-            tallies: Mutex::new(Vec::new()),
-            max: max.max(1),
-        }
-    }
-
-    fn with_tally<T>(
-        &self,
-        snapshot: &Snapshot,
-        pod: &Pod,
-        constraints: &[TopologySpreadConstraint],
-        read: impl FnOnce(&Tally) -> T,
-    ) -> T {
-        // One decision reads a memo at a time: the lock is never contended. A panic
-        // while refreshing leaves a tally half-counted, so a poisoned list starts over.
-        let mut tallies = self.tallies.lock().unwrap_or_else(|poisoned| {
-            let mut tallies = poisoned.into_inner();
-            tallies.clear();
-            tallies
-        });
-        self.tallies.clear_poison();
-        let found = tallies.iter().position(|t| t.counts_for(pod, constraints));
-        let mut tally = match found {
-            Some(i) => tallies.remove(i),
-            None => Tally::new(pod, constraints),
-        };
-        tally.refresh(snapshot);
-        let answer = read(&tally);
-        if tallies.len() == self.max {
-            tallies.remove(0);
-        }
-        tallies.push(tally);
-        answer
-    }
-
-    /// How many tallies it keeps.
-    #[cfg(test)]
-    fn kept(&self) -> usize {
-        self.tallies
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
-    }
-
-    /// Forgets every tally.
-    pub fn clear(&mut self) {
-        self.tallies
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
-    }
+            read(tally)
+        },
+    )
 }
 
 #[cfg(test)]
@@ -314,7 +218,7 @@ mod tests {
         let constraints = incoming.topology_spread_constraints.clone();
         let kept = DomainTallies::new(4);
         for step in 0..6 {
-            let kept_view = kept.with_tally(&s, &incoming, &constraints, |t| read(t, &s));
+            let kept_view = with_tally(Some(&kept), &s, &incoming, &constraints, |t| read(t, &s));
             let fresh = with_tally(None, &s, &incoming, &constraints, |t| read(t, &s));
             assert_eq!(kept_view, fresh, "step {step}");
             // Place another web pod, on a node in the second chunk of the list.

@@ -1,0 +1,213 @@
+//! [`NodeCells`]: values computed from each node of a snapshot alone (a fixed number
+//! of cells per node), kept with the node list they were computed on, so that a later
+//! snapshot recomputes only the nodes it does not share.
+//!
+//! The cluster-wide plugins count, for the pod being placed, the pods its selectors
+//! match on every node (PodTopologySpread's domains, InterPodAffinity's own terms).
+//! Replicas of an app ask the same question, and a placement changes one node: kept
+//! by a memo, the counts are brought to the next snapshot by recounting the nodes that
+//! are not the very same `NodeInfo` (snapshots share untouched nodes, and node lists
+//! share untouched chunks, so finding them costs a pointer compare per chunk). [`Kept`]
+//! holds such counts for a memo.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rayon::prelude::*;
+
+use super::snapshot::{NodeInfo, NodeList, Snapshot};
+use super::{NODES_PER_TASK, task_len};
+
+/// `width` cells per node of the node list they were computed on.
+pub struct NodeCells<C> {
+    width: usize,
+    /// The nodes the cells were computed on (empty before the first refresh).
+    nodes: NodeList,
+    /// Per node, `width` cells (row-major).
+    cells: Vec<C>,
+}
+
+impl<C: Copy + Default + Send + Sync> NodeCells<C> {
+    /// No cells yet, `width` per node once refreshed.
+    pub fn new(width: usize) -> NodeCells<C> {
+        NodeCells {
+            width,
+            nodes: NodeList::default(),
+            cells: Vec::new(),
+        }
+    }
+
+    /// Forgets every node's cells: the next refresh computes them all.
+    pub fn forget(&mut self) {
+        self.nodes = NodeList::default();
+        self.cells.clear();
+    }
+
+    /// Node `at`'s cells (its index in the snapshot last refreshed to).
+    pub fn of(&self, at: usize) -> &[C] {
+        &self.cells[at * self.width..(at + 1) * self.width]
+    }
+
+    /// Every node's cells, in snapshot order.
+    pub fn rows(&self) -> std::slice::ChunksExact<'_, C> {
+        self.cells.chunks_exact(self.width.max(1))
+    }
+
+    /// Brings the cells to `snapshot`: `compute` fills the cells of each node not
+    /// computed as it is now (they start at their default; in parallel when there are
+    /// many), then `changed` sees each such node's place, old cells (default for a node
+    /// never computed) and new ones, in snapshot order.
+    pub fn refresh(
+        &mut self,
+        snapshot: &Snapshot,
+        compute: impl Fn(usize, &NodeInfo, &mut [C]) + Sync,
+        mut changed: impl FnMut(usize, &[C], &[C]),
+    ) {
+        let width = self.width;
+        let num_nodes = snapshot.nodes.len();
+        if self.nodes.len() != num_nodes || self.cells.len() != num_nodes * width {
+            self.cells = vec![C::default(); num_nodes * width];
+            self.nodes = NodeList::default();
+        }
+        let at = snapshot.nodes.differing(&self.nodes, Arc::ptr_eq);
+        if at.is_empty() {
+            return;
+        }
+        let mut fresh = vec![C::default(); at.len() * width];
+        if width > 0 {
+            fresh
+                .par_chunks_mut(width)
+                .zip(at.par_iter())
+                .with_min_len(task_len(NODES_PER_TASK))
+                .for_each(|(cells, &i)| compute(i, &snapshot.nodes[i], cells));
+        }
+        for (&i, new) in at.iter().zip(fresh.chunks_exact(width.max(1))) {
+            let old = &mut self.cells[i * width..(i + 1) * width];
+            changed(i, old, new);
+            old.copy_from_slice(new);
+        }
+        self.nodes = snapshot.nodes.clone();
+    }
+}
+
+/// Counts a memo keeps across decisions (each holds [`NodeCells`]): at most `max`, the
+/// least recently used forgotten first. Each keeps the node list it counted, so the
+/// bound also bounds the old nodes kept alive.
+pub struct Kept<T> {
+    /// Least recently used first.
+    items: Mutex<Vec<T>>,
+    max: usize,
+}
+
+impl<T> Kept<T> {
+    /// Keeps at most `max`.
+    pub fn new(max: usize) -> Kept<T> {
+        Kept {
+            items: Mutex::new(Vec::new()),
+            max: max.max(1),
+        }
+    }
+
+    /// Runs `read` on the kept item that `answers` the question (a new one made by
+    /// `make` when none does), which then becomes the most recently used.
+    pub fn with<R>(
+        &self,
+        answers: impl Fn(&T) -> bool,
+        make: impl FnOnce() -> T,
+        read: impl FnOnce(&mut T) -> R,
+    ) -> R {
+        // One decision reads a memo at a time: the lock is never contended. A panic
+        // while an item was being brought up to date leaves it half-counted, so a
+        // poisoned list starts over.
+        let mut items = self.items.lock().unwrap_or_else(|poisoned| {
+            let mut items = poisoned.into_inner();
+            items.clear();
+            items
+        });
+        self.items.clear_poison();
+        let mut item = match items.iter().position(answers) {
+            Some(i) => items.remove(i),
+            None => make(),
+        };
+        let answer = read(&mut item);
+        if items.len() == self.max {
+            items.remove(0);
+        }
+        items.push(item);
+        answer
+    }
+
+    /// How many it keeps.
+    #[cfg(test)]
+    pub fn kept(&self) -> usize {
+        self.items
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Forgets every item.
+    pub fn clear(&mut self) {
+        self.items
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+}
+
+/// [`Kept::with`] when there is a `kept` list; otherwise `read` runs on a new item.
+pub fn with_kept<T, R>(
+    kept: Option<&Kept<T>>,
+    answers: impl Fn(&T) -> bool,
+    make: impl FnOnce() -> T,
+    read: impl FnOnce(&mut T) -> R,
+) -> R {
+    match kept {
+        Some(kept) => kept.with(answers, make, read),
+        None => read(&mut make()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::test_support::{bound, node, pending, pod, snapshot};
+
+    /// One cell per node: how many pods it holds.
+    fn pods_per_node(cells: &mut NodeCells<u32>, s: &Snapshot) -> Vec<usize> {
+        let mut recounted = Vec::new();
+        cells.refresh(
+            s,
+            |_, info, cells| cells[0] = info.pods.len() as u32,
+            |at, _, _| recounted.push(at),
+        );
+        recounted
+    }
+
+    #[test]
+    fn a_refresh_recomputes_the_nodes_the_snapshot_changed() {
+        let nodes = (0..100)
+            .map(|i| node(&format!("n{i:03}"), "4", "8Gi", 110))
+            .collect();
+        let s = snapshot(nodes, vec![]);
+        let mut cells = NodeCells::new(1);
+        assert_eq!(
+            pods_per_node(&mut cells, &s).len(),
+            100,
+            "first: every node"
+        );
+        assert_eq!(pods_per_node(&mut cells, &s), Vec::<usize>::new(), "same");
+        let mut edit = s.edit();
+        for (name, at) in [("a", 3), ("b", 70), ("c", 70)] {
+            let placed = bound(pod(name, "100m", ""), &format!("n{at:03}"));
+            edit.add_pod(pending(&s, &placed));
+        }
+        let later = edit.finish();
+        assert_eq!(pods_per_node(&mut cells, &later), vec![3, 70]);
+        assert_eq!(
+            (cells.of(3), cells.of(70), cells.of(4)),
+            (&[1][..], &[2][..], &[0][..])
+        );
+        cells.forget();
+        assert_eq!(pods_per_node(&mut cells, &later).len(), 100, "forgotten");
+    }
+}
