@@ -104,24 +104,26 @@ fn first_rejection(
     plugins: &[&dyn FilterPlugin],
     state: &CycleState,
     node: &NodeInfo,
+    at: usize,
 ) -> Option<Status> {
     plugins
         .iter()
-        .find_map(|p| p.filter(state, node).map(|s| s.with_plugin(p.name())))
+        .find_map(|p| p.filter(state, node, at).map(|s| s.with_plugin(p.name())))
 }
 
 /// The first of the cluster-wide filters to reject the node (none runs when PreFilter
 /// skipped them all).
-fn cluster_rejection(state: &CycleState, node: &NodeInfo) -> Option<Status> {
+fn cluster_rejection(state: &CycleState, node: &NodeInfo, at: usize) -> Option<Status> {
     if !state.runs_cluster_filters() {
         return None;
     }
-    first_rejection(&CLUSTER_FILTERS, state, node)
+    first_rejection(&CLUSTER_FILTERS, state, node, at)
 }
 
 /// `RunFilterPlugins`: the first rejecting plugin's status, or `None` when the node fits.
-pub fn run_filters(state: &CycleState, node: &NodeInfo) -> Option<Status> {
-    first_rejection(&NODE_LOCAL_FILTERS, state, node).or_else(|| cluster_rejection(state, node))
+pub fn run_filters(state: &CycleState, node: &NodeInfo, at: usize) -> Option<Status> {
+    first_rejection(&NODE_LOCAL_FILTERS, state, node, at)
+        .or_else(|| cluster_rejection(state, node, at))
 }
 
 /// The nominated pods that count on `node` for the pod being placed: those of at least
@@ -147,20 +149,20 @@ fn nominated_counting<'s>(
 pub fn run_filters_remembering<'m>(
     snapshot: &Snapshot,
     state: &CycleState,
-    node: &Arc<NodeInfo>,
+    (node, at): (&Arc<NodeInfo>, usize),
     nominated: bool,
     memo: &'m mut NodeMemo,
 ) -> Option<Cow<'m, Status>> {
     if nominated && !nominated_counting(snapshot, state, node).is_empty() {
-        return run_filters_with_nominated(snapshot, state, node).map(Cow::Owned);
+        return run_filters_with_nominated(snapshot, state, node, at).map(Cow::Owned);
     }
     if memo.filter(node).is_none() {
-        let local = first_rejection(&NODE_LOCAL_FILTERS, state, node);
+        let local = first_rejection(&NODE_LOCAL_FILTERS, state, node, at);
         memo.remember_filter(node, local);
     }
     match memo.filter(node).expect("remembered above") {
         Some(rejected) => Some(Cow::Borrowed(rejected)),
-        None => cluster_rejection(state, node).map(Cow::Owned),
+        None => cluster_rejection(state, node, at).map(Cow::Owned),
     }
 }
 
@@ -170,10 +172,11 @@ pub fn run_filters_with_nominated(
     snapshot: &Snapshot,
     state: &CycleState,
     node: &NodeInfo,
+    at: usize,
 ) -> Option<Status> {
     let nominated = nominated_counting(snapshot, state, node);
     if nominated.is_empty() {
-        return run_filters(state, node);
+        return run_filters(state, node, at);
     }
     let mut with_nominated = node.clone();
     let mut state_with_nominated = state.clone();
@@ -181,10 +184,10 @@ pub fn run_filters_with_nominated(
         with_nominated.add_pod(Arc::clone(p));
         state_with_nominated.add_pod(p, &with_nominated.node);
     }
-    if let Some(status) = run_filters(&state_with_nominated, &with_nominated) {
+    if let Some(status) = run_filters(&state_with_nominated, &with_nominated, at) {
         return Some(status);
     }
-    run_filters(state, node)
+    run_filters(state, node, at)
 }
 
 /// The same pod: same uid, or same namespace and name (a manifest without a uid).

@@ -467,13 +467,14 @@ fn filter_every_node<'s>(
             || nominated_nodes.binary_search(&i).is_ok();
         let status = match memo {
             Some(memo) => {
+                let node = (node, i);
                 framework::run_filters_remembering(snapshot, &pre.state, node, nominated_here, memo)
                     .map(std::borrow::Cow::into_owned)
             }
             None if nominated_here => {
-                framework::run_filters_with_nominated(snapshot, &pre.state, node)
+                framework::run_filters_with_nominated(snapshot, &pre.state, node, i)
             }
-            None => framework::run_filters(&pre.state, node),
+            None => framework::run_filters(&pre.state, node, i),
         };
         status.map(|s| (s, "Filter"))
     };
@@ -561,7 +562,9 @@ fn node_local_feasible<'s>(
         .enumerate()
     {
         let nominated_here = nominated.next_if_eq(&i).is_some();
-        if framework::run_filters_remembering(snapshot, state, node, nominated_here, memo).is_none()
+        let node_at = (node, i);
+        if framework::run_filters_remembering(snapshot, state, node_at, nominated_here, memo)
+            .is_none()
         {
             feasible.push(i, node);
         }

@@ -17,6 +17,8 @@ use crate::model::selector::Requirement;
 pub struct LabelColumn {
     of_node: Vec<u32>,
     values: Vec<String>,
+    /// The ids in the order of their values (to find a value's id).
+    by_value: Vec<u32>,
 }
 
 impl LabelColumn {
@@ -31,6 +33,15 @@ impl LabelColumn {
     /// The value with id `id`.
     pub fn value(&self, id: u32) -> &str {
         &self.values[id as usize]
+    }
+
+    /// The id of value `value`, `None` when no node has it.
+    pub fn id_of(&self, value: &str) -> Option<u32> {
+        let at = self
+            .by_value
+            .binary_search_by(|id| self.values[*id as usize].as_str().cmp(value))
+            .ok()?;
+        Some(self.by_value[at])
     }
 
     /// How many distinct values the nodes have (ids are `0..distinct()`).
@@ -64,6 +75,11 @@ impl NodeLabelIndex {
             .into_iter()
             .map(|(key, (mut column, _))| {
                 column.of_node.resize(nodes.len(), LabelColumn::ABSENT);
+                let mut by_value: Vec<u32> = (0..column.values.len() as u32).collect();
+                by_value.sort_unstable_by(|a, b| {
+                    column.values[*a as usize].cmp(&column.values[*b as usize])
+                });
+                column.by_value = by_value;
                 (key.to_string(), column)
             })
             .collect();
@@ -140,6 +156,11 @@ mod tests {
         assert_eq!(pool.id(1), None, "b has no pool");
         assert_eq!(pool.value(pool.id(2).unwrap()), "general");
         assert!(index.column("missing").is_none());
+        for value in ["z1", "z2"] {
+            assert_eq!(zone.value(zone.id_of(value).expect("a zone")), value);
+        }
+        assert_eq!(zone.id_of("z3"), None);
+        assert_eq!(pool.id_of("gpu"), pool.id(0));
     }
 
     #[test]

@@ -136,11 +136,11 @@ fn pdb_violations<'a>(pods: &[impl Evictable<'a>]) -> Vec<Violations<'a>> {
         .collect()
 }
 
-/// `SelectVictimsOnNode`.
+/// `SelectVictimsOnNode` on `node`, at place `at` in the snapshot.
 pub fn select_victims<'a>(
     snapshot: &Snapshot,
     state: &CycleState,
-    node: &'a NodeInfo,
+    (node, at): (&'a NodeInfo, usize),
 ) -> Result<NodeVictims<'a>, Status> {
     let incoming = &state.pod.pod;
     let mut potential: Vec<&'a Arc<PodInfo>> = node
@@ -157,7 +157,7 @@ pub fn select_victims<'a>(
     if potential.is_empty() {
         return Err(Status::unresolvable(NO_VICTIMS));
     }
-    if let Some(status) = run_filters_with_nominated(snapshot, &state, &copy) {
+    if let Some(status) = run_filters_with_nominated(snapshot, &state, &copy, at) {
         return Err(status);
     }
     // Stable: pods equal in importance keep the node's order.
@@ -165,7 +165,7 @@ pub fn select_victims<'a>(
     Ok(reprieve(&potential, |p| {
         copy.add_pod(Arc::clone(p));
         state.add_pod(p, &copy.node);
-        let fits = run_filters_with_nominated(snapshot, &state, &copy).is_none();
+        let fits = run_filters_with_nominated(snapshot, &state, &copy, at).is_none();
         if !fits {
             copy.remove_pod(&p.pod.uid);
             state.remove_pod(p, &copy.node);
@@ -306,7 +306,11 @@ fn screen<'a>(state: &CycleState, node: &NodeInfo) -> Result<i32, DryRun<'a>> {
 /// topology spread or inter-pod affinity state, no host ports, no nominated pods that
 /// count here), the reprieve is arithmetic on the ladder's requests, in the ladder's
 /// order. Everything else runs the full filter plugins.
-fn dry_run_fast<'a>(snapshot: &Snapshot, state: &CycleState, node: &'a NodeInfo) -> DryRun<'a> {
+fn dry_run_fast<'a>(
+    snapshot: &Snapshot,
+    state: &CycleState,
+    (node, at): (&'a NodeInfo, usize),
+) -> DryRun<'a> {
     let incoming = &state.pod.pod;
     let request = &state.pod.requests;
     let exact_scalars = !request.scalars.is_empty();
@@ -323,7 +327,7 @@ fn dry_run_fast<'a>(snapshot: &Snapshot, state: &CycleState, node: &'a NodeInfo)
             .iter()
             .any(|p| p.pod.priority >= incoming.priority);
     if !only_resources_change {
-        return match select_victims(snapshot, state, node) {
+        return match select_victims(snapshot, state, (node, at)) {
             Ok(v) => DryRun::Candidate(v),
             Err(status) => DryRun::Rejected(status),
         };
@@ -469,7 +473,10 @@ fn fast_dry_runs<'a>(
         .min()
         .copied();
     let bounds: Vec<Option<i32>> = screened.iter().map(|s| s.as_ref().ok().copied()).collect();
-    let run = |pos: usize| dry_run_fast(snapshot, state, &snapshot.nodes[potential[pos].1]);
+    let run = |pos: usize| {
+        let at = potential[pos].1;
+        dry_run_fast(snapshot, state, (&snapshot.nodes[at], at))
+    };
     let mut results: Vec<Option<DryRun>> = screened
         .into_par_iter()
         .with_min_len(task_len(1))
@@ -542,10 +549,12 @@ pub fn preempt(
         Evaluation::Straightforward => potential
             .iter()
             .map(|&(_, i)| {
-                Some(match select_victims(snapshot, state, &snapshot.nodes[i]) {
-                    Ok(v) => DryRun::Candidate(v),
-                    Err(status) => DryRun::Rejected(status),
-                })
+                Some(
+                    match select_victims(snapshot, state, (&snapshot.nodes[i], i)) {
+                        Ok(v) => DryRun::Candidate(v),
+                        Err(status) => DryRun::Rejected(status),
+                    },
+                )
             })
             .collect(),
     };
@@ -571,7 +580,7 @@ pub fn preempt(
         for (name, i) in unexplained {
             // A node whose requests do not fit is never a candidate; the full run
             // only finds out which filter says so first.
-            let status = select_victims(snapshot, state, &snapshot.nodes[i])
+            let status = select_victims(snapshot, state, (&snapshot.nodes[i], i))
                 .err()
                 .unwrap_or_else(|| {
                     Status::new(
@@ -1230,7 +1239,7 @@ mod tests {
             crate::engine::Evaluation::Fast,
             None,
         );
-        let v = select_victims(&s, &pre.state, &s.nodes[0]).expect("candidate");
+        let v = select_victims(&s, &pre.state, (&s.nodes[0], 0)).expect("candidate");
         let names: Vec<&str> = v.victims.iter().map(|(p, _)| p.pod.name.as_str()).collect();
         assert_eq!(names, ["p100", "p50"]);
         assert_eq!(v.num_pdb_violations, 0);

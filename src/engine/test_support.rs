@@ -217,7 +217,7 @@ pub fn run_filter(
 ) -> Option<Status> {
     with_pre_filter(snapshot, pod, |pre| {
         let i = snapshot.node_index(node).expect("unknown node");
-        plugin.filter(&pre.state, &snapshot.nodes[i])
+        plugin.filter(&pre.state, &snapshot.nodes[i], i)
     })
 }
 

@@ -10,11 +10,12 @@ use rayon::prelude::*;
 pub use term_tally::TermTallies;
 use term_tally::with_term_tally;
 
-use super::{FilterPlugin, MAX_NODE_SCORE, NodeScorer};
+use super::{FilterPlugin, MAX_NODE_SCORE, NodeScorer, NodeVerdicts};
 use crate::engine::Evaluation;
 use crate::engine::affinity_index::TermGroup;
 use crate::engine::cycle_state::CycleState;
 use crate::engine::label_counts::Probe;
+use crate::engine::node_label_index::{LabelColumn, NodeLabelIndex};
 use crate::engine::snapshot::{NodeInfo, PodInfo, Snapshot};
 use crate::engine::status::Status;
 use crate::hashing::NameMap;
@@ -232,6 +233,44 @@ pub struct FilterState {
     existing_anti_affinity_counts: TopologyCounts,
     affinity_counts: TopologyCounts,
     anti_affinity_counts: TopologyCounts,
+    /// The fast path's Filter verdicts, until preemption changes the counts.
+    verdicts: Option<NodeVerdicts>,
+}
+
+/// [`NodeVerdicts`] codes, one per Filter reason.
+const FAILS_AFFINITY: u8 = 1;
+const FAILS_ANTI_AFFINITY: u8 = 2;
+const FAILS_EXISTING_ANTI_AFFINITY: u8 = 3;
+
+/// One topology key read from the node label index: its column, and which of its value
+/// ids have a positive count.
+struct PositiveOnIndex<'i> {
+    column: Option<&'i LabelColumn>,
+    positive: Vec<bool>,
+}
+
+impl<'i> PositiveOnIndex<'i> {
+    fn new(index: &'i NodeLabelIndex, counts: &TopologyCounts, key: &str) -> PositiveOnIndex<'i> {
+        let column = index.column(key);
+        let mut positive = vec![false; column.map_or(0, LabelColumn::distinct)];
+        if let (Some(column), Some(values)) = (column, counts.0.get(key)) {
+            let ids = values.iter().filter(|(_, n)| **n > 0);
+            for id in ids.filter_map(|(value, _)| column.id_of(value)) {
+                positive[id as usize] = true;
+            }
+        }
+        PositiveOnIndex { column, positive }
+    }
+
+    /// Node `at`'s value id, `None` when it lacks the key.
+    fn id(&self, at: usize) -> Option<u32> {
+        self.column.and_then(|c| c.id(at))
+    }
+
+    /// Whether node `at` has the key with a value whose count is positive.
+    fn positive_at(&self, at: usize) -> bool {
+        self.id(at).is_some_and(|id| self.positive[id as usize])
+    }
 }
 
 /// PreFilter: `None` (skip) when neither side has a required term that matters. With
@@ -262,6 +301,7 @@ pub fn pre_filter(
         existing_anti_affinity_counts: TopologyCounts::default(),
         affinity_counts: TopologyCounts::default(),
         anti_affinity_counts: TopologyCounts::default(),
+        verdicts: None,
     };
     let own_terms = !state.affinity.is_empty() || !state.anti_affinity.is_empty();
     if evaluation == Evaluation::Fast {
@@ -326,10 +366,51 @@ pub fn pre_filter(
     if state.existing_anti_affinity_counts.is_empty() && !own_terms {
         return None;
     }
+    if evaluation == Evaluation::Fast {
+        state.verdicts = Some(state.verdicts_on_index(snapshot, pod));
+    }
     Some(state)
 }
 
 impl FilterState {
+    /// Filter's verdict on every node, read from the node label index (as
+    /// [`InterPodAffinity`]'s checks read the node's labels).
+    fn verdicts_on_index(&self, snapshot: &Snapshot, incoming: &Pod) -> NodeVerdicts {
+        let index = snapshot.node_label_index();
+        let on_index = |counts: &TopologyCounts, terms: &[PodAffinityTerm]| -> Vec<_> {
+            let keys = terms.iter().map(|t| t.topology_key.as_str());
+            keys.map(|key| PositiveOnIndex::new(index, counts, key))
+                .collect()
+        };
+        let affinity = on_index(&self.affinity_counts, &self.affinity);
+        let first_of_group =
+            self.affinity_counts.is_empty() && matches_all(&self.affinity, incoming);
+        let anti = if self.anti_affinity_counts.is_empty() {
+            Vec::new()
+        } else {
+            on_index(&self.anti_affinity_counts, &self.anti_affinity)
+        };
+        let existing: Vec<PositiveOnIndex> = self
+            .existing_anti_affinity_counts
+            .0
+            .keys()
+            .map(|key| PositiveOnIndex::new(index, &self.existing_anti_affinity_counts, key))
+            .collect();
+        NodeVerdicts::new((0..snapshot.nodes.len()).map(|at| {
+            let has_keys = affinity.iter().all(|a| a.id(at).is_some());
+            let pods_exist = affinity.iter().all(|a| a.positive_at(at));
+            if !has_keys || !(pods_exist || first_of_group) {
+                FAILS_AFFINITY
+            } else if anti.iter().any(|a| a.positive_at(at)) {
+                FAILS_ANTI_AFFINITY
+            } else if existing.iter().any(|e| e.positive_at(at)) {
+                FAILS_EXISTING_ANTI_AFFINITY
+            } else {
+                NodeVerdicts::PASSES
+            }
+        }))
+    }
+
     /// Existing pod `existing`'s required anti-affinity terms that select the incoming pod.
     fn count_existing_anti_affinity(
         &mut self,
@@ -359,6 +440,8 @@ impl FilterState {
 
     /// PreFilterExtensions AddPod (`delta` 1) / RemovePod (`delta` -1).
     pub fn update(&mut self, incoming: &Pod, changed: &Pod, node: &Node, delta: i64) {
+        // The counts change: the verdicts no longer hold.
+        self.verdicts = None;
         self.count_existing_anti_affinity(incoming, changed, node, delta);
         self.count_own_terms(changed, node, delta);
     }
@@ -400,8 +483,15 @@ impl FilterPlugin for InterPodAffinity {
         NAME
     }
 
-    fn filter(&self, state: &CycleState, node: &NodeInfo) -> Option<Status> {
+    fn filter(&self, state: &CycleState, node: &NodeInfo, at: usize) -> Option<Status> {
         let s = state.inter_pod.as_ref()?;
+        match s.verdicts.as_ref().and_then(|v| v.at(at)) {
+            Some(NodeVerdicts::PASSES) => return None,
+            Some(FAILS_AFFINITY) => return Some(Status::unresolvable(REASON_AFFINITY)),
+            Some(FAILS_ANTI_AFFINITY) => return Some(Status::unschedulable(REASON_ANTI_AFFINITY)),
+            Some(_) => return Some(Status::unschedulable(REASON_EXISTING_ANTI_AFFINITY)),
+            None => {}
+        }
         if !s.satisfies_affinity(&state.pod.pod, &node.node) {
             return Some(Status::unresolvable(REASON_AFFINITY));
         }

@@ -13,6 +13,8 @@ pub mod node_unschedulable;
 pub mod pod_topology_spread;
 pub mod taint_toleration;
 
+use std::sync::Arc;
+
 use super::cycle_state::CycleState;
 use super::snapshot::NodeInfo;
 use super::status::Status;
@@ -20,10 +22,34 @@ use super::status::Status;
 /// `framework.MaxNodeScore`.
 pub const MAX_NODE_SCORE: i64 = 100;
 
-/// A Filter plugin: `None` when the node passes.
+/// A Filter plugin: `None` when the node passes. `at` is the node's place in the
+/// snapshot (what the cluster-wide plugins' per-node verdicts are read by); `node` may
+/// be a changed copy of the node there (preemption's, or with nominated pods added).
 pub trait FilterPlugin: Sync {
     fn name(&self) -> &'static str;
-    fn filter(&self, state: &CycleState, node: &NodeInfo) -> Option<Status>;
+    fn filter(&self, state: &CycleState, node: &NodeInfo, at: usize) -> Option<Status>;
+}
+
+/// A cluster-wide Filter's verdict on every node by place, worked out in the fast path's
+/// PreFilter from the snapshot's node label index (a byte per node where reading each
+/// node's labels costs a few lookups): `0` passes, another value is the plugin's reason.
+/// Good until preemption adds or removes a pod; the plugin then reads the labels.
+#[derive(Debug, Clone)]
+pub struct NodeVerdicts(Arc<[u8]>);
+
+impl NodeVerdicts {
+    /// The code that passes.
+    pub const PASSES: u8 = 0;
+
+    /// Every node's verdict, in snapshot order.
+    pub fn new(verdicts: impl IntoIterator<Item = u8>) -> NodeVerdicts {
+        NodeVerdicts(verdicts.into_iter().collect())
+    }
+
+    /// The verdict on the node at `at`.
+    pub fn at(&self, at: usize) -> Option<u8> {
+        self.0.get(at).copied()
+    }
 }
 
 /// Per-query scoring data a Score plugin prepared in PreScore.

@@ -140,7 +140,7 @@ impl FilterPlugin for NodeAffinity {
         NAME
     }
 
-    fn filter(&self, state: &CycleState, node: &NodeInfo) -> Option<Status> {
+    fn filter(&self, state: &CycleState, node: &NodeInfo, _at: usize) -> Option<Status> {
         if state.skip_node_affinity {
             return None;
         }

@@ -15,7 +15,7 @@ impl FilterPlugin for NodeName {
         NAME
     }
 
-    fn filter(&self, state: &CycleState, node: &NodeInfo) -> Option<Status> {
+    fn filter(&self, state: &CycleState, node: &NodeInfo, _at: usize) -> Option<Status> {
         match &state.pod.pod.node_name {
             Some(wanted) if wanted != node.name() => Some(Status::unresolvable(REASON)),
             _ => None,

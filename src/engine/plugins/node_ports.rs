@@ -15,7 +15,7 @@ impl FilterPlugin for NodePorts {
         NAME
     }
 
-    fn filter(&self, state: &CycleState, node: &NodeInfo) -> Option<Status> {
+    fn filter(&self, state: &CycleState, node: &NodeInfo, _at: usize) -> Option<Status> {
         // With no host ports PreFilter skips the plugin; the loop is then empty.
         state
             .pod
@@ -86,7 +86,7 @@ mod tests {
             crate::engine::Evaluation::Fast,
             None,
         );
-        NodePorts.filter(&pre.state, &s.nodes[0])
+        NodePorts.filter(&pre.state, &s.nodes[0], 0)
     }
 
     #[test]

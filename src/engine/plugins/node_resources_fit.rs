@@ -100,7 +100,7 @@ impl FilterPlugin for NodeResourcesFit {
         NAME
     }
 
-    fn filter(&self, state: &CycleState, node: &NodeInfo) -> Option<Status> {
+    fn filter(&self, state: &CycleState, node: &NodeInfo, _at: usize) -> Option<Status> {
         let request = &state.pod.requests;
         // Most nodes fit: answer those without gathering reasons.
         let (alloc, allowed) = (&node.node.allocatable, node.node.allowed_pods);

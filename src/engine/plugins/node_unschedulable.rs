@@ -17,7 +17,7 @@ impl FilterPlugin for NodeUnschedulable {
         NAME
     }
 
-    fn filter(&self, state: &CycleState, node: &NodeInfo) -> Option<Status> {
+    fn filter(&self, state: &CycleState, node: &NodeInfo, _at: usize) -> Option<Status> {
         if !node.node.unschedulable {
             return None;
         }

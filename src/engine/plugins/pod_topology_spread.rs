@@ -11,7 +11,7 @@ pub use domain_tally::DomainTallies;
 use domain_tally::with_tally;
 
 use super::node_affinity::required_matches;
-use super::{FilterPlugin, MAX_NODE_SCORE, NodeScorer};
+use super::{FilterPlugin, MAX_NODE_SCORE, NodeScorer, NodeVerdicts};
 use crate::engine::Evaluation;
 use crate::engine::cycle_state::CycleState;
 use crate::engine::framework::Feasible;
@@ -168,7 +168,13 @@ pub struct FilterState {
     /// Per constraint: domain value → matching pods.
     counts: Vec<NameMap<String, i64>>,
     paths: Vec<CriticalPaths>,
+    /// The fast path's Filter verdicts, until preemption changes the counts.
+    verdicts: Option<NodeVerdicts>,
 }
+
+/// [`NodeVerdicts`] codes.
+const MISSING_LABEL: u8 = 1;
+const SKEWED: u8 = 2;
 
 /// PreFilter: `None` (skip) when the pod has no hard constraints. With `tallies` (a
 /// memo's), the fast path's counts are kept there and brought up to date.
@@ -182,14 +188,15 @@ pub fn pre_filter(
     if constraints.is_empty() {
         return None;
     }
-    let counts: Vec<NameMap<String, i64>> = match evaluation {
+    // The fast path also keeps, per constraint, the matching pods by value id.
+    let (counts, by_id): (Vec<NameMap<String, i64>>, _) = match evaluation {
         Evaluation::Fast => with_tally(tallies, snapshot, pod, &constraints, |tally| {
             let index = snapshot.node_label_index();
             let present = |k: usize| {
                 let domains = tally.domains(k).iter().enumerate();
                 domains.filter(|(_, d)| d.nodes > 0)
             };
-            constraints
+            let counts = constraints
                 .iter()
                 .enumerate()
                 .map(|(k, c)| {
@@ -199,12 +206,19 @@ pub fn pre_filter(
                         .filter_map(|(id, d)| Some((column?.value(id as u32).to_string(), d.pods)))
                         .collect()
                 })
-                .collect()
+                .collect();
+            let by_id: Vec<Vec<i64>> = (0..constraints.len())
+                .map(|k| tally.domains(k).iter().map(|d| d.pods).collect())
+                .collect();
+            (counts, Some(by_id))
         }),
-        Evaluation::Straightforward => domain_counts(snapshot, pod, &constraints)
-            .into_iter()
-            .map(|m| m.into_iter().map(|(v, n)| (v.to_string(), n)).collect())
-            .collect(),
+        Evaluation::Straightforward => {
+            let counts = domain_counts(snapshot, pod, &constraints)
+                .into_iter()
+                .map(|m| m.into_iter().map(|(v, n)| (v.to_string(), n)).collect())
+                .collect();
+            (counts, None)
+        }
     };
     let paths = counts
         .iter()
@@ -221,17 +235,53 @@ pub fn pre_filter(
         .iter()
         .map(|c| i64::from(c.selector.matches(&pod.labels)))
         .collect();
-    Some(FilterState {
+    let mut state = FilterState {
         constraints,
         self_match,
         counts,
         paths,
-    })
+        verdicts: None,
+    };
+    if let Some(by_id) = by_id {
+        state.verdicts = Some(state.verdicts_on_index(snapshot, &by_id));
+    }
+    Some(state)
 }
 
 impl FilterState {
+    /// Filter's verdict on every node, read from the node label index: `by_id` holds,
+    /// per constraint, the matching pods by value id of its topology key.
+    fn verdicts_on_index(&self, snapshot: &Snapshot, by_id: &[Vec<i64>]) -> NodeVerdicts {
+        let index = snapshot.node_label_index();
+        let columns: Vec<Option<&LabelColumn>> = self
+            .constraints
+            .iter()
+            .map(|c| index.column(&c.topology_key))
+            .collect();
+        // Per constraint: the most matching pods a domain may hold for the pod to go
+        // there.
+        let most: Vec<i64> = (0..self.constraints.len())
+            .map(|i| {
+                i64::from(self.constraints[i].max_skew) + self.min_match(i) - self.self_match[i]
+            })
+            .collect();
+        NodeVerdicts::new((0..snapshot.nodes.len()).map(|at| {
+            for (k, column) in columns.iter().enumerate() {
+                let Some(id) = column.and_then(|c| c.id(at)) else {
+                    return MISSING_LABEL;
+                };
+                if by_id[k][id as usize] > most[k] {
+                    return SKEWED;
+                }
+            }
+            NodeVerdicts::PASSES
+        }))
+    }
+
     /// PreFilterExtensions AddPod (`delta` 1) / RemovePod (`delta` -1).
     pub fn update(&mut self, incoming: &Pod, changed: &Pod, node: &Node, delta: i64) {
+        // The counts may change: the verdicts no longer hold.
+        self.verdicts = None;
         if changed.namespace != incoming.namespace || !has_all_keys(node, &self.constraints) {
             return;
         }
@@ -264,8 +314,14 @@ impl FilterPlugin for PodTopologySpread {
         NAME
     }
 
-    fn filter(&self, state: &CycleState, node: &NodeInfo) -> Option<Status> {
+    fn filter(&self, state: &CycleState, node: &NodeInfo, at: usize) -> Option<Status> {
         let s = state.spread.as_ref()?;
+        match s.verdicts.as_ref().and_then(|v| v.at(at)) {
+            Some(NodeVerdicts::PASSES) => return None,
+            Some(MISSING_LABEL) => return Some(Status::unresolvable(REASON_MISSING_LABEL)),
+            Some(_) => return Some(Status::unschedulable(REASON)),
+            None => {}
+        }
         for (i, c) in s.constraints.iter().enumerate() {
             let Some(value) = node.node.labels.get(&c.topology_key) else {
                 return Some(Status::unresolvable(REASON_MISSING_LABEL));

@@ -17,7 +17,7 @@ impl FilterPlugin for TaintToleration {
         NAME
     }
 
-    fn filter(&self, state: &CycleState, node: &NodeInfo) -> Option<Status> {
+    fn filter(&self, state: &CycleState, node: &NodeInfo, _at: usize) -> Option<Status> {
         first_untolerated_hard_taint(&node.node.taints, &state.pod.pod.tolerations)
             .map(|_| Status::unresolvable(REASON))
     }
