@@ -16,13 +16,15 @@ use crate::engine::node_cells::{Kept, NodeCells, with_kept};
 use crate::engine::node_label_index::NodeLabelIndex;
 use crate::engine::plugins::node_affinity::RequiredOnIndex;
 use crate::engine::snapshot::{NodeInfo, Snapshot};
-use crate::model::{Pod, TopologySpreadConstraint};
+use crate::model::{Pod, TopologySpreadConstraint, UnsatisfiableAction};
 
 /// What one node holds for one constraint.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Cell {
     /// The node's domain (value id of the topology key) when the node counts for the
     /// constraint: it has every constraint's key and the inclusion policies keep it.
+    /// For soft constraints, whose domains matter by their counts only, also `None` on
+    /// a node without matching pods (not looked at further).
     pub domain: Option<u32>,
     /// Pods on the node that the constraint selects (0 on a node lacking a key);
     /// counted whether or not the node counts, as Score's hostname counts are.
@@ -34,7 +36,7 @@ pub struct Cell {
 pub struct Domain {
     pub pods: i64,
     /// How many nodes count in it: a domain is present when some node counts in it,
-    /// even with no matching pod.
+    /// even with no matching pod (kept for hard constraints only).
     pub nodes: u32,
 }
 
@@ -52,6 +54,8 @@ pub struct Tally {
     /// The pod it counts for (its namespace and inclusion fields) and the constraints.
     pod: Pod,
     constraints: Vec<TopologySpreadConstraint>,
+    /// Whether which domains are present matters (hard constraints), not only counts.
+    presence: bool,
     /// The index whose value ids the cells hold.
     index: Arc<NodeLabelIndex>,
     /// Per node, a cell per constraint.
@@ -66,6 +70,9 @@ impl Tally {
         Tally {
             pod: pod.clone(),
             constraints: constraints.to_vec(),
+            presence: constraints
+                .iter()
+                .any(|c| c.when_unsatisfiable == UnsatisfiableAction::DoNotSchedule),
             index: Arc::default(),
             cells: NodeCells::new(constraints.len()),
             domains: Vec::new(),
@@ -101,8 +108,7 @@ impl Tally {
                 })
                 .collect();
         }
-        let pod = &self.pod;
-        let constraints = &self.constraints;
+        let (pod, constraints, presence) = (&self.pod, &self.constraints, self.presence);
         let columns: Vec<_> = constraints
             .iter()
             .map(|c| index.column(&c.topology_key))
@@ -113,15 +119,18 @@ impl Tally {
             .collect();
         let required = RequiredOnIndex::new(pod, index);
         let count = |at: usize, info: &NodeInfo, cells: &mut [Cell]| {
-            let ids: Option<Vec<u32>> = columns.iter().map(|c| c.and_then(|c| c.id(at))).collect();
-            let Some(ids) = ids else {
+            let id = |k: usize| columns[k].and_then(|c| c.id(at));
+            // A node without every key counts for no constraint.
+            if (0..constraints.len()).any(|k| id(k).is_none()) {
                 return;
-            };
+            }
             for (k, c) in constraints.iter().enumerate() {
+                let pods = count_matching(info, c, &pod.namespace, Some(&probes[k])) as u32;
                 let required = || required.matches(at, info.name());
+                let counts = (presence || pods > 0) && node_included(c, pod, &info.node, required);
                 cells[k] = Cell {
-                    domain: node_included(c, pod, &info.node, required).then_some(ids[k]),
-                    pods: count_matching(info, c, &pod.namespace, Some(&probes[k])) as u32,
+                    domain: if counts { id(k) } else { None },
+                    pods,
                 };
             }
         };
