@@ -52,14 +52,15 @@ impl<C: Copy + Default + Send + Sync> NodeCells<C> {
         self.cells.chunks_exact(self.width.max(1))
     }
 
-    /// Brings the cells to `snapshot`: `compute` fills the cells of each node not
-    /// computed as it is now (they start at their default; in parallel when there are
-    /// many), then `changed` sees each such node's place, old cells (default for a node
-    /// never computed) and new ones, in snapshot order.
-    pub fn refresh(
+    /// Brings the cells to `snapshot`: `compute` (made by `make_compute`, only when
+    /// some node changed: a kept count on an unchanged snapshot prepares nothing) fills
+    /// the cells of each node not computed as it is now (they start at their default;
+    /// in parallel when there are many), then `changed` sees each such node's place,
+    /// old cells (default for a node never computed) and new ones, in snapshot order.
+    pub fn refresh<F: Fn(usize, &NodeInfo, &mut [C]) + Sync>(
         &mut self,
         snapshot: &Snapshot,
-        compute: impl Fn(usize, &NodeInfo, &mut [C]) + Sync,
+        make_compute: impl FnOnce() -> F,
         mut changed: impl FnMut(usize, &[C], &[C]),
     ) {
         let width = self.width;
@@ -72,6 +73,7 @@ impl<C: Copy + Default + Send + Sync> NodeCells<C> {
         if at.is_empty() {
             return;
         }
+        let compute = make_compute();
         let mut fresh = vec![C::default(); at.len() * width];
         if width > 0 {
             fresh
@@ -177,7 +179,7 @@ mod tests {
         let mut recounted = Vec::new();
         cells.refresh(
             s,
-            |_, info, cells| cells[0] = info.pods.len() as u32,
+            || |_, info: &NodeInfo, cells: &mut [u32]| cells[0] = info.pods.len() as u32,
             |at, _, _| recounted.push(at),
         );
         recounted

@@ -25,23 +25,26 @@ impl TermTally {
     /// Brings the counts to `snapshot`. A node whose label counts rule a selector's
     /// terms out is not visited pod by pod.
     fn refresh(&mut self, snapshot: &Snapshot) {
-        let selectors: Vec<Vec<OwnTerm>> = self
-            .selectors
-            .iter()
-            .map(|terms| terms.iter().map(OwnTerm::new).collect())
-            .collect();
-        let count = |_: usize, info: &NodeInfo, counts: &mut [u32]| {
-            for (count, terms) in counts.iter_mut().zip(&selectors) {
-                if terms.iter().all(|t| t.may_select_on(info)) {
-                    let selected = info
-                        .pods
-                        .iter()
-                        .filter(|p| terms.iter().all(|t| own_term_matches(t.term, &p.pod)));
-                    *count = selected.count() as u32;
+        let own = &self.selectors;
+        // What counting a node needs, prepared only when some node changed.
+        let make_count = || {
+            let selectors: Vec<Vec<OwnTerm>> = own
+                .iter()
+                .map(|terms| terms.iter().map(OwnTerm::new).collect())
+                .collect();
+            move |_: usize, info: &NodeInfo, counts: &mut [u32]| {
+                for (count, terms) in counts.iter_mut().zip(&selectors) {
+                    if terms.iter().all(|t| t.may_select_on(info)) {
+                        let selected = info
+                            .pods
+                            .iter()
+                            .filter(|p| terms.iter().all(|t| own_term_matches(t.term, &p.pod)));
+                        *count = selected.count() as u32;
+                    }
                 }
             }
         };
-        self.counts.refresh(snapshot, count, |_, _, _| {});
+        self.counts.refresh(snapshot, make_count, |_, _, _| {});
     }
 
     /// Every node where some selector selects a pod: its place, and the counts by

@@ -109,33 +109,37 @@ impl Tally {
                 .collect();
         }
         let (pod, constraints, presence) = (&self.pod, &self.constraints, self.presence);
-        let columns: Vec<_> = constraints
-            .iter()
-            .map(|c| index.column(&c.topology_key))
-            .collect();
-        let probes: Vec<Probe> = constraints
-            .iter()
-            .map(|c| Probe::new(&pod.namespace, &c.selector))
-            .collect();
-        let required = RequiredOnIndex::new(pod, index);
-        let count = |at: usize, info: &NodeInfo, cells: &mut [Cell]| {
-            let id = |k: usize| columns[k].and_then(|c| c.id(at));
-            // A node without every key counts for no constraint.
-            if (0..constraints.len()).any(|k| id(k).is_none()) {
-                return;
-            }
-            for (k, c) in constraints.iter().enumerate() {
-                let pods = count_matching(info, c, &pod.namespace, Some(&probes[k])) as u32;
-                let required = || required.matches(at, info.name());
-                let counts = (presence || pods > 0) && node_included(c, pod, &info.node, required);
-                cells[k] = Cell {
-                    domain: if counts { id(k) } else { None },
-                    pods,
-                };
+        // What counting a node needs, prepared only when some node changed.
+        let make_count = || {
+            let columns: Vec<_> = constraints
+                .iter()
+                .map(|c| index.column(&c.topology_key))
+                .collect();
+            let probes: Vec<Probe> = constraints
+                .iter()
+                .map(|c| Probe::new(&pod.namespace, &c.selector))
+                .collect();
+            let required = RequiredOnIndex::new(pod, index);
+            move |at: usize, info: &NodeInfo, cells: &mut [Cell]| {
+                let id = |k: usize| columns[k].and_then(|c| c.id(at));
+                // A node without every key counts for no constraint.
+                if (0..constraints.len()).any(|k| id(k).is_none()) {
+                    return;
+                }
+                for (k, c) in constraints.iter().enumerate() {
+                    let pods = count_matching(info, c, &pod.namespace, Some(&probes[k])) as u32;
+                    let required = || required.matches(at, info.name());
+                    let counts =
+                        (presence || pods > 0) && node_included(c, pod, &info.node, required);
+                    cells[k] = Cell {
+                        domain: if counts { id(k) } else { None },
+                        pods,
+                    };
+                }
             }
         };
         let domains = &mut self.domains;
-        self.cells.refresh(snapshot, count, |_, old, new| {
+        self.cells.refresh(snapshot, make_count, |_, old, new| {
             for (k, (old, new)) in old.iter().zip(new).enumerate() {
                 if let Some(d) = old.domain {
                     let domain = &mut domains[k][d as usize];
