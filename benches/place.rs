@@ -5,7 +5,9 @@
 //!   pending pod with cpu 100m / memory 128Mi); `place-fit/on-this-thread/N` the same
 //!   with `decide_on_this_thread` from the bench's thread (every pass whole, no pool),
 //!   and `place-fit/on-this-thread-remembering/N` with a memo kept across calls (the
-//!   service's path for clusters of up to 1,024 nodes);
+//!   service's path for clusters of up to 1,024 nodes); `place-fit/remembering/N`
+//!   with a memo on the pool (the service's path for bigger clusters, for a pod shape
+//!   asked about before: `latency place-fit/N remembering` in the timed loop);
 //! - `place-preempt/N`: the generator's pending pod, which fits nowhere and preempts;
 //! - `place-batch/N`: `place_in_order` of a gang of 100 fitting pods (each sees the
 //!   ones before);
@@ -27,7 +29,7 @@ use preemption_oracle::engine::memo_pool::TEMPLATES_PER_MEMO;
 use preemption_oracle::engine::node_local_memo::NodeLocalMemo;
 use preemption_oracle::engine::sequence::{commit, pending_in_queue_order, place_in_order};
 use preemption_oracle::engine::{
-    Decision, Evaluation, Options, Outcome, decide_on_this_thread, decide_with,
+    Decision, Evaluation, Options, Outcome, decide_on_this_thread, decide_remembering, decide_with,
 };
 
 const STRAIGHTFORWARD: Options = Options {
@@ -82,13 +84,36 @@ fn place_fit(c: &mut Criterion) {
                 )
             })
         });
+        // The service's path for bigger clusters: a memo, parallel passes.
+        let mut memo = NodeLocalMemo::bounded(TEMPLATES_PER_MEMO);
+        group.bench_function(BenchmarkId::new("remembering", nodes), |b| {
+            b.iter(|| {
+                decide_remembering(
+                    black_box(snapshot),
+                    black_box(pod),
+                    Options::ANSWER,
+                    Some(&mut memo),
+                )
+            })
+        });
         group.finish();
-        common::compare(
+        let fresh = common::compare(
             &format!("place-fit/{nodes}"),
             Duration::from_secs(2),
             5,
             || decide_with(snapshot, pod, Options::ANSWER),
             || decide_with(snapshot, pod, STRAIGHTFORWARD),
+        );
+        let remembering = common::timed(Duration::from_secs(2), 5, 100_000, || {
+            decide_remembering(snapshot, pod, Options::ANSWER, Some(&mut memo))
+        });
+        println!(
+            "latency place-fit/{nodes} remembering: {}",
+            remembering.summary()
+        );
+        println!(
+            "ratio place-fit/{nodes}: fresh/remembering = {:.1}x (p50 vs p50)",
+            fresh.quantile(0.5).as_secs_f64() / remembering.quantile(0.5).as_secs_f64()
         );
     }
 }

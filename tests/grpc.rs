@@ -736,6 +736,91 @@ async fn answers_are_consistent_while_a_writer_streams() {
     server.stop().await;
 }
 
+/// A cluster above the size decided on the receiving thread (1,024 nodes) is decided
+/// on the pool with one of the cluster's memos: the same pod shape asked about again,
+/// as the writer fills nodes and relabels one, gets the engine's fresh answer each time
+/// (a spread constraint and preferred node affinity make the memo's rows and kept
+/// counts both count).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_clusters_place_remembers_nothing_stale() {
+    let server = TestServer::start().await;
+    let mut writer = server.client().await;
+    let zoned = |i: usize, pool: &str| {
+        let mut n = node(&format!("n{i}"), "4");
+        n["metadata"]["labels"]["topology.kubernetes.io/zone"] = json!(format!("z{}", i % 3));
+        n["metadata"]["labels"]["pool"] = json!(pool);
+        n
+    };
+    let mut log: Vec<Vec<Value>> = vec![{
+        let mut v = classes();
+        v.extend((0..1100).map(|i| zoned(i, if i % 10 == 0 { "fast" } else { "slow" })));
+        v
+    }];
+    let mut probe = pod("probe", None, "1", "high", "2024-02-01T00:00:00Z");
+    probe["metadata"]["labels"] = json!({"app": "spread"});
+    probe["spec"]["topologySpreadConstraints"] = json!([{
+        "maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+        "whenUnsatisfiable": "ScheduleAnyway",
+        "labelSelector": {"matchLabels": {"app": "spread"}}}]);
+    probe["spec"]["affinity"] = json!({"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 50, "preference": {"matchExpressions": [
+            {"key": "pool", "operator": "In", "values": ["fast"]}]}}]}});
+    // Each round places a replica where the last answer said, and relabels a node.
+    let decoded = kube::decode_pod(
+        &probe,
+        &kube::decode_cluster(&json!({"priorityClasses": classes()}))
+            .unwrap()
+            .priority_classes,
+    )
+    .unwrap();
+    let acks = sync(
+        &mut writer,
+        vec![batch("", false, log[0].iter().map(upsert).collect())],
+    )
+    .await;
+    acks[0].as_ref().unwrap();
+    for round in 0..6 {
+        let revision = log.len() as u64;
+        let answer = place(
+            &mut writer,
+            "",
+            &probe,
+            pb::PlaceOptions {
+                min_revision: revision,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(answer.revision, revision);
+        let expected = decide(&snapshot_at(&log, revision as usize), &decoded);
+        assert_eq!(
+            answer,
+            preemption_oracle::service::response::place(&expected, revision, false),
+            "round {round}: the answer differs from the engine's"
+        );
+        let chosen = expected.node.clone().expect("the probe fits");
+        let mut replica = pod(
+            &format!("r{round}"),
+            Some(&chosen),
+            "1",
+            "low",
+            "2024-01-01T00:00:00Z",
+        );
+        replica["metadata"]["labels"] = json!({"app": "spread"});
+        let relabelled = zoned(round * 7 + 1, "fast");
+        let changes = vec![replica, relabelled];
+        let acks = sync(
+            &mut writer,
+            vec![batch("", false, changes.iter().map(upsert).collect())],
+        )
+        .await;
+        acks[0].as_ref().unwrap();
+        log.push(changes);
+    }
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn place_batch_and_pending_pods_account_for_order() {
     let server = TestServer::start().await;

@@ -25,7 +25,7 @@
 //! again as the rows save (a reference to every node taken, and one dropped for the
 //! template it replaces), which only a template that comes back repays.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use super::framework::MAX_SCORERS;
 use super::plugins::inter_pod_affinity::TermTallies;
@@ -50,8 +50,10 @@ fn same_template(a: &Pod, b: &Pod) -> bool {
 /// one per node and a decision from memory reads them all: a rejection is boxed (most
 /// nodes pass), scores are `i32`.
 struct Row {
-    /// The node they were computed on (kept alive, so its address is not reused).
-    node: Arc<NodeInfo>,
+    /// The node they were computed on. A weak reference keeps its allocation, so that
+    /// no later `NodeInfo` takes its address, but not what it holds: a node the writer
+    /// replaced since costs the memo the allocation's few hundred bytes, not its pods.
+    node: Weak<NodeInfo>,
     /// The first rejecting node-local filter's status, `None` when all passed.
     filter: Option<Box<Status>>,
     /// The node-local scorers' raw scores, by place in the profile, once scored.
@@ -66,7 +68,7 @@ impl NodeMemo {
     fn row(&self, node: &NodeInfo) -> Option<&Row> {
         self.0
             .as_ref()
-            .filter(|r| std::ptr::eq(Arc::as_ptr(&r.node), node))
+            .filter(|r| std::ptr::eq(r.node.as_ptr(), node))
     }
 
     /// The node-local filters' verdict (the rejection, if any), if remembered for this
@@ -83,7 +85,7 @@ impl NodeMemo {
     /// Remembers the node-local filters' verdict on `node` (forgetting its scores).
     pub fn remember_filter(&mut self, node: &Arc<NodeInfo>, filter: Option<Status>) {
         self.0 = Some(Row {
-            node: Arc::clone(node),
+            node: Arc::downgrade(node),
             filter: filter.map(Box::new),
             scores: None,
         });
@@ -101,7 +103,7 @@ impl NodeMemo {
             *narrow = score;
         }
         if let Some(row) = self.0.as_mut()
-            && std::ptr::eq(Arc::as_ptr(&row.node), node)
+            && std::ptr::eq(row.node.as_ptr(), node)
         {
             row.scores = Some(narrow);
         }
