@@ -25,7 +25,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use preemption_oracle::engine::memo_pool::TEMPLATES_PER_MEMO;
+use preemption_oracle::engine::memo_pool::MEMO_BUDGET;
 use preemption_oracle::engine::node_local_memo::NodeLocalMemo;
 use preemption_oracle::engine::sequence::{commit, pending_in_queue_order, place_in_order};
 use preemption_oracle::engine::{
@@ -73,7 +73,7 @@ fn place_fit(c: &mut Criterion) {
         });
         // The same with a memo kept across calls, as the service keeps per cluster: the
         // pod asked about again on an unchanged cluster reuses every node-local result.
-        let mut memo = NodeLocalMemo::bounded(TEMPLATES_PER_MEMO);
+        let mut memo = NodeLocalMemo::bounded(MEMO_BUDGET);
         group.bench_function(BenchmarkId::new("on-this-thread-remembering", nodes), |b| {
             b.iter(|| {
                 decide_on_this_thread(
@@ -85,7 +85,7 @@ fn place_fit(c: &mut Criterion) {
             })
         });
         // The service's path for bigger clusters: a memo, parallel passes.
-        let mut memo = NodeLocalMemo::bounded(TEMPLATES_PER_MEMO);
+        let mut memo = NodeLocalMemo::bounded(MEMO_BUDGET);
         group.bench_function(BenchmarkId::new("remembering", nodes), |b| {
             b.iter(|| {
                 decide_remembering(

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::{Arc, Barrier, mpsc};
 use std::time::Duration;
 
-use preemption_oracle::engine::node_local_memo::NodeLocalMemo;
+use preemption_oracle::engine::node_local_memo::{NodeLocalMemo, TemplateBudget};
 use preemption_oracle::engine::sequence::{pending_in_queue_order, place_in_order};
 use preemption_oracle::engine::{
     Decision, Evaluation, Options, Snapshot, decide_on_this_thread, decide_with,
@@ -369,14 +369,27 @@ fn changed(snapshot: &Snapshot, pods: &[Pod], round: usize) -> Snapshot {
 /// as the straightforward evaluation does while the cluster changes under it.
 #[test]
 fn a_memo_kept_across_calls_decides_the_same_as_the_cluster_changes() {
-    for (seed, templates) in [(5u64, 3), (9, 64)] {
+    let budgets = [
+        (5u64, TemplateBudget::templates(3)),
+        (9, TemplateBudget::templates(64)),
+        // 5 templates on 40 nodes, 4 once a node joins.
+        (
+            13,
+            TemplateBudget {
+                rows: 200,
+                fewest: 2,
+                most: 64,
+            },
+        ),
+    ];
+    for (seed, budget) in budgets {
         let (mut snapshot, pods) = generated(GeneratorConfig {
             nodes: 40,
             pods_per_node: 12,
             seed,
             pending_pods: 5,
         });
-        let mut memo = NodeLocalMemo::bounded(templates);
+        let mut memo = NodeLocalMemo::bounded(budget);
         for round in 0..6 {
             for pod in &pods {
                 for (options, reference) in [

@@ -9,10 +9,17 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use super::node_local_memo::NodeLocalMemo;
+use super::node_local_memo::{NodeLocalMemo, TemplateBudget};
 
-/// The most templates each memo keeps (a cluster's recurring pod shapes).
-pub const TEMPLATES_PER_MEMO: usize = 8;
+/// How many templates (a cluster's recurring pod shapes) each memo keeps: 32 up to
+/// 2,048 nodes, then fewer as rows for 65,536 nodes allow, 8 at least (15,000 nodes:
+/// 8). At most 65,536 × 8 rows of 56 bytes, each keeping at most a replaced node's
+/// allocation (about 500 bytes) alive.
+pub const MEMO_BUDGET: TemplateBudget = TemplateBudget {
+    rows: 65_536,
+    fewest: 8,
+    most: 32,
+};
 
 /// Idle memos of one cluster's calls.
 pub struct MemoPool {
@@ -32,7 +39,7 @@ impl MemoPool {
     /// Runs `decide` with a memo of this pool, and keeps the memo for the next call.
     pub fn with_memo<T>(&self, decide: impl FnOnce(&mut NodeLocalMemo) -> T) -> T {
         let taken = self.lock().pop();
-        let mut memo = taken.unwrap_or_else(|| NodeLocalMemo::bounded(TEMPLATES_PER_MEMO));
+        let mut memo = taken.unwrap_or_else(|| NodeLocalMemo::bounded(MEMO_BUDGET));
         let answer = decide(&mut memo);
         let mut idle = self.lock();
         if idle.len() < self.keep {

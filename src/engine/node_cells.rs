@@ -147,12 +147,13 @@ impl<T> Kept<T> {
             .len()
     }
 
-    /// Forgets every item.
-    pub fn clear(&mut self) {
+    /// Forgets every item, and keeps at most `max` from now on.
+    pub fn reset(&mut self, max: usize) {
         self.items
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
+        self.max = max.max(1);
     }
 }
 

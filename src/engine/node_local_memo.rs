@@ -154,9 +154,40 @@ pub struct NodeLocalMemo {
     /// A bounded memo's templates seen once, without rows yet (oldest first).
     seen_once: Vec<Pod>,
     tallies: KeptCounts,
-    /// The most templates it keeps, `None`: every one (a sequence's memo, dropped with
-    /// the sequence).
+    /// How many templates a bounded memo keeps, `None`: every one (a sequence's memo,
+    /// dropped with the sequence).
+    budget: Option<TemplateBudget>,
+    /// The most templates it keeps on the current nodes (the budget's share for them).
     max_templates: Option<usize>,
+}
+
+/// How many templates a bounded memo keeps: as many as `rows` rows allow on the
+/// snapshot's nodes (a template has a row per node), but at least `fewest` and at
+/// most `most`. A row costs 56 bytes, and keeps the allocation of a node replaced
+/// since (about 500 bytes more) until the template is asked about again or forgotten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TemplateBudget {
+    pub rows: usize,
+    pub fewest: usize,
+    pub most: usize,
+}
+
+impl TemplateBudget {
+    /// A fixed number of templates, whatever the nodes.
+    pub const fn templates(templates: usize) -> TemplateBudget {
+        TemplateBudget {
+            rows: 0,
+            fewest: templates,
+            most: templates,
+        }
+    }
+
+    /// The templates it allows on `nodes` nodes (at least one).
+    fn on(self, nodes: usize) -> usize {
+        (self.rows / nodes.max(1))
+            .clamp(self.fewest, self.most.max(self.fewest))
+            .max(1)
+    }
 }
 
 /// The cluster-wide plugins' counts a memo keeps, each brought up to date by recounting
@@ -177,9 +208,11 @@ impl KeptCounts {
         }
     }
 
-    fn clear(&mut self) {
-        self.spread.clear();
-        self.own_terms.clear();
+    /// Forgets every count, and keeps `TALLIES_PER_TEMPLATE` of each kind per template
+    /// for `templates` templates from now on.
+    fn reset(&mut self, templates: usize) {
+        self.spread.reset(templates * TALLIES_PER_TEMPLATE);
+        self.own_terms.reset(templates * TALLIES_PER_TEMPLATE);
     }
 }
 
@@ -198,19 +231,19 @@ impl Default for NodeLocalMemo {
             templates: Vec::new(),
             seen_once: Vec::new(),
             tallies: KeptCounts::for_templates(SEQUENCE_TEMPLATES),
+            budget: None,
             max_templates: None,
         }
     }
 }
 
 impl NodeLocalMemo {
-    /// A memo that keeps the `max_templates` most recently used templates, and
-    /// `TALLIES_PER_TEMPLATE` counts of each kind for each.
-    pub fn bounded(max_templates: usize) -> NodeLocalMemo {
-        let max_templates = max_templates.max(1);
+    /// A memo that keeps the most recently used templates, as many as `budget` allows
+    /// on the nodes it meets, and `TALLIES_PER_TEMPLATE` counts of each kind for each.
+    pub fn bounded(budget: TemplateBudget) -> NodeLocalMemo {
         NodeLocalMemo {
-            tallies: KeptCounts::for_templates(max_templates),
-            max_templates: Some(max_templates),
+            tallies: KeptCounts::for_templates(budget.most.max(budget.fewest).max(1)),
+            budget: Some(budget),
             ..NodeLocalMemo::default()
         }
     }
@@ -231,7 +264,14 @@ impl NodeLocalMemo {
         let nodes = snapshot.node_set();
         if self.nodes.as_ref() != Some(&nodes) {
             self.templates.clear();
-            self.tallies.clear();
+            match self.budget {
+                Some(budget) => {
+                    let templates = budget.on(snapshot.nodes.len());
+                    self.max_templates = Some(templates);
+                    self.tallies.reset(templates);
+                }
+                None => self.tallies.reset(SEQUENCE_TEMPLATES),
+            }
             self.nodes = Some(nodes);
         }
         let found = self
@@ -306,10 +346,47 @@ mod tests {
     }
 
     #[test]
+    fn a_budget_allows_fewer_templates_on_more_nodes() {
+        let budget = TemplateBudget {
+            rows: 4,
+            fewest: 1,
+            most: 3,
+        };
+        let allowed: Vec<usize> = [0, 1, 2, 4, 100].map(|n| budget.on(n)).to_vec();
+        assert_eq!(allowed, [3, 3, 2, 1, 1]);
+        let service = crate::engine::memo_pool::MEMO_BUDGET;
+        let allowed: Vec<usize> = [1000, 2048, 5000, 15000].map(|n| service.on(n)).to_vec();
+        assert_eq!(allowed, [32, 32, 13, 8]);
+        assert_eq!(TemplateBudget::templates(0).on(10), 1);
+    }
+
+    #[test]
+    fn a_bounded_memo_keeps_the_templates_its_budget_allows_on_the_nodes() {
+        let one = snapshot(vec![node("a", "4", "8Gi", 110)], vec![]);
+        let two = snapshot(
+            vec![node("a", "4", "8Gi", 110), node("b", "4", "8Gi", 110)],
+            vec![],
+        );
+        let budget = TemplateBudget {
+            rows: 2,
+            fewest: 1,
+            most: 8,
+        };
+        for (s, kept) in [(&one, 2), (&two, 1)] {
+            let mut memo = NodeLocalMemo::bounded(budget);
+            for pod in shapes(s) {
+                learn(&mut memo, s, &pod);
+                learn(&mut memo, s, &pod);
+            }
+            assert_eq!(memo.templates(), kept);
+        }
+    }
+
+    #[test]
     fn a_bounded_memo_remembers_a_template_from_its_second_call() {
         let s = snapshot(vec![node("a", "4", "8Gi", 110)], vec![]);
         let pod = pending(&s, &pod("p", "1", "1Gi"));
-        let mut memo = NodeLocalMemo::bounded(2);
+        let mut memo = NodeLocalMemo::bounded(TemplateBudget::templates(2));
         assert!(memo.for_pod(&s, &pod).0.is_none(), "first call: no rows");
         assert_eq!(memo.templates(), 0);
         learn(&mut memo, &s, &pod);
@@ -321,7 +398,7 @@ mod tests {
     fn a_bounded_memo_forgets_the_least_recently_used_template() {
         let s = snapshot(vec![node("a", "4", "8Gi", 110)], vec![]);
         let [one, two, three] = <[Pod; 3]>::try_from(shapes(&s)).unwrap();
-        let mut memo = NodeLocalMemo::bounded(2);
+        let mut memo = NodeLocalMemo::bounded(TemplateBudget::templates(2));
         for pod in [&one, &one, &two, &two] {
             learn(&mut memo, &s, pod);
         }

@@ -163,7 +163,7 @@ fn overlay(snapshot: &Arc<Snapshot>, w: &WhatIf) -> Result<Arc<Snapshot>, Status
 /// plugins' results, and the cluster-wide plugins' counts, on every node the writer
 /// has not changed since (about 1.5x less CPU per decision at 1,000 nodes, 3x at
 /// 5,000). A memo's row holds a replaced node's allocation (about 500 bytes), not
-/// its pods, and each memo keeps at most `TEMPLATES_PER_MEMO` templates.
+/// its pods; each memo keeps as many templates as `MEMO_BUDGET` allows.
 const DECIDE_INLINE_UP_TO_NODES: usize = 1024;
 
 /// Runs a small decision on the calling thread (see `DECIDE_INLINE_UP_TO_NODES`), a
