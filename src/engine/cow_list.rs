@@ -8,7 +8,7 @@
 //! (64 items), however many items the list has. Reading is a slice index per level.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use rayon::prelude::*;
 
@@ -20,6 +20,25 @@ const CHUNK_BITS: u32 = CHUNK.trailing_zeros();
 pub struct CowList<T> {
     chunks: Arc<[Arc<[T]>]>,
     len: usize,
+}
+
+/// Which chunks a list had, without keeping their items alive: a weak reference per
+/// chunk ([`CowList::mark`], [`CowList::unmarked`]). A marked chunk's allocation stays,
+/// so no later chunk takes its address: a list holding the very chunk shares it, and a
+/// chunk copied for an edit (`Arc::make_mut` moves a chunk out of an allocation that
+/// weak references still see) has a new address.
+pub struct ChunkMarks<T> {
+    chunks: Vec<Weak<[T]>>,
+    len: usize,
+}
+
+impl<T> Default for ChunkMarks<T> {
+    fn default() -> Self {
+        ChunkMarks {
+            chunks: Vec::new(),
+            len: 0,
+        }
+    }
 }
 
 impl<T> Clone for CowList<T> {
@@ -68,28 +87,39 @@ impl<T> CowList<T> {
         }
     }
 
-    /// The positions at which this list's item and `older`'s are not `same`, in order;
-    /// every position when the lengths differ. Chunks the two share are skipped whole,
-    /// so a list edited from `older` costs a pointer compare per chunk plus its changed
-    /// chunks.
-    pub fn differing(&self, older: &CowList<T>, same: impl Fn(&T, &T) -> bool) -> Vec<usize> {
-        if self.len != older.len {
+    /// The positions of the items in chunks that `marks` did not see (every position
+    /// when the lengths differ), in order: the items that may have changed since the
+    /// list `marks` were taken of. A chunk this list shares with that one is skipped
+    /// whole; an edit copies its chunk, so a list edited since costs a pointer compare
+    /// per chunk plus its changed chunks' items.
+    pub fn unmarked(&self, marks: &ChunkMarks<T>) -> Vec<usize> {
+        if self.len != marks.len {
             return (0..self.len).collect();
         }
         let mut at = Vec::new();
-        for (c, (mine, theirs)) in self.chunks.iter().zip(older.chunks.iter()).enumerate() {
-            if Arc::ptr_eq(mine, theirs) {
-                continue;
+        for (c, (mine, seen)) in self.chunks.iter().zip(&marks.chunks).enumerate() {
+            if !std::ptr::addr_eq(Arc::as_ptr(mine), seen.as_ptr()) {
+                let start = c << CHUNK_BITS;
+                at.extend(start..start + mine.len());
             }
-            let start = c << CHUNK_BITS;
-            let changed = mine.iter().zip(theirs.iter()).enumerate();
-            at.extend(
-                changed
-                    .filter(|(_, (a, b))| !same(a, b))
-                    .map(|(i, _)| start + i),
-            );
         }
         at
+    }
+
+    /// Brings `marks` to this list: the chunks it did not see are marked now.
+    pub fn mark(&self, marks: &mut ChunkMarks<T>) {
+        if self.len != marks.len {
+            *marks = ChunkMarks {
+                chunks: self.chunks.iter().map(Arc::downgrade).collect(),
+                len: self.len,
+            };
+            return;
+        }
+        for (mine, seen) in self.chunks.iter().zip(&mut marks.chunks) {
+            if !std::ptr::addr_eq(Arc::as_ptr(mine), seen.as_ptr()) {
+                *seen = Arc::downgrade(mine);
+            }
+        }
     }
 
     /// The items in order, in parallel (indexed: `enumerate` gives list positions).
@@ -242,24 +272,37 @@ mod tests {
     }
 
     #[test]
-    fn differing_names_the_changed_positions_only() {
+    fn unmarked_names_the_positions_of_the_chunks_changed_since() {
         let original = list(5 * CHUNK + 7);
+        let mut marks = ChunkMarks::default();
+        assert_eq!(original.unmarked(&marks).len(), 5 * CHUNK + 7);
+        original.mark(&mut marks);
+        assert_eq!(original.unmarked(&marks), Vec::<usize>::new());
+        assert_eq!(original.clone().unmarked(&marks), Vec::<usize>::new());
         let mut changed = original.clone();
-        for i in [3, CHUNK + 3, 5 * CHUNK + 6] {
+        for i in [3, 5 * CHUNK + 6] {
             *changed.make_mut(i) = 1000;
         }
-        // Written with its old value: its chunk is copied, the item is the same.
-        *changed.make_mut(2 * CHUNK) = 2 * CHUNK;
-        let eq = |a: &usize, b: &usize| a == b;
-        assert_eq!(
-            changed.differing(&original, eq),
-            vec![3, CHUNK + 3, 5 * CHUNK + 6]
-        );
-        assert_eq!(
-            original.differing(&original.clone(), eq),
-            Vec::<usize>::new()
-        );
-        assert_eq!(list(3).differing(&list(2), eq), vec![0, 1, 2]);
+        let chunk = |c: usize| c * CHUNK..((c + 1) * CHUNK).min(5 * CHUNK + 7);
+        let expected: Vec<usize> = chunk(0).chain(chunk(5)).collect();
+        assert_eq!(changed.unmarked(&marks), expected);
+        changed.mark(&mut marks);
+        assert_eq!(changed.unmarked(&marks), Vec::<usize>::new());
+        assert_eq!(list(3).unmarked(&marks), vec![0, 1, 2]);
+    }
+
+    /// The marks keep no item alive, and a chunk edited in place (its list the only
+    /// one holding it) still moves to a new address.
+    #[test]
+    fn marks_keep_no_item_alive_and_see_a_lone_list_edited() {
+        let item = Arc::new(7);
+        let mut l: CowList<Arc<i32>> = (0..2 * CHUNK).map(|_| Arc::clone(&item)).collect();
+        let mut marks = ChunkMarks::default();
+        l.mark(&mut marks);
+        *l.make_mut(CHUNK + 1) = Arc::new(8);
+        assert_eq!(l.unmarked(&marks), (CHUNK..2 * CHUNK).collect::<Vec<_>>());
+        drop(l);
+        assert_eq!(Arc::strong_count(&item), 1, "the marks hold no item");
     }
 
     #[test]

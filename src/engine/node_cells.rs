@@ -1,27 +1,32 @@
 //! [`NodeCells`]: values computed from each node of a snapshot alone (a fixed number
-//! of cells per node), kept with the node list they were computed on, so that a later
-//! snapshot recomputes only the nodes it does not share.
+//! of cells per node), kept with marks of the node list they were computed on, so that
+//! a later snapshot recomputes only the nodes it may not share.
 //!
 //! The cluster-wide plugins count, for the pod being placed, the pods its selectors
 //! match on every node (PodTopologySpread's domains, InterPodAffinity's own terms).
 //! Replicas of an app ask the same question, and a placement changes one node: kept
 //! by a memo, the counts are brought to the next snapshot by recounting the nodes that
-//! are not the very same `NodeInfo` (snapshots share untouched nodes, and node lists
-//! share untouched chunks, so finding them costs a pointer compare per chunk). [`Kept`]
-//! holds such counts for a memo.
+//! are not the very same `NodeInfo` (node lists share untouched chunks, so finding them
+//! costs a pointer compare per chunk, then per node of a copied chunk). What was
+//! counted is held weakly: counts kept for long keep a replaced node's allocation
+//! alive, not its pods. [`Kept`] holds such counts for a memo.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use rayon::prelude::*;
 
-use super::snapshot::{NodeInfo, NodeList, Snapshot};
+use super::cow_list::ChunkMarks;
+use super::snapshot::{NodeInfo, Snapshot};
 use super::{NODES_PER_TASK, task_len};
 
 /// `width` cells per node of the node list they were computed on.
 pub struct NodeCells<C> {
     width: usize,
-    /// The nodes the cells were computed on (empty before the first refresh).
-    nodes: NodeList,
+    /// The chunks of the node list the cells were computed on (none before the first
+    /// refresh), and per node the very `NodeInfo`, both held weakly: a node replaced
+    /// since keeps only its allocation (about 500 bytes) alive, not its pods.
+    counted: ChunkMarks<Arc<NodeInfo>>,
+    counted_nodes: Vec<Weak<NodeInfo>>,
     /// Per node, `width` cells (row-major).
     cells: Vec<C>,
 }
@@ -31,14 +36,16 @@ impl<C: Copy + Default + Send + Sync> NodeCells<C> {
     pub fn new(width: usize) -> NodeCells<C> {
         NodeCells {
             width,
-            nodes: NodeList::default(),
+            counted: ChunkMarks::default(),
+            counted_nodes: Vec::new(),
             cells: Vec::new(),
         }
     }
 
     /// Forgets every node's cells: the next refresh computes them all.
     pub fn forget(&mut self) {
-        self.nodes = NodeList::default();
+        self.counted = ChunkMarks::default();
+        self.counted_nodes.clear();
         self.cells.clear();
     }
 
@@ -65,11 +72,17 @@ impl<C: Copy + Default + Send + Sync> NodeCells<C> {
     ) {
         let width = self.width;
         let num_nodes = snapshot.nodes.len();
-        if self.nodes.len() != num_nodes || self.cells.len() != num_nodes * width {
+        if self.counted_nodes.len() != num_nodes || self.cells.len() != num_nodes * width {
             self.cells = vec![C::default(); num_nodes * width];
-            self.nodes = NodeList::default();
+            self.counted = ChunkMarks::default();
+            self.counted_nodes = std::iter::repeat_with(Weak::new).take(num_nodes).collect();
         }
-        let at = snapshot.nodes.differing(&self.nodes, Arc::ptr_eq);
+        // The nodes of the chunks copied since that are not the very nodes counted.
+        let counted_nodes = &self.counted_nodes;
+        let at: Vec<usize> = (snapshot.nodes.unmarked(&self.counted).into_iter())
+            .filter(|&i| !std::ptr::eq(counted_nodes[i].as_ptr(), Arc::as_ptr(&snapshot.nodes[i])))
+            .collect();
+        snapshot.nodes.mark(&mut self.counted);
         if at.is_empty() {
             return;
         }
@@ -86,14 +99,13 @@ impl<C: Copy + Default + Send + Sync> NodeCells<C> {
             let old = &mut self.cells[i * width..(i + 1) * width];
             changed(i, old, new);
             old.copy_from_slice(new);
+            self.counted_nodes[i] = Arc::downgrade(&snapshot.nodes[i]);
         }
-        self.nodes = snapshot.nodes.clone();
     }
 }
 
 /// Counts a memo keeps across decisions (each holds [`NodeCells`]): at most `max`, the
-/// least recently used forgotten first. Each keeps the node list it counted, so the
-/// bound also bounds the old nodes kept alive.
+/// least recently used forgotten first.
 pub struct Kept<T> {
     /// Least recently used first.
     items: Mutex<Vec<T>>,
@@ -188,29 +200,35 @@ mod tests {
 
     #[test]
     fn a_refresh_recomputes_the_nodes_the_snapshot_changed() {
-        let nodes = (0..100)
+        let nodes = (0..200)
             .map(|i| node(&format!("n{i:03}"), "4", "8Gi", 110))
             .collect();
         let s = snapshot(nodes, vec![]);
         let mut cells = NodeCells::new(1);
         assert_eq!(
             pods_per_node(&mut cells, &s).len(),
-            100,
+            200,
             "first: every node"
         );
         assert_eq!(pods_per_node(&mut cells, &s), Vec::<usize>::new(), "same");
+        let replaced = Arc::downgrade(&s.nodes[70]);
         let mut edit = s.edit();
-        for (name, at) in [("a", 3), ("b", 70), ("c", 70)] {
+        for (name, at) in [("a", 70), ("b", 195), ("c", 195)] {
             let placed = bound(pod(name, "100m", ""), &format!("n{at:03}"));
             edit.add_pod(pending(&s, &placed));
         }
         let later = edit.finish();
-        assert_eq!(pods_per_node(&mut cells, &later), vec![3, 70]);
+        drop(s);
+        assert!(
+            replaced.upgrade().is_none(),
+            "the cells keep no node of the snapshot they counted alive"
+        );
+        assert_eq!(pods_per_node(&mut cells, &later), vec![70, 195]);
         assert_eq!(
-            (cells.of(3), cells.of(70), cells.of(4)),
+            (cells.of(70), cells.of(195), cells.of(71)),
             (&[1][..], &[2][..], &[0][..])
         );
         cells.forget();
-        assert_eq!(pods_per_node(&mut cells, &later).len(), 100, "forgotten");
+        assert_eq!(pods_per_node(&mut cells, &later).len(), 200, "forgotten");
     }
 }

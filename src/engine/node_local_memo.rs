@@ -20,7 +20,7 @@
 //! (see [`super::memo_pool`]) reuses every node the writer has not touched since, and
 //! recomputes the rest. Such a memo is [`NodeLocalMemo::bounded`]: it keeps the most
 //! recently used templates only, and a few counts per template, since each remembered
-//! row (and count) keeps old `NodeInfo`s alive. It remembers a
+//! row costs memory (and keeps the allocation of a node replaced since). It remembers a
 //! template from its second call on: filling rows costs a first call about as much
 //! again as the rows save (a reference to every node taken, and one dropped for the
 //! template it replaces), which only a template that comes back repays.
