@@ -418,25 +418,29 @@ pub fn run_scores(
             }
             None => active.iter().for_each(|a| score(&mut row, a)),
         }
-        (row, memo.is_some() && remembered.is_none())
+        row
     };
     // A pass of one task runs as a plain loop, without the pool's machinery.
-    let (raw_scores, is_fresh): (Vec<[i64; MAX_SCORERS]>, Vec<bool>) = match evaluation {
+    let raw_scores: Vec<[i64; MAX_SCORERS]> = match evaluation {
         Evaluation::Fast if per_task < nodes.len() => nodes
             .par_iter()
             .with_min_len(per_task)
             .enumerate()
             .map(raw)
-            .unzip(),
-        _ => nodes.iter().enumerate().map(raw).unzip(),
+            .collect(),
+        _ => nodes.iter().enumerate().map(raw).collect(),
     };
-    let fresh = is_fresh
-        .iter()
-        .zip(&raw_scores)
-        .enumerate()
-        .filter(|(_, (fresh, _))| **fresh)
-        .map(|(i, (_, row))| (i, *row))
-        .collect();
+    // The rows scored afresh, for the memo to remember (rows do not change meanwhile).
+    let fresh = match memo {
+        Some(m) => (nodes.iter().enumerate())
+            .filter(|&(i, node)| {
+                let at = feasible.at[i] as usize;
+                m.node(at).and_then(|m| m.scores(node)).is_none()
+            })
+            .map(|(i, _)| (i, raw_scores[i]))
+            .collect(),
+        None => Vec::new(),
+    };
     // NormalizeScore, one column per plugin that has one; the others' raw scores stand.
     let normalized = active
         .iter()

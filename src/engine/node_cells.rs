@@ -27,17 +27,23 @@ pub struct NodeCells<C> {
     /// since keeps only its allocation (about 500 bytes) alive, not its pods.
     counted: ChunkMarks<Arc<NodeInfo>>,
     counted_nodes: Vec<Weak<NodeInfo>>,
+    /// Whether it marks what it counted. Cells counted for one decision only (no memo
+    /// keeps them) do not: marking takes a weak reference per node, an atomic
+    /// operation on every node's counts, and letting it go another.
+    marks: bool,
     /// Per node, `width` cells (row-major).
     cells: Vec<C>,
 }
 
 impl<C: Copy + Default + Send + Sync> NodeCells<C> {
-    /// No cells yet, `width` per node once refreshed.
-    pub fn new(width: usize) -> NodeCells<C> {
+    /// No cells yet, `width` per node once refreshed; `kept` when a memo keeps them for
+    /// later snapshots (see `marks`): otherwise each refresh computes every node.
+    pub fn new(width: usize, kept: bool) -> NodeCells<C> {
         NodeCells {
             width,
             counted: ChunkMarks::default(),
             counted_nodes: Vec::new(),
+            marks: kept,
             cells: Vec::new(),
         }
     }
@@ -72,17 +78,29 @@ impl<C: Copy + Default + Send + Sync> NodeCells<C> {
     ) {
         let width = self.width;
         let num_nodes = snapshot.nodes.len();
-        if self.counted_nodes.len() != num_nodes || self.cells.len() != num_nodes * width {
+        if self.cells.len() != num_nodes * width
+            || (self.marks && self.counted_nodes.len() != num_nodes)
+        {
             self.cells = vec![C::default(); num_nodes * width];
             self.counted = ChunkMarks::default();
-            self.counted_nodes = std::iter::repeat_with(Weak::new).take(num_nodes).collect();
+            self.counted_nodes = match self.marks {
+                true => std::iter::repeat_with(Weak::new).take(num_nodes).collect(),
+                false => Vec::new(),
+            };
         }
         // The nodes of the chunks copied since that are not the very nodes counted.
-        let counted_nodes = &self.counted_nodes;
-        let at: Vec<usize> = (snapshot.nodes.unmarked(&self.counted).into_iter())
-            .filter(|&i| !std::ptr::eq(counted_nodes[i].as_ptr(), Arc::as_ptr(&snapshot.nodes[i])))
-            .collect();
-        snapshot.nodes.mark(&mut self.counted);
+        let at: Vec<usize> = if self.marks {
+            let counted_nodes = &self.counted_nodes;
+            let at = (snapshot.nodes.unmarked(&self.counted).into_iter())
+                .filter(|&i| {
+                    !std::ptr::eq(counted_nodes[i].as_ptr(), Arc::as_ptr(&snapshot.nodes[i]))
+                })
+                .collect();
+            snapshot.nodes.mark(&mut self.counted);
+            at
+        } else {
+            (0..num_nodes).collect()
+        };
         if at.is_empty() {
             return;
         }
@@ -99,7 +117,9 @@ impl<C: Copy + Default + Send + Sync> NodeCells<C> {
             let old = &mut self.cells[i * width..(i + 1) * width];
             changed(i, old, new);
             old.copy_from_slice(new);
-            self.counted_nodes[i] = Arc::downgrade(&snapshot.nodes[i]);
+            if self.marks {
+                self.counted_nodes[i] = Arc::downgrade(&snapshot.nodes[i]);
+            }
         }
     }
 }
@@ -204,7 +224,7 @@ mod tests {
             .map(|i| node(&format!("n{i:03}"), "4", "8Gi", 110))
             .collect();
         let s = snapshot(nodes, vec![]);
-        let mut cells = NodeCells::new(1);
+        let mut cells = NodeCells::new(1, true);
         assert_eq!(
             pods_per_node(&mut cells, &s).len(),
             200,
@@ -230,5 +250,20 @@ mod tests {
         );
         cells.forget();
         assert_eq!(pods_per_node(&mut cells, &later).len(), 200, "forgotten");
+    }
+
+    #[test]
+    fn cells_no_memo_keeps_recount_every_node_and_mark_none() {
+        let s = snapshot(vec![node("a", "4", "8Gi", 110)], vec![]);
+        let placed = pending(&s, &bound(pod("p", "100m", ""), "a"));
+        let mut edit = s.edit();
+        edit.add_pod(placed);
+        let s = edit.finish();
+        let mut cells = NodeCells::new(1, false);
+        for _ in 0..2 {
+            assert_eq!(pods_per_node(&mut cells, &s), vec![0]);
+            assert_eq!(cells.of(0), &[1][..]);
+        }
+        assert_eq!(Arc::weak_count(&s.nodes[0]), 0, "no node marked");
     }
 }

@@ -518,6 +518,22 @@ pub fn pre_score(
     })
 }
 
+/// `x.round() as i64` (half away from zero, as Go's `math.Round`), without the
+/// library call `round` compiles to where the target lacks SSE4.1: truncating is an
+/// instruction, and the part truncated away is exact, so comparing it with one half is
+/// too.
+fn rounded(x: f64) -> i64 {
+    let whole = x as i64;
+    let rest = x - whole as f64;
+    if rest >= 0.5 {
+        whole.saturating_add(1)
+    } else if rest <= -0.5 {
+        whole.saturating_sub(1)
+    } else {
+        whole
+    }
+}
+
 impl Scorer {
     fn node_values(&self, index: usize) -> &[Option<u32>] {
         let width = self.constraints.len();
@@ -539,7 +555,7 @@ impl NodeScorer for Scorer {
             };
             score += count as f64 * self.weights[i] + f64::from(c.max_skew - 1);
         }
-        score.round() as i64
+        rounded(score)
     }
 
     fn normalizes(&self) -> bool {
@@ -578,6 +594,41 @@ mod tests {
     use crate::engine::test_support::*;
 
     const ZONE: &str = "topology.kubernetes.io/zone";
+
+    #[test]
+    fn rounded_rounds_as_the_library_does() {
+        let below_half = 0.5f64.next_down();
+        let mut values = vec![
+            0.0,
+            -0.0,
+            0.5,
+            1.5,
+            2.5,
+            -0.5,
+            -1.5,
+            below_half,
+            -below_half,
+            1.0 - f64::EPSILON,
+            4503599627370495.5,
+            4503599627370497.0,
+            1e300,
+            -1e300,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            f64::MIN_POSITIVE,
+        ];
+        // Scores as the scorer makes them: counts times a logarithm, plus skew.
+        for count in 0..200 {
+            for size in 0..40 {
+                let weight = ((size + 2) as f64).ln();
+                values.push(f64::from(count) * weight + f64::from(size % 5));
+            }
+        }
+        for x in values {
+            assert_eq!(rounded(x), x.round() as i64, "{x}");
+        }
+    }
 
     fn zoned(name: &str, zone: &str) -> Value {
         labeled(node(name, "4", "8Gi", 110), json!({ZONE: zone}))

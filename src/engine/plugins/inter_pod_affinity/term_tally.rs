@@ -15,10 +15,10 @@ pub struct TermTally {
 }
 
 impl TermTally {
-    fn new(selectors: &[Vec<PodAffinityTerm>]) -> TermTally {
+    fn new(selectors: &[Vec<PodAffinityTerm>], kept: bool) -> TermTally {
         TermTally {
             selectors: selectors.to_vec(),
-            counts: NodeCells::new(selectors.len()),
+            counts: NodeCells::new(selectors.len(), kept),
         }
     }
 
@@ -69,7 +69,7 @@ pub fn with_term_tally<T>(
     with_kept(
         kept,
         |t: &TermTally| t.selectors == selectors,
-        || TermTally::new(selectors),
+        || TermTally::new(selectors, kept.is_some()),
         |tally| {
             tally.refresh(snapshot);
             read(tally)

@@ -66,7 +66,7 @@ pub struct Tally {
 
 impl Tally {
     /// An empty tally of `constraints` for `pod`; [`Tally::refresh`] counts.
-    fn new(pod: &Pod, constraints: &[TopologySpreadConstraint]) -> Tally {
+    fn new(pod: &Pod, constraints: &[TopologySpreadConstraint], kept: bool) -> Tally {
         Tally {
             pod: pod.clone(),
             constraints: constraints.to_vec(),
@@ -74,7 +74,7 @@ impl Tally {
                 .iter()
                 .any(|c| c.when_unsatisfiable == UnsatisfiableAction::DoNotSchedule),
             index: Arc::default(),
-            cells: NodeCells::new(constraints.len()),
+            cells: NodeCells::new(constraints.len(), kept),
             domains: Vec::new(),
         }
     }
@@ -171,7 +171,7 @@ pub fn with_tally<T>(
     with_kept(
         kept,
         |t: &Tally| t.counts_for(pod, constraints),
-        || Tally::new(pod, constraints),
+        || Tally::new(pod, constraints, kept.is_some()),
         |tally| {
             tally.refresh(snapshot);
             read(tally)
