@@ -239,10 +239,10 @@ impl Default for NodeLocalMemo {
 
 impl NodeLocalMemo {
     /// A memo that keeps the most recently used templates, as many as `budget` allows
-    /// on the nodes it meets, and `TALLIES_PER_TEMPLATE` counts of each kind for each.
+    /// on the nodes it meets, and `TALLIES_PER_TEMPLATE` counts of each kind for each
+    /// (both set when it first meets nodes, in [`NodeLocalMemo::for_pod`]).
     pub fn bounded(budget: TemplateBudget) -> NodeLocalMemo {
         NodeLocalMemo {
-            tallies: KeptCounts::for_templates(budget.most.max(budget.fewest).max(1)),
             budget: Some(budget),
             ..NodeLocalMemo::default()
         }
