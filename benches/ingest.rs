@@ -7,9 +7,14 @@
 //!   the whole cluster as one replace message of Kubernetes JSON text (what a feeder's
 //!   initial sync sends) is timed through `service::decode::batch`;
 //! - `stream-apply/N/B`: batches of B pod upserts (existing pods sent again, as a
-//!   watch's MODIFIED events carry them) applied to a loaded store (objects/s);
+//!   watch's MODIFIED events carry them) applied to a loaded store (objects/s), the pods
+//!   in the generator's order: a node's 30 pods one after another, so a batch of 1,000
+//!   changes about 34 nodes;
 //! - `stream-json/N/B`: the same batches as the SyncState handler sees them: Kubernetes
 //!   JSON text decoded and validated by `service::decode::batch`, then applied;
+//! - `stream-apply-spread/N/B`, `stream-json-spread/N/B`: the same with each next pod on
+//!   another node (`common::spread`), as a watch's events come from a whole cluster: a
+//!   batch changes as many nodes as it has pods, each node copied for the new snapshot;
 //! - `refresh-1-pod/N`: one pod changes (a 1-pod batch): the new snapshot published,
 //!   on the cluster with 1,000 pending pods besides.
 //!
@@ -38,12 +43,47 @@ fn loaded(cl: &common::Cluster) -> (Store, Arc<ClusterState>) {
     (store, state)
 }
 
-/// Upserts of `size` existing pods, starting at `*next` (wrapping).
-fn pod_batch(cl: &common::Cluster, next: &mut usize, size: usize) -> Batch {
+/// The order a stream sends existing pods in.
+#[derive(Clone, Copy)]
+enum Order {
+    /// The generator's: a node's pods one after another.
+    ByNode,
+    /// Each next pod on another node ([`common::spread`]).
+    Spread,
+}
+
+impl Order {
+    /// The benchmark ids' infix: `stream-apply{infix}/N/B`.
+    fn infix(self) -> &'static str {
+        match self {
+            Order::ByNode => "",
+            Order::Spread => "-spread",
+        }
+    }
+
+    /// The positions in the cluster's pods that the stream sends, in order.
+    fn positions(self, pods: usize) -> Vec<usize> {
+        match self {
+            Order::ByNode => (0..pods).collect(),
+            Order::Spread => common::spread(pods).collect(),
+        }
+    }
+
+    /// The JSON text of pods sent in this order.
+    fn json(self, cl: &common::Cluster) -> &[String] {
+        match self {
+            Order::ByNode => &cl.pod_json,
+            Order::Spread => &cl.pod_json_spread,
+        }
+    }
+}
+
+/// Upserts of `size` existing pods, the `*next`th position of `order` on (wrapping).
+fn pod_batch(cl: &common::Cluster, order: &[usize], next: &mut usize, size: usize) -> Batch {
     let pods = &cl.objects.pods;
     let changes = (0..size)
         .map(|_| {
-            let p = &pods[*next % pods.len()];
+            let p = &pods[order[*next % order.len()]];
             *next += 1;
             Change::Upsert(Object::Pod(Arc::new(p.clone())))
         })
@@ -63,11 +103,12 @@ fn json_upsert(text: String) -> pb::ObjectChange {
     }
 }
 
-/// A SyncState message of `size` pod upserts as Kubernetes JSON text.
-fn json_request(cl: &common::Cluster, next: &mut usize, size: usize) -> pb::SyncStateRequest {
+/// A SyncState message of `size` pod upserts as Kubernetes JSON text, from `texts` on
+/// (wrapping).
+fn json_request(texts: &[String], next: &mut usize, size: usize) -> pb::SyncStateRequest {
     let changes = (0..size)
         .map(|_| {
-            let text = cl.pod_json[*next % cl.pod_json.len()].clone();
+            let text = texts[*next % texts.len()].clone();
             *next += 1;
             json_upsert(text)
         })
@@ -157,73 +198,83 @@ fn initial_sync(c: &mut Criterion) {
 
 fn stream(c: &mut Criterion) {
     for nodes in common::sizes() {
-        let wanted = |size: usize| {
-            common::selected(&format!("stream-apply/{nodes}/{size}"))
-                || common::selected(&format!("stream-json/{nodes}/{size}"))
-        };
-        if !wanted(100) && !wanted(1000) {
+        for order in [Order::ByNode, Order::Spread] {
+            stream_in_order(c, nodes, order);
+        }
+    }
+}
+
+fn stream_in_order(c: &mut Criterion, nodes: usize, order: Order) {
+    let infix = order.infix();
+    let wanted = |size: usize| {
+        common::selected(&format!("stream-apply{infix}/{nodes}/{size}"))
+            || common::selected(&format!("stream-json{infix}/{nodes}/{size}"))
+    };
+    if !wanted(100) && !wanted(1000) {
+        return;
+    }
+    let cl = common::cluster(nodes, 0);
+    let (_store, state) = loaded(&cl);
+    let positions = order.positions(cl.pods());
+    let texts = order.json(&cl);
+    for size in [100, 1000] {
+        if !wanted(size) {
             continue;
         }
-        let cl = common::cluster(nodes, 0);
-        let (_store, state) = loaded(&cl);
-        for size in [100, 1000] {
-            if !wanted(size) {
-                continue;
-            }
-            let mut group = c.benchmark_group(format!("stream-apply/{nodes}"));
-            group.throughput(Throughput::Elements(size as u64));
-            let mut next = 0;
-            group.bench_function(BenchmarkId::from_parameter(size), |b| {
-                b.iter_batched(
-                    || pod_batch(&cl, &mut next, size),
-                    |batch| state.apply(batch),
-                    BatchSize::PerIteration,
-                )
-            });
-            group.finish();
+        let mut group = c.benchmark_group(format!("stream-apply{infix}/{nodes}"));
+        group.throughput(Throughput::Elements(size as u64));
+        let mut next = 0;
+        group.bench_function(BenchmarkId::from_parameter(size), |b| {
+            b.iter_batched(
+                || pod_batch(&cl, &positions, &mut next, size),
+                |batch| state.apply(batch),
+                BatchSize::PerIteration,
+            )
+        });
+        group.finish();
 
-            let mut group = c.benchmark_group(format!("stream-json/{nodes}"));
-            group.throughput(Throughput::Elements(size as u64));
-            let mut next = 0;
-            group.bench_function(BenchmarkId::from_parameter(size), |b| {
-                b.iter_batched(
-                    || json_request(&cl, &mut next, size),
-                    |req| {
-                        let batch = decode::batch(&req, state.priority_classes())
-                            .expect("generated pods decode");
-                        state.apply(batch)
-                    },
-                    BatchSize::PerIteration,
-                )
-            });
-            group.finish();
+        let mut group = c.benchmark_group(format!("stream-json{infix}/{nodes}"));
+        group.throughput(Throughput::Elements(size as u64));
+        let mut next = 0;
+        group.bench_function(BenchmarkId::from_parameter(size), |b| {
+            b.iter_batched(
+                || json_request(texts, &mut next, size),
+                |req| {
+                    let batch = decode::batch(&req, state.priority_classes())
+                        .expect("generated pods decode");
+                    state.apply(batch)
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        group.finish();
 
-            // Sustained rate, setup included in neither.
-            let mut next = 0;
-            let batches: Vec<Batch> = (0..if common::bench_mode() { 200 } else { 2 })
-                .map(|_| pod_batch(&cl, &mut next, size))
-                .collect();
-            let n = batches.len();
-            let t = std::time::Instant::now();
-            for batch in batches {
-                state.apply(batch);
-            }
-            let apply = t.elapsed();
-            let mut next = 0;
-            let requests: Vec<pb::SyncStateRequest> =
-                (0..n).map(|_| json_request(&cl, &mut next, size)).collect();
-            let t = std::time::Instant::now();
-            for req in &requests {
-                let batch = decode::batch(req, state.priority_classes()).expect("decodes");
-                state.apply(batch);
-            }
-            let json = t.elapsed();
-            println!(
-                "updates/s {nodes} nodes, batches of {size}: apply {:.0}/s, decode+apply (JSON) {:.0}/s ({n} batches each)",
-                (n * size) as f64 / apply.as_secs_f64(),
-                (n * size) as f64 / json.as_secs_f64(),
-            );
+        // Sustained rate, setup included in neither.
+        let mut next = 0;
+        let batches: Vec<Batch> = (0..if common::bench_mode() { 200 } else { 2 })
+            .map(|_| pod_batch(&cl, &positions, &mut next, size))
+            .collect();
+        let n = batches.len();
+        let t = std::time::Instant::now();
+        for batch in batches {
+            state.apply(batch);
         }
+        let apply = t.elapsed();
+        let mut next = 0;
+        let requests: Vec<pb::SyncStateRequest> = (0..n)
+            .map(|_| json_request(texts, &mut next, size))
+            .collect();
+        let t = std::time::Instant::now();
+        for req in &requests {
+            let batch = decode::batch(req, state.priority_classes()).expect("decodes");
+            state.apply(batch);
+        }
+        let json = t.elapsed();
+        println!(
+            "updates/s{infix} {nodes} nodes, batches of {size}: apply {:.0}/s, decode+apply (JSON) {:.0}/s ({n} batches each)",
+            (n * size) as f64 / apply.as_secs_f64(),
+            (n * size) as f64 / json.as_secs_f64(),
+        );
     }
 }
 
@@ -235,10 +286,11 @@ fn refresh(c: &mut Criterion) {
         let cl = common::cluster(nodes, PENDING_PODS);
         let (_store, state) = loaded(&cl);
         let mut group = c.benchmark_group("refresh-1-pod");
+        let positions = Order::ByNode.positions(cl.pods());
         let mut next = 0;
         group.bench_function(BenchmarkId::from_parameter(nodes), |b| {
             b.iter_batched(
-                || pod_batch(&cl, &mut next, 1),
+                || pod_batch(&cl, &positions, &mut next, 1),
                 |batch| state.apply(black_box(batch)),
                 BatchSize::SmallInput,
             )

@@ -107,14 +107,34 @@ pub struct Cluster {
     pub fitting_pod: Pod,
     /// The fitting pod's Kubernetes JSON.
     pub fitting_pod_json: Value,
-    /// Kubernetes JSON text of the first bound pods (what a watch event carries).
+    /// Kubernetes JSON text of the first bound pods (what a watch event carries), in
+    /// the generator's order: a node's pods one after another.
     pub pod_json: Vec<String>,
+    /// The same number of pods' JSON text in [`spread`] order: each on another node.
+    pub pod_json_spread: Vec<String>,
 }
 
 impl Cluster {
     pub fn pods(&self) -> usize {
         self.objects.pods.len()
     }
+}
+
+/// Every index below `pods` once, in an order where each next pod is on another node
+/// (the generator lists a node's pods one after another, `PODS_PER_NODE` of them), as
+/// a watch's events arrive from a whole cluster: steps of `PODS_PER_NODE + 1` or more,
+/// coprime with `pods`, modulo `pods`.
+pub fn spread(pods: usize) -> impl Iterator<Item = usize> {
+    let gcd = |mut a: usize, mut b: usize| {
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    };
+    let step = (PODS_PER_NODE + 1..)
+        .find(|&s| gcd(s, pods.max(1)) == 1)
+        .expect("some step is coprime");
+    (0..pods).map(move |i| i * step % pods)
 }
 
 /// The generator's pending pod with its requests shrunk to cpu 100m / memory 128Mi.
@@ -177,12 +197,11 @@ fn build(nodes: usize, pending_pods: usize) -> Cluster {
     let fitting = fitting_pod_json(&doc["pod"]);
     let fitting_pod =
         kube::decode_pod(&fitting, &objects.priority_classes).expect("fitting pod decodes");
-    let pod_json = doc["pods"]
-        .as_array()
-        .expect("pods")
-        .iter()
+    let all_pods = doc["pods"].as_array().expect("pods");
+    let pod_json = all_pods.iter().take(2000).map(Value::to_string).collect();
+    let pod_json_spread = spread(all_pods.len())
         .take(2000)
-        .map(Value::to_string)
+        .map(|i| all_pods[i].to_string())
         .collect();
     drop(doc);
     let t = Instant::now();
@@ -203,6 +222,7 @@ fn build(nodes: usize, pending_pods: usize) -> Cluster {
         fitting_pod,
         fitting_pod_json: fitting,
         pod_json,
+        pod_json_spread,
     }
 }
 

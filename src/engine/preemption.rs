@@ -151,7 +151,7 @@ pub fn select_victims<'a>(
     let mut copy = node.clone();
     let mut state = state.clone();
     for p in &potential {
-        copy.remove_pod(&p.pod.uid);
+        copy.remove_pod(&p.pod);
         state.remove_pod(p, &copy.node);
     }
     if potential.is_empty() {
@@ -167,7 +167,7 @@ pub fn select_victims<'a>(
         state.add_pod(p, &copy.node);
         let fits = run_filters_with_nominated(snapshot, &state, &copy, at).is_none();
         if !fits {
-            copy.remove_pod(&p.pod.uid);
+            copy.remove_pod(&p.pod);
             state.remove_pod(p, &copy.node);
         }
         fits

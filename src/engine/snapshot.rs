@@ -137,17 +137,19 @@ fn fingerprint(value: &impl Hash) -> u128 {
 }
 
 /// The host ports in use on a node: a set of (ip, protocol, port), as `HostPortInfo`.
-/// Like upstream it is a set, so two pods binding the same port share one entry.
+/// Like upstream it is a set, so two pods binding the same port share one entry. The
+/// set is shared between versions of the node until its ports change, so that a node
+/// copied for an edit that leaves them alone copies no strings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HostPortSet(BTreeSet<(String, String, i32)>);
+pub struct HostPortSet(Arc<BTreeSet<(String, String, i32)>>);
 
 impl HostPortSet {
     pub fn add(&mut self, p: &HostPort) {
-        self.0.insert((p.ip.clone(), p.protocol.clone(), p.port));
+        Arc::make_mut(&mut self.0).insert((p.ip.clone(), p.protocol.clone(), p.port));
     }
 
     pub fn remove(&mut self, p: &HostPort) {
-        self.0.remove(&(p.ip.clone(), p.protocol.clone(), p.port));
+        Arc::make_mut(&mut self.0).remove(&(p.ip.clone(), p.protocol.clone(), p.port));
     }
 
     /// `HostPortInfo.CheckConflict`: a wildcard IP conflicts with the same port and
@@ -180,6 +182,16 @@ pub struct NodeInfo {
     pub ladder: PriorityLadder,
 }
 
+/// Where the pod `pod` is among `pods`, by its uid. The version a snapshot holds is
+/// usually the very allocation the caller has (the ingest index shares it), which is
+/// found by its address alone, without reading each pod's uid: a batch of updates
+/// spread over the cluster touches every pod of a node it changes, mostly cold.
+fn position_of(pods: &[Arc<PodInfo>], pod: &Pod) -> Option<usize> {
+    pods.iter()
+        .position(|p| std::ptr::eq(&*p.pod, pod))
+        .or_else(|| pods.iter().position(|p| p.pod.uid == pod.uid))
+}
+
 impl NodeInfo {
     /// An empty node.
     pub fn new(node: Arc<Node>) -> NodeInfo {
@@ -203,37 +215,41 @@ impl NodeInfo {
 
     /// Adds a pod and its requests and ports.
     pub fn add_pod(&mut self, p: Arc<PodInfo>) {
-        self.update(&p, 1, true);
+        self.update(&p, 1, Counted::ALL);
         self.pods.push(p);
     }
 
-    /// Removes the pod with `uid`, returning it. Like upstream, the last pod takes the
-    /// removed one's place.
-    pub fn remove_pod(&mut self, uid: &str) -> Option<Arc<PodInfo>> {
-        let i = self.pods.iter().position(|p| p.pod.uid == uid)?;
+    /// Removes the pod `pod` (by its uid), returning it. Like upstream, the last pod
+    /// takes the removed one's place.
+    pub fn remove_pod(&mut self, pod: &Pod) -> Option<Arc<PodInfo>> {
+        let i = position_of(&self.pods, pod)?;
         let removed = self.pods.swap_remove(i);
-        self.update(&removed, -1, true);
+        self.update(&removed, -1, Counted::ALL);
         Some(removed)
     }
 
-    /// Removes the pod with `uid` and adds `p` (a new version of a pod, e.g. a watch's
-    /// MODIFIED event), as [`NodeInfo::remove_pod`] then [`NodeInfo::add_pod`] would; the
-    /// label counts are left alone when the pod's labels did not change.
-    pub fn replace_pod(&mut self, uid: &str, p: Arc<PodInfo>) -> Option<Arc<PodInfo>> {
-        let i = self.pods.iter().position(|q| q.pod.uid == uid)?;
+    /// Removes the pod `pod` (by its uid) and adds `p` (a new version of it, e.g. a
+    /// watch's MODIFIED event), as [`NodeInfo::remove_pod`] then [`NodeInfo::add_pod`]
+    /// would; the label counts are left alone when the pod's labels did not change.
+    pub fn replace_pod(&mut self, pod: &Pod, p: Arc<PodInfo>) -> Option<Arc<PodInfo>> {
+        let i = position_of(&self.pods, pod)?;
         let removed = self.pods.swap_remove(i);
         let (old, new) = (&removed.pod, &p.pod);
-        let relabelled = old.namespace != new.namespace
-            || old.labels != new.labels
-            || old.terminating != new.terminating;
-        self.update(&removed, -1, relabelled);
-        self.update(&p, 1, relabelled);
+        let changed = Counted {
+            labels: old.namespace != new.namespace
+                || old.labels != new.labels
+                || old.terminating != new.terminating,
+            ports: old.host_ports != new.host_ports,
+        };
+        self.update(&removed, -1, changed);
+        self.update(&p, 1, changed);
         self.pods.push(p);
         Some(removed)
     }
 
-    /// Counts `p` in (`sign` 1) or out (-1); its labels only with `labels`.
-    fn update(&mut self, p: &Arc<PodInfo>, sign: i64, labels: bool) {
+    /// Counts `p` in (`sign` 1) or out (-1); its labels and host ports only as `parts`
+    /// says.
+    fn update(&mut self, p: &Arc<PodInfo>, sign: i64, parts: Counted) {
         let step = |list: &mut Vec<Arc<PodInfo>>, applies: bool| {
             if !applies {
                 return;
@@ -249,7 +265,7 @@ impl NodeInfo {
             &mut self.pods_with_required_anti_affinity,
             p.has_required_anti_affinity(),
         );
-        if labels {
+        if parts.labels {
             self.label_counts.update(&p.pod, sign);
         }
         if sign > 0 {
@@ -260,7 +276,7 @@ impl NodeInfo {
         self.requested.accumulate(&p.requests, sign);
         self.non_zero_cpu += sign * p.non_zero_cpu;
         self.non_zero_memory += sign * p.non_zero_memory;
-        for port in &p.pod.host_ports {
+        for port in p.pod.host_ports.iter().filter(|_| parts.ports) {
             if sign > 0 {
                 self.used_ports.add(port);
             } else {
@@ -268,6 +284,23 @@ impl NodeInfo {
             }
         }
     }
+}
+
+/// Which of a pod's label and host-port counts [`NodeInfo::update`] changes: all of
+/// them when a pod comes or goes; only those that differ when a pod is replaced by a
+/// new version of itself (removing and re-adding equal labels or ports changes
+/// nothing).
+#[derive(Debug, Clone, Copy)]
+struct Counted {
+    labels: bool,
+    ports: bool,
+}
+
+impl Counted {
+    const ALL: Counted = Counted {
+        labels: true,
+        ports: true,
+    };
 }
 
 /// ImageLocality's cluster-wide knowledge of one image name.
@@ -632,7 +665,7 @@ impl SnapshotEdit {
             .as_deref()
             .filter(|_| same_node)
             .and_then(|name| self.node_mut(name))
-            .and_then(|n| n.replace_pod(&old.uid, Arc::clone(&info)));
+            .and_then(|n| n.replace_pod(old, Arc::clone(&info)));
         if replaced.is_none() {
             self.remove_pod(old);
             self.add_pod_info(info);
@@ -644,13 +677,14 @@ impl SnapshotEdit {
     fn current_info(&self, old: &Pod) -> Option<Arc<PodInfo>> {
         let found = match old.node_name.as_deref() {
             Some(name) if self.removed_nodes.contains(name) => None,
-            Some(name) => self
-                .new_nodes
-                .get(name)
-                .map(|n| &n.pods)
-                .or_else(|| self.snapshot.node(name).map(|n| &n.pods))?
-                .iter()
-                .find(|p| p.pod.uid == old.uid),
+            Some(name) => {
+                let pods = self
+                    .new_nodes
+                    .get(name)
+                    .map(|n| &n.pods)
+                    .or_else(|| self.snapshot.node(name).map(|n| &n.pods))?;
+                position_of(pods, old).map(|i| &pods[i])
+            }
             None => self.snapshot.find_unbound_pod(old),
         };
         found.cloned()
@@ -666,7 +700,7 @@ impl SnapshotEdit {
         };
         if let Some(node) = &old.node_name {
             if let Some(n) = self.node_mut(node) {
-                return n.remove_pod(&old.uid);
+                return n.remove_pod(old);
             }
             return self.snapshot.orphans.get_mut(node).and_then(take);
         }
