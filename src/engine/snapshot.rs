@@ -867,7 +867,7 @@ fn image_summaries(nodes: &NodeList) -> HashMap<String, ImageSummary> {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
     use crate::engine::test_support::*;
@@ -897,19 +897,25 @@ mod tests {
             vec![web("a", "100m"), web("b", "200m"), web("c", "300m")],
         );
         let old = Arc::clone(&s.node("n").unwrap().pods[0].pod);
+        // The same version in another allocation: found by its uid.
+        let old_copy = Arc::new((*old).clone());
         let versions = [
-            // Sent again unchanged; with new labels and requests; moved to another node.
+            // Sent again unchanged; with new labels and requests; moved to another
+            // node; with a host port; unchanged, named by a copy of the old version.
             web("a", "100m"),
             labeled(web("a", "500m"), json!({"app": "db", "tier": "x"})),
             bound(
                 labeled(pod("a", "100m", "64Mi"), json!({"app": "web"})),
                 "m",
             ),
+            with_host_port(web("a", "100m"), 8080),
+            web("a", "100m"),
         ];
-        for version in versions {
+        for (i, version) in versions.into_iter().enumerate() {
             let new = pending(&s, &version);
+            let old = if i == 4 { &old_copy } else { &old };
             let mut replaced = s.edit();
-            replaced.replace_pod(&old, new.clone());
+            replaced.replace_pod(old, new.clone());
             let replaced = replaced.finish();
             let mut readded = s.edit();
             readded.remove_pod(&old);
@@ -918,7 +924,55 @@ mod tests {
             for (r, a) in replaced.nodes.iter().zip(&readded.nodes) {
                 assert_eq!(totals(r), totals(a), "node {}", r.name());
             }
+            assert_eq!(
+                replaced.node("n").unwrap().pods.len(),
+                if i == 2 { 2 } else { 3 }
+            );
         }
+    }
+
+    /// `pod` with a container port bound to `host_port` on the node.
+    fn with_host_port(pod: Value, host_port: i32) -> Value {
+        let mut pod = pod;
+        pod["spec"]["containers"][0]["ports"] =
+            json!([{"containerPort": 80, "hostPort": host_port}]);
+        pod
+    }
+
+    #[test]
+    fn a_nodes_host_ports_are_shared_by_its_versions_until_they_change() {
+        let s = snapshot(
+            vec![node("n", "4", "8Gi", 110)],
+            vec![
+                bound(with_host_port(pod("a", "100m", ""), 8080), "n"),
+                bound(pod("b", "100m", ""), "n"),
+            ],
+        );
+        let ports = |s: &Snapshot| s.node("n").unwrap().used_ports.clone();
+        let replaced = |version: Value| {
+            let old = Arc::clone(&s.node("n").unwrap().pods[0].pod);
+            let mut edit = s.edit();
+            edit.replace_pod(&old, pending(&s, &version));
+            edit.finish()
+        };
+        let same = replaced(bound(with_host_port(pod("a", "200m", ""), 8080), "n"));
+        assert!(
+            Arc::ptr_eq(&ports(&s).0, &ports(&same).0),
+            "unchanged ports shared"
+        );
+        let moved = replaced(bound(with_host_port(pod("a", "100m", ""), 9090), "n"));
+        let port = |port: i32| HostPort {
+            ip: "0.0.0.0".to_string(),
+            protocol: "TCP".to_string(),
+            port,
+        };
+        assert!(ports(&moved).conflicts(&port(9090)));
+        assert!(!ports(&moved).conflicts(&port(8080)));
+        assert!(
+            ports(&s).conflicts(&port(8080)),
+            "the old version keeps its own"
+        );
+        assert!(!ports(&s).conflicts(&port(9090)));
     }
 
     #[test]
