@@ -918,7 +918,7 @@ mod tests {
             replaced.replace_pod(old, new.clone());
             let replaced = replaced.finish();
             let mut readded = s.edit();
-            readded.remove_pod(&old);
+            readded.remove_pod(old);
             readded.add_pod(new);
             let readded = readded.finish();
             for (r, a) in replaced.nodes.iter().zip(&readded.nodes) {
