@@ -67,8 +67,13 @@ fn required_name(meta: &wire::ObjectMeta) -> Result<String> {
     }
 }
 
+/// Labels (or a node selector) from a wire map.
+fn labels_from(map: &wire::Map<Text, Text>) -> Labels {
+    map.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
 fn labels_of(meta: &wire::ObjectMeta) -> Labels {
-    meta.labels.as_ref().map(Labels::from).unwrap_or_default()
+    meta.labels.as_ref().map(labels_from).unwrap_or_default()
 }
 
 fn namespace_of(meta: &wire::ObjectMeta) -> String {
@@ -82,17 +87,20 @@ fn namespace_of(meta: &wire::ObjectMeta) -> String {
 /// server's validation (`ValidateResourceQuantityValue`), a negative quantity is refused:
 /// the scheduler's arithmetic assumes none.
 fn resource_list(list: &Option<wire::WireResourceList>, path: &str) -> Result<ResourceList> {
-    list.iter()
-        .flatten()
-        .map(|(name, text)| {
-            let field = || format!("{path}.{name}");
-            let q = Quantity::parse(&text.0).map_err(|e| err(field(), e.to_string()))?;
-            if q.is_negative() {
-                return Err(err(field(), "must be greater than or equal to 0"));
-            }
-            Ok((name.to_string(), q))
-        })
-        .collect()
+    let Some(list) = list else {
+        return Ok(ResourceList::default());
+    };
+    // Sized up front: collecting through `Result` would grow the list from nothing.
+    let mut entries = Vec::with_capacity(list.len());
+    for (name, text) in list {
+        let field = || format!("{path}.{name}");
+        let q = Quantity::parse(&text.0).map_err(|e| err(field(), e.to_string()))?;
+        if q.is_negative() {
+            return Err(err(field(), "must be greater than or equal to 0"));
+        }
+        entries.push((name.to_string(), q));
+    }
+    Ok(entries.into_iter().collect())
 }
 
 /// Converts a Node.
@@ -695,7 +703,7 @@ pub fn pod(p: &wire::Pod, classes: &[PriorityClass]) -> Result<Pod> {
         },
         host_ports,
         tolerations,
-        node_selector: spec.node_selector.as_ref().map(Labels::from),
+        node_selector: spec.node_selector.as_ref().map(labels_from),
         node_affinity,
         pod_affinity,
         topology_spread_constraints,

@@ -554,6 +554,8 @@ pub fn decode_scenario(doc: &Value) -> Result<Scenario, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::labels::Labels;
+    use crate::model::quantity::Quantity;
 
     #[test]
     fn errors_name_the_field() {
@@ -635,6 +637,14 @@ mod tests {
             r#"{"kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c",
                 "resources":{"requests":{"cpu":"lots"}}}]}}"#,
             r#""a pod""#,
+            // Members out of order and repeated: the later wins, as in a map.
+            r#"{"kind":"Pod","metadata":{"name":"p","labels":{"b":"2","a":"1","b":"3"}},
+                "spec":{"nodeSelector":{"z":"1","y":"2","z":"0"},"containers":[{"name":"c",
+                "resources":{"requests":{"memory":"1Gi","cpu":"1","memory":"2Gi"}}}],
+                "topologySpreadConstraints":[{"maxSkew":1,"topologyKey":"zone",
+                "whenUnsatisfiable":"DoNotSchedule",
+                "labelSelector":{"matchLabels":{"b":"x","a":"y","b":"z"}}}]}}"#,
+            r#"{"kind":"Pod","metadata":{"name":"p","labels":["a"]},"spec":{"containers":[{"name":"c"}]}}"#,
         ];
         for text in pods {
             let from_text = RawObject::parse(text).unwrap();
@@ -647,6 +657,16 @@ mod tests {
                 "{text}"
             );
         }
+        let (repeated, _) = RawObject::parse(pods[pods.len() - 2])
+            .unwrap()
+            .pod(&[])
+            .unwrap();
+        assert_eq!(repeated.labels, Labels::from([("a", "1"), ("b", "3")]));
+        let selector = repeated.node_selector.expect("a node selector");
+        assert_eq!(selector, Labels::from([("y", "2"), ("z", "0")]));
+        let requests = &repeated.resources.containers[0].requests;
+        assert_eq!(requests.keys().collect::<Vec<_>>(), ["cpu", "memory"]);
+        assert_eq!(requests.get("memory"), Quantity::parse("2Gi").ok().as_ref());
     }
 
     #[test]

@@ -6,7 +6,6 @@
 //! reads one or two cache lines.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Index;
 
@@ -129,12 +128,6 @@ fn offset(text: &str) -> u32 {
     u32::try_from(text.len()).expect("an object's labels fit in 4 GiB")
 }
 
-impl<K: AsRef<str>, V: AsRef<str>> From<&BTreeMap<K, V>> for Labels {
-    fn from(map: &BTreeMap<K, V>) -> Labels {
-        Labels::from_sorted(map.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
-    }
-}
-
 impl<K: AsRef<str>, V: AsRef<str>, const N: usize> From<[(K, V); N]> for Labels {
     fn from(pairs: [(K, V); N]) -> Labels {
         pairs.into_iter().collect()
@@ -201,6 +194,7 @@ impl Serialize for Labels {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     #[test]
     fn lookups_follow_the_map_they_were_built_from() {
@@ -213,7 +207,7 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        let labels = Labels::from(&map);
+        let labels: Labels = map.iter().collect();
         assert_eq!(labels.len(), map.len());
         for (k, v) in &map {
             assert_eq!(labels.get(k), Some(v.as_str()));

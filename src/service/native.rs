@@ -3,8 +3,6 @@
 //! forms go through the same validation and reach the same model without building and
 //! decoding JSON. An empty string is an absent field, as JSON omits it.
 
-use std::collections::BTreeMap;
-
 use serde::de::IgnoredAny;
 
 use super::pb;
@@ -129,7 +127,7 @@ fn texts(list: &[String]) -> Vec<wire::Text<'_>> {
 
 fn text_map<'a>(
     map: impl IntoIterator<Item = (&'a String, &'a String)>,
-) -> BTreeMap<wire::Text<'a>, wire::Text<'a>> {
+) -> wire::Map<wire::Text<'a>, wire::Text<'a>> {
     map.into_iter().map(|(k, v)| (text(k), text(v))).collect()
 }
 
