@@ -67,9 +67,10 @@ fn required_name(meta: &wire::ObjectMeta) -> Result<String> {
     }
 }
 
-/// Labels (or a node selector) from a wire map.
+/// Labels (or a node selector) from a wire map, whose members are sorted by key, each
+/// key once.
 fn labels_from(map: &wire::Map<Text, Text>) -> Labels {
-    map.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+    Labels::from_sorted(map.iter().map(|(k, v)| (k.as_str(), v.as_str())))
 }
 
 fn labels_of(meta: &wire::ObjectMeta) -> Labels {

@@ -104,7 +104,9 @@ impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for Labels {
 
 impl Labels {
     /// Labels from pairs sorted by key, each key once, copied into one buffer.
-    fn from_sorted<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> Labels {
+    pub(crate) fn from_sorted<'a>(
+        pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone,
+    ) -> Labels {
         let (count, bytes) = pairs
             .clone()
             .fold((0, 0), |(n, b), (k, v)| (n + 1, b + k.len() + v.len()));
