@@ -9,9 +9,10 @@
 //! how many there. A query matches each group's terms once and visits only the nodes
 //! of the groups whose terms select the incoming pod, instead of every node.
 //!
-//! [`super::snapshot::SnapshotEdit`] keeps the index in step: nodes an edit touched are
-//! re-counted against what they held before ([`AffinityIndex::update_node`]), and the
-//! whole index is rebuilt when the set of nodes changes (node indices shift).
+//! [`super::snapshot::SnapshotEdit`] keeps the index in step: each pod with affinity an
+//! edit adds to or removes from an existing node is counted in or out
+//! ([`AffinityIndex::count`]), and the whole index is rebuilt when the set of nodes
+//! changes (node indices shift).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -77,46 +78,30 @@ impl AffinityIndex {
         }
     }
 
-    /// Brings node `i`'s counts from what `before` held to what `after` holds.
-    pub fn update_node(&mut self, i: usize, before: &NodeInfo, after: &NodeInfo) {
-        let old = counted(before);
-        let new = counted(after);
+    /// Counts `pod` (which declares pod affinity) into (`delta` 1) or out of (-1) its
+    /// group on node `i`. A group made here has `pod` for its representative; a group
+    /// left on no node is dropped.
+    pub fn count(&mut self, pod: &Arc<PodInfo>, i: usize, delta: i32) {
+        let fingerprint = pod.affinity_fingerprint;
         let i = node_index(i);
-        for &(fingerprint, _, _) in &old {
-            if !new.iter().any(|(f, _, _)| *f == fingerprint) {
-                self.set(fingerprint, i, 0, None);
+        let group = Arc::make_mut(self.groups.entry(fingerprint).or_insert_with(|| {
+            Arc::new(TermGroup {
+                representative: Arc::clone(pod),
+                nodes: Vec::new(),
+            })
+        }));
+        match group.nodes.binary_search_by_key(&i, |(n, _)| *n) {
+            Ok(at) => match group.nodes[at].1.checked_add_signed(delta) {
+                Some(count) if count > 0 => group.nodes[at].1 = count,
+                _ => {
+                    group.nodes.remove(at);
+                }
+            },
+            Err(at) => {
+                if let Ok(count @ 1..) = u32::try_from(delta) {
+                    group.nodes.insert(at, (i, count));
+                }
             }
-        }
-        for &(fingerprint, count, pod) in &new {
-            let unchanged = old.iter().any(|(f, n, _)| *f == fingerprint && *n == count);
-            if !unchanged {
-                self.set(fingerprint, i, count, Some(pod));
-            }
-        }
-    }
-
-    /// Sets how many pods of group `fingerprint` node `i` holds; `pod` has the terms
-    /// (needed when the group is new).
-    fn set(&mut self, fingerprint: u128, i: u32, count: u32, pod: Option<&Arc<PodInfo>>) {
-        let group = match (self.groups.get_mut(&fingerprint), pod) {
-            (Some(group), _) => Arc::make_mut(group),
-            (None, Some(pod)) => {
-                Arc::make_mut(self.groups.entry(fingerprint).or_insert_with(|| {
-                    Arc::new(TermGroup {
-                        representative: Arc::clone(pod),
-                        nodes: Vec::new(),
-                    })
-                }))
-            }
-            (None, None) => return,
-        };
-        match (group.nodes.binary_search_by_key(&i, |(n, _)| *n), count) {
-            (Ok(at), 0) => {
-                group.nodes.remove(at);
-            }
-            (Ok(at), count) => group.nodes[at].1 = count,
-            (Err(_), 0) => {}
-            (Err(at), count) => group.nodes.insert(at, (i, count)),
         }
         if group.nodes.is_empty() {
             self.groups.remove(&fingerprint);
@@ -153,7 +138,8 @@ mod tests {
     }
 
     /// The index kept by snapshot edits equals one built afresh, edit after edit
-    /// (pods added and removed on existing nodes, then nodes added and removed).
+    /// (pods added, removed and replaced on existing nodes, then nodes added and
+    /// removed).
     #[test]
     fn edits_keep_the_index_equal_to_a_rebuild() {
         use crate::engine::Snapshot;
@@ -197,6 +183,19 @@ mod tests {
                     pod.nominated_node_name = None;
                     edit.add_pod(pod.clone());
                 }
+            }
+            // Replace a bound pod with affinity by a version without it, and another
+            // by an equal version (counted out and in, or left as it was).
+            let bound_with_affinity =
+                |p: &&mut crate::model::Pod| p.pod_affinity.declared && p.node_name.is_some();
+            if let Some(pod) = pods.iter_mut().filter(bound_with_affinity).nth(round) {
+                let mut plain = pod.clone();
+                plain.pod_affinity = Default::default();
+                edit.replace_pod(pod, plain.clone());
+                *pod = plain;
+            }
+            if let Some(pod) = pods.iter_mut().filter(bound_with_affinity).nth(round + 1) {
+                edit.replace_pod(pod, pod.clone());
             }
             if round == 6 {
                 assert!(edit.remove_node(&nodes[3]));

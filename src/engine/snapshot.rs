@@ -421,7 +421,7 @@ impl Snapshot {
             new_nodes: BTreeMap::new(),
             removed_nodes: BTreeSet::new(),
             node_set_changed: false,
-            touched: BTreeMap::new(),
+            relabelled: false,
         }
     }
 
@@ -556,24 +556,68 @@ pub struct SnapshotEdit {
     /// Existing nodes removed during this edit.
     removed_nodes: BTreeSet<String>,
     node_set_changed: bool,
-    /// Existing nodes this edit changed (by index), as they were before it.
-    touched: BTreeMap<usize, Arc<NodeInfo>>,
+    /// An existing node's labels changed (the node label index is rebuilt).
+    relabelled: bool,
+}
+
+/// A node of a snapshot being edited, whose pods change through it so that the
+/// snapshot's affinity index follows them.
+struct NodeMut<'a> {
+    info: &'a mut NodeInfo,
+    /// The node's index and the index to keep in step; `None` for a node added in this
+    /// edit (the index is rebuilt when the set of nodes changes).
+    affinity: Option<(usize, &'a mut Arc<AffinityIndex>)>,
+}
+
+impl NodeMut<'_> {
+    fn add_pod(mut self, p: Arc<PodInfo>) {
+        self.count(&p, 1);
+        self.info.add_pod(p);
+    }
+
+    fn remove_pod(mut self, pod: &Pod) -> Option<Arc<PodInfo>> {
+        let removed = self.info.remove_pod(pod)?;
+        self.count(&removed, -1);
+        Some(removed)
+    }
+
+    fn replace_pod(mut self, pod: &Pod, p: Arc<PodInfo>) -> Option<Arc<PodInfo>> {
+        let removed = self.info.replace_pod(pod, Arc::clone(&p))?;
+        if removed.affinity_fingerprint != p.affinity_fingerprint {
+            self.count(&removed, -1);
+            self.count(&p, 1);
+        }
+        Some(removed)
+    }
+
+    /// Counts `p` into (`delta` 1) or out of (-1) the affinity index on this node.
+    fn count(&mut self, p: &Arc<PodInfo>, delta: i32) {
+        if let Some((i, index)) = &mut self.affinity
+            && p.has_affinity()
+        {
+            Arc::make_mut(index).count(p, *i, delta);
+        }
+    }
 }
 
 impl SnapshotEdit {
-    fn node_mut(&mut self, name: &str) -> Option<&mut NodeInfo> {
-        if let Some(n) = self.new_nodes.get_mut(name) {
-            return Some(n);
+    /// The node called `name` as this edit has it, to change. An existing node is
+    /// changed in place when no other snapshot shares it, and copied otherwise.
+    fn node_mut(&mut self, name: &str) -> Option<NodeMut<'_>> {
+        if let Some(info) = self.new_nodes.get_mut(name) {
+            return Some(NodeMut {
+                info,
+                affinity: None,
+            });
         }
         if self.removed_nodes.contains(name) {
             return None;
         }
         let i = self.snapshot.node_index(name)?;
-        let nodes = &mut self.snapshot.nodes;
-        self.touched
-            .entry(i)
-            .or_insert_with(|| Arc::clone(&nodes[i]));
-        Some(Arc::make_mut(nodes.make_mut(i)))
+        Some(NodeMut {
+            info: Arc::make_mut(self.snapshot.nodes.make_mut(i)),
+            affinity: Some((i, &mut self.snapshot.affinity)),
+        })
     }
 
     /// Adds a node, or replaces it keeping the pods bound to it. Pods already bound to
@@ -581,11 +625,13 @@ impl SnapshotEdit {
     pub fn upsert_node(&mut self, node: impl Into<Arc<Node>>) {
         let node: Arc<Node> = node.into();
         let name = node.name.clone();
-        if let Some(existing) = self.node_mut(&name) {
+        if let Some(NodeMut { info: existing, .. }) = self.node_mut(&name) {
             let images_changed = existing.node.images != node.images;
+            let relabelled = existing.node.labels != node.labels;
             existing.node = node;
             // The image summary lists the nodes holding each image.
             self.node_set_changed |= images_changed;
+            self.relabelled |= relabelled;
             return;
         }
         let mut info = NodeInfo::new(node);
@@ -692,10 +738,9 @@ impl SnapshotEdit {
 
     /// Removes the pod `old` (as it was added), wherever it is.
     pub fn remove_pod(&mut self, old: &Pod) -> Option<Arc<PodInfo>> {
-        let key = old.key();
         let take = |v: &mut Vec<Arc<PodInfo>>| {
             v.iter()
-                .position(|p| p.pod.key() == key)
+                .position(|p| p.pod.namespace == old.namespace && p.pod.name == old.name)
                 .map(|i| v.swap_remove(i))
         };
         if let Some(node) = &old.node_name {
@@ -711,7 +756,7 @@ impl SnapshotEdit {
             }
             return removed;
         }
-        self.snapshot.pending.remove(&key)
+        self.snapshot.pending.remove(&old.key())
     }
 
     /// Adds or replaces a PDB. Pods it covers (or covered) in its namespace pick up the
@@ -797,7 +842,7 @@ impl SnapshotEdit {
             new_nodes,
             removed_nodes,
             node_set_changed,
-            touched,
+            relabelled,
         } = self;
         let nodes_moved = !new_nodes.is_empty() || !removed_nodes.is_empty();
         if nodes_moved {
@@ -823,20 +868,11 @@ impl SnapshotEdit {
         if node_set_changed {
             snapshot.images = Arc::new(image_summaries(&snapshot.nodes));
         }
-        let relabelled = touched.iter().any(|(i, before)| {
-            let after = &snapshot.nodes[*i].node;
-            !Arc::ptr_eq(&before.node, after) && before.node.labels != after.labels
-        });
         if nodes_moved || relabelled {
             snapshot.node_labels = Arc::new(NodeLabelIndex::build(&snapshot.nodes));
         }
         if nodes_moved {
             snapshot.affinity = Arc::new(AffinityIndex::build(&snapshot.nodes));
-        } else if !touched.is_empty() {
-            let index = Arc::make_mut(&mut snapshot.affinity);
-            for (i, before) in touched {
-                index.update_node(i, &before, &snapshot.nodes[i]);
-            }
         }
         snapshot
     }
