@@ -63,22 +63,29 @@ impl<'a> Evictable<'a> for &'a Arc<PodInfo> {
     }
 }
 
-/// A rung of a node's ladder, with its index.
-impl<'a> Evictable<'a> for (usize, &'a Rung) {
+/// A rung of a node's ladder, with its index on the ladder and the node's pods.
+#[derive(Debug, Clone, Copy)]
+struct LadderPod<'a> {
+    at: usize,
+    rung: &'a Rung,
+    pods: &'a [Arc<PodInfo>],
+}
+
+impl<'a> Evictable<'a> for LadderPod<'a> {
     fn pod(self) -> &'a Arc<PodInfo> {
-        &self.1.pod
+        self.rung.pod(self.pods)
     }
 
     fn priority(self) -> i32 {
-        self.1.priority
+        self.rung.priority
     }
 
     fn start(self) -> i64 {
-        self.1.start
+        self.rung.start
     }
 
     fn budgets(self) -> Budgets<'a> {
-        self.1.budgets()
+        self.rung.budgets()
     }
 }
 
@@ -252,7 +259,7 @@ fn used_without(node: &NodeInfo, lower: usize, request: &Resources) -> Resources
     } else {
         let mut used = node.requested.clone();
         for r in &node.ladder.rungs()[..lower] {
-            used.accumulate(&r.pod.requests, -1);
+            used.accumulate(&r.pod(&node.pods).requests, -1);
         }
         used
     }
@@ -334,11 +341,11 @@ fn dry_run_fast<'a>(
     }
     let ladder = &node.ladder;
     let potential = by_importance(node, lower);
-    let give_back = |used: &mut Resources, (i, rung): (usize, &Rung), sign: i64| {
+    let give_back = |used: &mut Resources, p: LadderPod, sign: i64| {
         if exact_scalars {
-            used.accumulate(&rung.pod.requests, sign);
+            used.accumulate(&p.pod().requests, sign);
         } else {
-            let requests = ladder.requests(i);
+            let requests = ladder.requests(p.at);
             used.milli_cpu += sign * requests.milli_cpu;
             used.memory += sign * requests.memory;
             used.ephemeral_storage += sign * requests.ephemeral_storage;
@@ -360,11 +367,16 @@ fn dry_run_fast<'a>(
 /// The node's `lower` least important pods (the ladder's lowest rungs), most important
 /// first, as a stable sort of the node's pods by importance orders them: pods equal in
 /// priority and start keep the node's order.
-fn by_importance(node: &NodeInfo, lower: usize) -> Vec<(usize, &Rung)> {
-    let mut potential: Vec<(usize, &Rung)> = node.ladder.rungs()[..lower]
+fn by_importance(node: &NodeInfo, lower: usize) -> Vec<LadderPod<'_>> {
+    let mut potential: Vec<LadderPod> = node.ladder.rungs()[..lower]
         .iter()
         .enumerate()
         .rev()
+        .map(|(at, rung)| LadderPod {
+            at,
+            rung,
+            pods: &node.pods,
+        })
         .collect();
     let mut i = 0;
     while i < potential.len() {
@@ -374,8 +386,7 @@ fn by_importance(node: &NodeInfo, lower: usize) -> Vec<(usize, &Rung)> {
             .take_while(|p| p.importance() == key)
             .count();
         if end - i > 1 {
-            potential[i..end]
-                .sort_by_cached_key(|(_, r)| node.pods.iter().position(|q| Arc::ptr_eq(q, &r.pod)));
+            potential[i..end].sort_by_key(|p| p.rung.place());
         }
         i = end;
     }

@@ -10,12 +10,17 @@
 //! search, and a dry run can walk the lower pods and their requests without
 //! dereferencing a single pod.
 //!
+//! A rung names its pod by its place among the node's pods, not by a reference: copying
+//! a node for a snapshot edit copies its ladder without touching a pod's reference
+//! count (a node's pods are spread over memory, and an edit spread over the cluster
+//! copies a node per update).
+//!
 //! Each rung also names the budget the pod's eviction counts against when there is
 //! exactly one ([`Budgets`]), so that PDB accounting need not read the pod either.
 //!
 //! [`super::snapshot::NodeInfo`] keeps its ladder in step with its pods in `add_pod` and
-//! `remove_pod` (a changed budget replaces the `PodInfo`s it covers, so a rung's budget
-//! is never stale). Scalar resources are not kept: callers that need them read the pods.
+//! `remove_pod`, places included ([`PriorityLadder::moved`]); a changed budget replaces
+//! the `PodInfo`s it covers, so a rung's budget is never stale. Scalar resources are not kept: callers that need them read the pods.
 
 use std::cmp::Reverse;
 use std::sync::Arc;
@@ -85,7 +90,10 @@ impl Totals {
 /// One pod on the ladder.
 #[derive(Debug, Clone)]
 pub struct Rung {
-    pub pod: Arc<PodInfo>,
+    /// The pod's place among the node's pods.
+    place: u32,
+    /// The pod's address: the order of pods equal in importance.
+    address: usize,
     pub priority: i32,
     /// The pod's start time; a pod not started counts as starting after every other.
     pub start: i64,
@@ -97,10 +105,12 @@ pub struct Rung {
     through: Totals,
 }
 
-/// Rungs are equal when they hold the same `PodInfo` with the same totals.
+/// Rungs are equal when they name the same `PodInfo` at the same place with the same
+/// totals.
 impl PartialEq for Rung {
     fn eq(&self, other: &Rung) -> bool {
-        Arc::ptr_eq(&self.pod, &other.pod)
+        self.place == other.place
+            && self.address == other.address
             && self.priority == other.priority
             && self.start == other.start
             && self.budget.as_ref().map(Arc::as_ptr) == other.budget.as_ref().map(Arc::as_ptr)
@@ -112,6 +122,16 @@ impl PartialEq for Rung {
 impl Eq for Rung {}
 
 impl Rung {
+    /// The rung's pod, of `pods` (the node's).
+    pub fn pod<'a>(&self, pods: &'a [Arc<PodInfo>]) -> &'a Arc<PodInfo> {
+        &pods[self.place as usize]
+    }
+
+    /// The rung's pod's place among the node's pods.
+    pub fn place(&self) -> usize {
+        self.place as usize
+    }
+
     /// The budgets the pod's eviction counts against.
     pub fn budgets(&self) -> Budgets<'_> {
         match &self.budget {
@@ -121,14 +141,19 @@ impl Rung {
         }
     }
 
-    /// The rung's place: ascending importance, then address.
+    /// The rung's place on the ladder: ascending importance, then address.
     fn key(&self) -> (i32, Reverse<i64>, usize) {
-        key(&self.pod, self.priority, self.start)
+        (self.priority, Reverse(self.start), self.address)
     }
 }
 
-fn key(pod: &Arc<PodInfo>, priority: i32, start: i64) -> (i32, Reverse<i64>, usize) {
-    (priority, Reverse(start), Arc::as_ptr(pod) as usize)
+/// Where `pod` belongs on a ladder ([`Rung::key`]).
+fn key(pod: &Arc<PodInfo>) -> (i32, Reverse<i64>, usize) {
+    (
+        pod.pod.priority,
+        Reverse(pod.pod.start_time.unwrap_or(i64::MAX)),
+        Arc::as_ptr(pod) as usize,
+    )
 }
 
 /// A node's pods, least important first, with running request totals.
@@ -172,12 +197,11 @@ impl PriorityLadder {
         self.rungs[i].through.minus(self.lowest(i))
     }
 
-    /// Puts `pod` on the ladder.
-    pub fn add(&mut self, pod: &Arc<PodInfo>) {
-        let priority = pod.pod.priority;
-        let start = pod.pod.start_time.unwrap_or(i64::MAX);
+    /// Puts `pod`, at `place` among the node's pods, on the ladder.
+    pub fn add(&mut self, pod: &Arc<PodInfo>, place: usize) {
+        let k = key(pod);
+        let (priority, Reverse(start), address) = k;
         let own = Totals::of(&pod.requests);
-        let k = key(pod, priority, start);
         let i = self.rungs.partition_point(|r| r.key() < k);
         self.negative += usize::from(own.is_negative());
         let mut through = self.lowest(i);
@@ -190,7 +214,8 @@ impl PriorityLadder {
         self.rungs.insert(
             i,
             Rung {
-                pod: Arc::clone(pod),
+                place: u32::try_from(place).expect("fewer than 2^32 pods on a node"),
+                address,
                 priority,
                 start,
                 budget: match budgets {
@@ -205,11 +230,7 @@ impl PriorityLadder {
 
     /// Takes `pod` (this very `PodInfo`) off the ladder.
     pub fn remove(&mut self, pod: &Arc<PodInfo>) {
-        let k = key(
-            pod,
-            pod.pod.priority,
-            pod.pod.start_time.unwrap_or(i64::MAX),
-        );
+        let k = key(pod);
         let Ok(i) = self.rungs.binary_search_by(|r| r.key().cmp(&k)) else {
             return;
         };
@@ -219,6 +240,15 @@ impl PriorityLadder {
         self.priorities.remove(i);
         for r in &mut self.rungs[i..] {
             r.through.accumulate(own, -1);
+        }
+    }
+
+    /// The pod at place `from` among the node's pods is now at `to` (the last pod
+    /// took a removed one's place).
+    pub fn moved(&mut self, from: usize, to: usize) {
+        let (from, to) = (from as u32, to as u32);
+        if let Some(r) = self.rungs.iter_mut().find(|r| r.place == from) {
+            r.place = to;
         }
     }
 }
@@ -259,8 +289,8 @@ mod tests {
 
     fn ladder_of(pods: &[Arc<PodInfo>]) -> PriorityLadder {
         let mut l = PriorityLadder::default();
-        for p in pods {
-            l.add(p);
+        for (place, p) in pods.iter().enumerate() {
+            l.add(p, place);
         }
         l
     }
@@ -274,7 +304,11 @@ mod tests {
             pod("d", 10, None, 800, 8),
         ];
         let l = ladder_of(&pods);
-        let names: Vec<&str> = l.rungs().iter().map(|r| r.pod.pod.name.as_str()).collect();
+        let names: Vec<&str> = l
+            .rungs()
+            .iter()
+            .map(|r| r.pod(&pods).pod.name.as_str())
+            .collect();
         assert_eq!(names, ["b", "d", "c", "a"]);
         assert_eq!(l.below(10).0, 1);
         assert_eq!(l.below(10).1.milli_cpu, 200);
@@ -309,7 +343,7 @@ mod tests {
             let negative = pods.iter().any(|p| Totals::of(&p.requests).is_negative());
             prop_assert_eq!(l.monotone(), !negative);
             for (i, r) in l.rungs().iter().enumerate() {
-                prop_assert_eq!(l.requests(i), Totals::of(&r.pod.requests));
+                prop_assert_eq!(l.requests(i), Totals::of(&r.pod(&pods).requests));
             }
         }
 
@@ -328,14 +362,21 @@ mod tests {
                 if pods.is_empty() {
                     break;
                 }
-                let gone = pods.swap_remove(r.index(pods.len()));
+                let at = r.index(pods.len());
+                let gone = pods.swap_remove(at);
                 l.remove(&gone);
+                if at < pods.len() {
+                    l.moved(pods.len(), at);
+                }
                 // Removing a pod that is no longer there changes nothing.
                 l.remove(&gone);
             }
-            let mut rebuilt = pods.clone();
-            rebuilt.reverse();
-            prop_assert_eq!(&l, &ladder_of(&rebuilt));
+            // The same pods put on in another order make the same ladder.
+            let mut rebuilt = PriorityLadder::default();
+            for (place, p) in pods.iter().enumerate().rev() {
+                rebuilt.add(p, place);
+            }
+            prop_assert_eq!(&l, &rebuilt);
         }
     }
 }

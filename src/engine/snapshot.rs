@@ -222,9 +222,18 @@ impl NodeInfo {
     /// Removes the pod `pod` (by its uid), returning it. Like upstream, the last pod
     /// takes the removed one's place.
     pub fn remove_pod(&mut self, pod: &Pod) -> Option<Arc<PodInfo>> {
+        let removed = self.take_pod(pod)?;
+        self.update(&removed, -1, Counted::ALL);
+        Some(removed)
+    }
+
+    /// Takes the pod `pod` out of the list of pods, the last pod taking its place.
+    fn take_pod(&mut self, pod: &Pod) -> Option<Arc<PodInfo>> {
         let i = position_of(&self.pods, pod)?;
         let removed = self.pods.swap_remove(i);
-        self.update(&removed, -1, Counted::ALL);
+        if i < self.pods.len() {
+            self.ladder.moved(self.pods.len(), i);
+        }
         Some(removed)
     }
 
@@ -232,8 +241,7 @@ impl NodeInfo {
     /// watch's MODIFIED event), as [`NodeInfo::remove_pod`] then [`NodeInfo::add_pod`]
     /// would; the label counts are left alone when the pod's labels did not change.
     pub fn replace_pod(&mut self, pod: &Pod, p: Arc<PodInfo>) -> Option<Arc<PodInfo>> {
-        let i = position_of(&self.pods, pod)?;
-        let removed = self.pods.swap_remove(i);
+        let removed = self.take_pod(pod)?;
         let (old, new) = (&removed.pod, &p.pod);
         let changed = Counted {
             labels: old.namespace != new.namespace
@@ -247,8 +255,8 @@ impl NodeInfo {
         Some(removed)
     }
 
-    /// Counts `p` in (`sign` 1) or out (-1); its labels and host ports only as `parts`
-    /// says.
+    /// Counts `p` in (`sign` 1, before it is pushed on the pods) or out (-1, once taken
+    /// off them); its labels and host ports only as `parts` says.
     fn update(&mut self, p: &Arc<PodInfo>, sign: i64, parts: Counted) {
         let step = |list: &mut Vec<Arc<PodInfo>>, applies: bool| {
             if !applies {
@@ -269,7 +277,7 @@ impl NodeInfo {
             self.label_counts.update(&p.pod, sign);
         }
         if sign > 0 {
-            self.ladder.add(p);
+            self.ladder.add(p, self.pods.len());
         } else {
             self.ladder.remove(p);
         }
