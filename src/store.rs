@@ -177,14 +177,21 @@ impl Indexes {
     /// MODIFIED event) with its uid and node unchanged keeps its index entries.
     fn insert_pod(&self, pod: Arc<Pod>) -> Option<Arc<Pod>> {
         let key = pod.key();
-        let old = self.pods.insert(key.clone(), Arc::clone(&pod));
+        // A pod sent again replaces the value alone: its key stays, not copied again.
+        let old = self
+            .pods
+            .get_mut(&key)
+            .map(|mut held| std::mem::replace(&mut *held, Arc::clone(&pod)));
         match &old {
             Some(old) if old.uid == pod.uid && old.node_name == pod.node_name => {}
             Some(old) => {
                 self.unindex(&key, old);
                 self.index(key, &pod);
             }
-            None => self.index(key, &pod),
+            None => {
+                self.pods.insert(key.clone(), Arc::clone(&pod));
+                self.index(key, &pod);
+            }
         }
         old
     }

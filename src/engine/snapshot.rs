@@ -231,8 +231,8 @@ impl NodeInfo {
     fn take_pod(&mut self, pod: &Pod) -> Option<Arc<PodInfo>> {
         let i = position_of(&self.pods, pod)?;
         let removed = self.pods.swap_remove(i);
-        if i < self.pods.len() {
-            self.ladder.moved(self.pods.len(), i);
+        if let Some(moved) = self.pods.get(i) {
+            self.ladder.moved(moved, i);
         }
         Some(removed)
     }
