@@ -63,17 +63,17 @@ impl<'a> Evictable<'a> for &'a Arc<PodInfo> {
     }
 }
 
-/// A rung of a node's ladder, with its index on the ladder and the node's pods.
+/// A rung of a node's ladder, with its index on the ladder, of the node.
 #[derive(Debug, Clone, Copy)]
 struct LadderPod<'a> {
     at: usize,
     rung: &'a Rung,
-    pods: &'a [Arc<PodInfo>],
+    node: &'a NodeInfo,
 }
 
 impl<'a> Evictable<'a> for LadderPod<'a> {
     fn pod(self) -> &'a Arc<PodInfo> {
-        self.rung.pod(self.pods)
+        self.rung.pod(&self.node.pods)
     }
 
     fn priority(self) -> i32 {
@@ -85,7 +85,7 @@ impl<'a> Evictable<'a> for LadderPod<'a> {
     }
 
     fn budgets(self) -> Budgets<'a> {
-        self.rung.budgets()
+        self.node.ladder.budgets(self.rung)
     }
 }
 
@@ -372,11 +372,7 @@ fn by_importance(node: &NodeInfo, lower: usize) -> Vec<LadderPod<'_>> {
         .iter()
         .enumerate()
         .rev()
-        .map(|(at, rung)| LadderPod {
-            at,
-            rung,
-            pods: &node.pods,
-        })
+        .map(|(at, rung)| LadderPod { at, rung, node })
         .collect();
     let mut i = 0;
     while i < potential.len() {

@@ -16,7 +16,10 @@
 //! copies a node per update).
 //!
 //! Each rung also names the budget the pod's eviction counts against when there is
-//! exactly one ([`Budgets`]), so that PDB accounting need not read the pod either.
+//! exactly one ([`Budgets`]), so that PDB accounting need not read the pod either: by
+//! its slot in the ladder's table of the budgets its pods count against (a node's pods
+//! belong to a few workloads), so that a rung holds no reference and a ladder is copied
+//! and freed as plain memory.
 //!
 //! [`super::snapshot::NodeInfo`] keeps its ladder in step with its pods in `add_pod` and
 //! `remove_pod`, places included ([`PriorityLadder::moved`]); a changed budget replaces
@@ -87,8 +90,25 @@ impl Totals {
     }
 }
 
+/// The budgets a rung's pod counts against: none, one (by its slot in the ladder's
+/// table), or several (read from the pod).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RungBudget {
+    None,
+    One(u32),
+    Many,
+}
+
+/// A budget some rungs of a ladder name, and how many; a slot no rung names any more
+/// is empty, for the next budget to take.
+#[derive(Debug, Clone, Default)]
+struct BudgetSlot {
+    budget: Option<Arc<PodDisruptionBudget>>,
+    rungs: u32,
+}
+
 /// One pod on the ladder.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct Rung {
     /// The pod's place among the node's pods.
     place: u32,
@@ -97,29 +117,11 @@ pub struct Rung {
     pub priority: i32,
     /// The pod's start time; a pod not started counts as starting after every other.
     pub start: i64,
-    /// The one budget the pod's eviction counts against, if exactly one.
-    budget: Option<Arc<PodDisruptionBudget>>,
-    /// The pod's eviction counts against several budgets.
-    several_budgets: bool,
+    /// The budgets the pod's eviction counts against.
+    budget: RungBudget,
     /// The requests of this pod and of every pod below it.
     through: Totals,
 }
-
-/// Rungs are equal when they name the same `PodInfo` at the same place with the same
-/// totals.
-impl PartialEq for Rung {
-    fn eq(&self, other: &Rung) -> bool {
-        self.place == other.place
-            && self.address == other.address
-            && self.priority == other.priority
-            && self.start == other.start
-            && self.budget.as_ref().map(Arc::as_ptr) == other.budget.as_ref().map(Arc::as_ptr)
-            && self.several_budgets == other.several_budgets
-            && self.through == other.through
-    }
-}
-
-impl Eq for Rung {}
 
 impl Rung {
     /// The rung's pod, of `pods` (the node's).
@@ -130,15 +132,6 @@ impl Rung {
     /// The rung's pod's place among the node's pods.
     pub fn place(&self) -> usize {
         self.place as usize
-    }
-
-    /// The budgets the pod's eviction counts against.
-    pub fn budgets(&self) -> Budgets<'_> {
-        match &self.budget {
-            Some(b) => Budgets::One(b),
-            None if self.several_budgets => Budgets::Many,
-            None => Budgets::None,
-        }
     }
 
     /// The rung's place on the ladder: ascending importance, then address.
@@ -157,17 +150,82 @@ fn key(pod: &Arc<PodInfo>) -> (i32, Reverse<i64>, usize) {
 }
 
 /// A node's pods, least important first, with running request totals.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct PriorityLadder {
     rungs: Vec<Rung>,
     /// The rungs' priorities, alone: what `below` searches, in a few cache lines.
     priorities: Vec<i32>,
+    /// The budgets rungs name ([`RungBudget::One`]).
+    budgets: Vec<BudgetSlot>,
     /// How many of its pods request a negative amount of cpu, memory or ephemeral
     /// storage (the API server refuses them, but a snapshot may hold them).
     negative: usize,
 }
 
+/// Ladders are equal when their rungs are, each naming the same pod at the same place
+/// with the same totals and the same budgets (whatever their slots).
+impl PartialEq for PriorityLadder {
+    fn eq(&self, other: &PriorityLadder) -> bool {
+        let budget = |l: &PriorityLadder, r: &Rung| match l.budgets(r) {
+            Budgets::None => (0, None),
+            Budgets::One(b) => (1, Some(Arc::as_ptr(b))),
+            Budgets::Many => (2, None),
+        };
+        self.negative == other.negative
+            && self.rungs.len() == other.rungs.len()
+            && self.rungs.iter().zip(&other.rungs).all(|(a, b)| {
+                (a.place, a.address, a.priority, a.start, a.through)
+                    == (b.place, b.address, b.priority, b.start, b.through)
+                    && budget(self, a) == budget(other, b)
+            })
+    }
+}
+
+impl Eq for PriorityLadder {}
+
 impl PriorityLadder {
+    /// The budgets the pod on `rung` (of this ladder) counts against.
+    pub fn budgets(&self, rung: &Rung) -> Budgets<'_> {
+        match rung.budget {
+            RungBudget::None => Budgets::None,
+            RungBudget::One(slot) => Budgets::One(
+                self.budgets[slot as usize]
+                    .budget
+                    .as_ref()
+                    .expect("a rung's budget slot is held"),
+            ),
+            RungBudget::Many => Budgets::Many,
+        }
+    }
+
+    /// The slot of `budget` in the table, taken (or made) for one more rung.
+    fn hold(&mut self, budget: &Arc<PodDisruptionBudget>) -> u32 {
+        let held = |s: &BudgetSlot| s.budget.as_ref().is_some_and(|b| Arc::ptr_eq(b, budget));
+        let at = match self.budgets.iter().position(held) {
+            Some(at) => at,
+            None => {
+                let free = self.budgets.iter().position(|s| s.budget.is_none());
+                let at = free.unwrap_or(self.budgets.len());
+                if at == self.budgets.len() {
+                    self.budgets.push(BudgetSlot::default());
+                }
+                self.budgets[at].budget = Some(Arc::clone(budget));
+                at
+            }
+        };
+        self.budgets[at].rungs += 1;
+        u32::try_from(at).expect("fewer than 2^32 budgets on a node")
+    }
+
+    /// Gives up one rung's hold on `slot`, emptying it when no rung names it.
+    fn release(&mut self, slot: u32) {
+        let s = &mut self.budgets[slot as usize];
+        s.rungs -= 1;
+        if s.rungs == 0 {
+            s.budget = None;
+        }
+    }
+
     /// Every pod, least important first.
     pub fn rungs(&self) -> &[Rung] {
         &self.rungs
@@ -209,7 +267,11 @@ impl PriorityLadder {
         for r in &mut self.rungs[i..] {
             r.through.accumulate(own, 1);
         }
-        let budgets = Budgets::of(pod);
+        let budget = match Budgets::of(pod) {
+            Budgets::None => RungBudget::None,
+            Budgets::One(b) => RungBudget::One(self.hold(b)),
+            Budgets::Many => RungBudget::Many,
+        };
         self.priorities.insert(i, priority);
         self.rungs.insert(
             i,
@@ -218,11 +280,7 @@ impl PriorityLadder {
                 address,
                 priority,
                 start,
-                budget: match budgets {
-                    Budgets::One(b) => Some(Arc::clone(b)),
-                    Budgets::None | Budgets::Many => None,
-                },
-                several_budgets: matches!(budgets, Budgets::Many),
+                budget,
                 through,
             },
         );
@@ -236,6 +294,9 @@ impl PriorityLadder {
         };
         let own = self.requests(i);
         self.negative -= usize::from(own.is_negative());
+        if let RungBudget::One(slot) = self.rungs[i].budget {
+            self.release(slot);
+        }
         self.rungs.remove(i);
         self.priorities.remove(i);
         for r in &mut self.rungs[i..] {
@@ -317,6 +378,71 @@ mod tests {
         assert_eq!(l.below(11).1.memory, 15);
         assert_eq!(l.below(i32::MIN), (0, Totals::default()));
         assert_eq!(l.requests(1).milli_cpu, 800);
+    }
+
+    fn budget(name: &str) -> Arc<PodDisruptionBudget> {
+        Arc::new(PodDisruptionBudget {
+            namespace: "default".into(),
+            name: name.into(),
+            selector: crate::model::selector::Selector::everything(),
+            disruptions_allowed: 1,
+            disrupted_pods: Default::default(),
+        })
+    }
+
+    /// `pod`, covered by `pdbs`.
+    fn covered(pod: Arc<PodInfo>, pdbs: &[&Arc<PodDisruptionBudget>]) -> Arc<PodInfo> {
+        Arc::new(PodInfo {
+            pdbs: pdbs.iter().map(|b| Arc::clone(b)).collect(),
+            ..(*pod).clone()
+        })
+    }
+
+    /// The budgets the ladder names for each rung, as the pods' own budgets say.
+    fn assert_budgets_resolve(l: &PriorityLadder, pods: &[Arc<PodInfo>]) {
+        let ptr = |b: Budgets| match b {
+            Budgets::None => (0, None),
+            Budgets::One(b) => (1, Some(Arc::as_ptr(b))),
+            Budgets::Many => (2, None),
+        };
+        for r in l.rungs() {
+            assert_eq!(ptr(l.budgets(r)), ptr(Budgets::of(r.pod(pods))));
+        }
+    }
+
+    #[test]
+    fn rungs_name_their_budgets_by_slots_that_are_reused() {
+        let (a, b, c) = (budget("a"), budget("b"), budget("c"));
+        let mut pods = vec![
+            covered(pod("a1", 1, Some(1), 1, 1), &[&a]),
+            covered(pod("a2", 2, Some(1), 1, 1), &[&a]),
+            covered(pod("b1", 3, Some(1), 1, 1), &[&b]),
+            covered(pod("ab", 4, Some(1), 1, 1), &[&a, &b]),
+            pod("none", 5, Some(1), 1, 1),
+        ];
+        let mut l = ladder_of(&pods);
+        assert_budgets_resolve(&l, &pods);
+        assert_eq!(l.budgets.len(), 2, "a and b, one slot each");
+        // The pods of budget a go: its slot empties, and budget c takes it.
+        for name in ["a1", "a2"] {
+            let at = pods.iter().position(|p| p.pod.name == name).unwrap();
+            let gone = pods.swap_remove(at);
+            l.remove(&gone);
+            if at < pods.len() {
+                l.moved(&pods[at], at);
+            }
+        }
+        assert!(l.budgets.iter().any(|s| s.budget.is_none()));
+        let c1 = covered(pod("c1", 0, Some(1), 1, 1), &[&c]);
+        l.add(&c1, pods.len());
+        pods.push(c1);
+        assert_budgets_resolve(&l, &pods);
+        assert_eq!(l.budgets.len(), 2, "c took a's slot");
+        let mut rebuilt = PriorityLadder::default();
+        for (place, p) in pods.iter().enumerate().rev() {
+            rebuilt.add(p, place);
+        }
+        assert_eq!(l, rebuilt);
     }
 
     fn arb_pods() -> impl Strategy<Value = Vec<(i32, Option<i64>, i64, i64)>> {
