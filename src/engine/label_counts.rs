@@ -9,6 +9,8 @@
 //! means no pod carries the label; a present one may be a collision, and the caller
 //! still matches the pods themselves.
 
+use std::sync::Arc;
+
 use crate::model::Pod;
 use crate::model::selector::{Operator, Selector};
 
@@ -44,10 +46,12 @@ fn filter_bits(h: u64) -> [(usize, u64); 3] {
 }
 
 /// A node's label counts, sorted by hash, and a Bloom filter of the hashes present (the
-/// part a query reads).
+/// part a query reads). The counts are shared between a node's versions until its pods'
+/// labels change: a pod replaced by a version with the same labels (most of a watch's
+/// updates) leaves them alone, and copying the node does not copy them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LabelCounts {
-    counts: Vec<(u64, u32)>,
+    counts: Arc<Vec<(u64, u32)>>,
     filter: [u64; FILTER_WORDS],
     /// Terminating pods, whose labels are not counted.
     terminating: u32,
@@ -56,7 +60,7 @@ pub struct LabelCounts {
 impl Default for LabelCounts {
     fn default() -> LabelCounts {
         LabelCounts {
-            counts: Vec::new(),
+            counts: Arc::new(Vec::new()),
             filter: [0; FILTER_WORDS],
             terminating: 0,
         }
@@ -87,22 +91,30 @@ impl LabelCounts {
 
     /// Adds `sign` to `h`'s count; true when the count reached zero.
     fn bump(&mut self, h: u64, sign: i64) -> bool {
-        match self.counts.binary_search_by_key(&h, |e| e.0) {
-            Ok(i) if sign > 0 => self.counts[i].1 += 1,
+        let counts = Arc::make_mut(&mut self.counts);
+        match counts.binary_search_by_key(&h, |e| e.0) {
+            Ok(i) if sign > 0 => counts[i].1 += 1,
             Ok(i) => {
-                self.counts[i].1 -= 1;
-                if self.counts[i].1 == 0 {
-                    self.counts.remove(i);
+                counts[i].1 -= 1;
+                if counts[i].1 == 0 {
+                    counts.remove(i);
                     return true;
                 }
             }
             Err(i) => {
                 debug_assert!(sign > 0, "removing a label that was never counted");
-                self.counts.insert(i, (h, 1));
+                counts.insert(i, (h, 1));
                 self.set(h);
             }
         }
         false
+    }
+
+    /// Whether `self` and `other` share one list of counts (neither changed it since
+    /// one was copied from the other).
+    #[cfg(test)]
+    pub fn shares_counts_with(&self, other: &LabelCounts) -> bool {
+        Arc::ptr_eq(&self.counts, &other.counts)
     }
 
     fn set(&mut self, h: u64) {

@@ -1020,6 +1020,45 @@ mod tests {
     }
 
     #[test]
+    fn a_nodes_label_counts_are_shared_by_its_versions_until_labels_change() {
+        use crate::engine::label_counts::Probe;
+        use crate::model::selector::Selector;
+
+        let app = |name: &str| labeled(pod("a", "100m", ""), json!({ "app": name }));
+        let s = snapshot(vec![node("n", "4", "8Gi", 110)], vec![bound(app("x"), "n")]);
+        let counts = |s: &Snapshot| s.node("n").unwrap().label_counts.clone();
+        let replaced = |version: Value| {
+            let old = Arc::clone(&s.node("n").unwrap().pods[0].pod);
+            let mut edit = s.edit();
+            edit.replace_pod(&old, pending(&s, &version));
+            edit.finish()
+        };
+        let probe = |name: &str| {
+            Probe::new(
+                "default",
+                &Selector::from_set(&Labels::new().with("app", name)),
+            )
+        };
+        let resized = replaced(bound(
+            labeled(pod("a", "200m", ""), json!({ "app": "x" })),
+            "n",
+        ));
+        assert!(
+            counts(&s).shares_counts_with(&counts(&resized)),
+            "unchanged labels shared"
+        );
+        let relabelled = replaced(bound(app("y"), "n"));
+        assert!(!counts(&s).shares_counts_with(&counts(&relabelled)));
+        assert!(counts(&relabelled).may_match(&probe("y")));
+        assert!(!counts(&relabelled).may_match(&probe("x")));
+        assert!(
+            counts(&s).may_match(&probe("x")),
+            "the old version keeps its own"
+        );
+        assert!(!counts(&s).may_match(&probe("y")));
+    }
+
+    #[test]
     fn a_renewed_pod_info_is_what_a_new_one_would_be() {
         let web = bound(
             labeled(pod("a", "100m", "64Mi"), json!({"app": "web"})),
