@@ -63,7 +63,7 @@ impl<'a> Evictable<'a> for &'a Arc<PodInfo> {
     }
 }
 
-/// A rung of a node's ladder, with its index on the ladder, of the node.
+/// A rung of a node's ladder, with its index on the ladder and the node it belongs to.
 #[derive(Debug, Clone, Copy)]
 struct LadderPod<'a> {
     at: usize,

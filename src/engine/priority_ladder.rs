@@ -23,7 +23,8 @@
 //!
 //! [`super::snapshot::NodeInfo`] keeps its ladder in step with its pods in `add_pod` and
 //! `remove_pod`, places included ([`PriorityLadder::moved`]); a changed budget replaces
-//! the `PodInfo`s it covers, so a rung's budget is never stale. Scalar resources are not kept: callers that need them read the pods.
+//! the `PodInfo`s it covers, so a rung's budget is never stale. Scalar resources are
+//! not kept: callers that need them read the pods.
 
 use std::cmp::Reverse;
 use std::sync::Arc;
