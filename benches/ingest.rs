@@ -31,6 +31,7 @@ use std::time::Duration;
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use preemption_oracle::generate::generate_scenario;
 use preemption_oracle::model::Pod;
+use preemption_oracle::reclaim;
 use preemption_oracle::service::decode;
 use preemption_oracle::service::pb;
 use preemption_oracle::store::{Batch, Change, ClusterState, Object, Store};
@@ -259,6 +260,7 @@ fn stream_in_order(c: &mut Criterion, nodes: usize, order: Order) {
         for batch in batches {
             state.apply(batch);
         }
+        reclaim::settle();
         let apply = t.elapsed();
         let mut next = 0;
         let requests: Vec<pb::SyncStateRequest> = (0..n)
@@ -269,6 +271,7 @@ fn stream_in_order(c: &mut Criterion, nodes: usize, order: Order) {
             let batch = decode::batch(req, state.priority_classes()).expect("decodes");
             state.apply(batch);
         }
+        reclaim::settle();
         let json = t.elapsed();
         println!(
             "updates/s{infix} {nodes} nodes, batches of {size}: apply {:.0}/s, decode+apply (JSON) {:.0}/s ({n} batches each)",

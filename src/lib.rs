@@ -14,6 +14,7 @@ pub mod hashing;
 pub mod kube;
 pub mod model;
 pub mod pool;
+pub mod reclaim;
 pub mod report;
 pub mod service;
 pub mod store;

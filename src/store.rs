@@ -16,9 +16,15 @@ use crate::engine::Snapshot;
 use crate::engine::memo_pool::MemoPool;
 use crate::hashing::{NameHasher, NameSet};
 use crate::model::{Namespace, Node, Pod, PodDisruptionBudget, PriorityClass};
+use crate::reclaim;
 
 /// The name used for requests that name no cluster.
 pub const DEFAULT_CLUSTER: &str = "default";
+
+/// Changes in a batch from which the snapshot it replaces is freed by the reclaimer
+/// ([`reclaim::later`]) rather than by the writer: below it, waking the reclaimer's
+/// thread costs about what freeing the few nodes the batch copied does.
+const FREE_LATER_FROM: usize = 64;
 
 /// One object to create or replace. Nodes and pods are shared, not copied, between the
 /// ingest indexes and the snapshot.
@@ -381,7 +387,8 @@ impl ClusterState {
     }
 
     /// Applies a validated batch atomically and publishes the new snapshot. Returns
-    /// the revision it produced.
+    /// the revision it produced. The snapshot it replaces goes to the reclaimer when
+    /// the batch is big enough for that to pay ([`FREE_LATER_FROM`]).
     pub fn apply(&self, batch: Batch) -> u64 {
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.published.load_full();
@@ -392,6 +399,7 @@ impl ClusterState {
             (*current.snapshot).clone()
         };
         let stale = self.stale_keys(&batch, &current.snapshot);
+        let freed_later = batch.replace || stale.len() + batch.changes.len() >= FREE_LATER_FROM;
         let mut edit = base.into_edit();
         let ix = &self.indexes;
         let changes = stale.into_iter().map(Change::Delete).chain(batch.changes);
@@ -442,12 +450,16 @@ impl ClusterState {
             }
         }
         let revision = current.revision + 1;
-        self.published.store(Arc::new(Published {
+        drop(current);
+        let replaced = self.published.swap(Arc::new(Published {
             revision,
             snapshot: Arc::new(edit.finish()),
             published_at: Some(Instant::now()),
         }));
         self.revisions.send_replace(revision);
+        if freed_later {
+            reclaim::later(replaced);
+        }
         revision
     }
 }
@@ -552,6 +564,39 @@ mod tests {
         assert_eq!(snapshot.nodes.len(), 2, "nodes are not re-listed");
         assert_eq!(cluster.counts().pods, 2);
         assert_eq!(cluster.pod_key_by_uid("a"), None);
+    }
+
+    #[test]
+    fn a_replaced_snapshot_is_freed_once_settled_unless_a_reader_holds_it() {
+        let store = Store::new();
+        let cluster = store.cluster_or_create("c");
+        let sync = |pods: serde_json::Value| {
+            cluster.apply(Batch {
+                replace: true,
+                replace_kinds: Vec::new(),
+                changes: objects(serde_json::json!({"nodes": [node("n1")], "pods": pods})),
+            })
+        };
+        sync(serde_json::json!([pod("a", "n1")]));
+        let first = Arc::downgrade(&cluster.published().snapshot);
+        let read = cluster.published();
+        sync(serde_json::json!([pod("b", "n1")]));
+        crate::reclaim::settle();
+        assert!(first.upgrade().is_some(), "a reader still holds it");
+        drop(read);
+        assert!(first.upgrade().is_none(), "the reader freed it");
+
+        let second = Arc::downgrade(&cluster.published().snapshot);
+        sync(serde_json::json!([pod("c", "n1")]));
+        crate::reclaim::settle();
+        assert!(second.upgrade().is_none(), "the reclaimer freed it");
+        let published = cluster.published();
+        let pods: Vec<String> = published.snapshot.nodes[0]
+            .pods
+            .iter()
+            .map(|p| p.pod.key())
+            .collect();
+        assert_eq!(pods, ["default/c"]);
     }
 
     #[test]
