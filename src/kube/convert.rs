@@ -52,7 +52,7 @@ fn each<W, T>(field: &str, items: &[W], convert: impl Fn(&W) -> Result<T>) -> Re
 
 /// Owned copies of strings of the object.
 fn owned(texts: &[Text]) -> Vec<String> {
-    texts.iter().map(Text::to_string).collect()
+    texts.iter().map(|t| t.to_string()).collect()
 }
 
 /// An optional string that counts as absent when empty.
@@ -94,7 +94,7 @@ fn resource_list(list: &Option<wire::WireResourceList>, path: &str) -> Result<Re
     // Sized up front: collecting through `Result` would grow the list from nothing.
     let mut entries = Vec::with_capacity(list.len());
     for (name, text) in list {
-        let field = || format!("{path}.{name}");
+        let field = || format!("{path}.{}", name.as_str());
         let q = Quantity::parse(&text.0).map_err(|e| err(field(), e.to_string()))?;
         if q.is_negative() {
             return Err(err(field(), "must be greater than or equal to 0"));
@@ -191,7 +191,7 @@ pub fn pdb(p: &wire::PodDisruptionBudget) -> Result<PodDisruptionBudget> {
             .status
             .disrupted_pods
             .keys()
-            .map(Text::to_string)
+            .map(|t| t.to_string())
             .collect(),
     })
 }
@@ -347,7 +347,7 @@ fn pod_affinity_term(
     {
         BTreeSet::from([owner_namespace.to_string()])
     } else {
-        t.namespaces.iter().map(Text::to_string).collect()
+        t.namespaces.iter().map(|t| t.to_string()).collect()
     };
     Ok(PodAffinityTerm {
         selector,

@@ -33,12 +33,6 @@ impl Deref for Text<'_> {
     }
 }
 
-impl fmt::Display for Text<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 impl AsRef<str> for Text<'_> {
     fn as_ref(&self) -> &str {
         &self.0
