@@ -73,7 +73,7 @@ struct LadderPod<'a> {
 
 impl<'a> Evictable<'a> for LadderPod<'a> {
     fn pod(self) -> &'a Arc<PodInfo> {
-        self.rung.pod(&self.node.pods)
+        self.node.ladder.pod(self.at, &self.node.pods)
     }
 
     fn priority(self) -> i32 {
@@ -258,8 +258,8 @@ fn used_without(node: &NodeInfo, lower: usize, request: &Resources) -> Resources
         }
     } else {
         let mut used = node.requested.clone();
-        for r in &node.ladder.rungs()[..lower] {
-            used.accumulate(&r.pod(&node.pods).requests, -1);
+        for i in 0..lower {
+            used.accumulate(&node.ladder.pod(i, &node.pods).requests, -1);
         }
         used
     }
@@ -382,7 +382,7 @@ fn by_importance(node: &NodeInfo, lower: usize) -> Vec<LadderPod<'_>> {
             .take_while(|p| p.importance() == key)
             .count();
         if end - i > 1 {
-            potential[i..end].sort_by_key(|p| p.rung.place());
+            potential[i..end].sort_by_key(|p| node.ladder.place(p.at));
         }
         i = end;
     }

@@ -3,17 +3,21 @@
 //!
 //! A [`PriorityLadder`] keeps one [`Rung`] per pod, least important first (ascending
 //! priority, then latest start first, as `util.MoreImportantPod` orders them in reverse;
-//! pods equal on both are ordered by address, so the ladder of a set of pods does not
-//! depend on the order they came in). Each rung carries the pod's priority and start
-//! inline, with the cpu, memory and ephemeral-storage requests of its own pod and every
-//! rung below it. "How many pods, and how much, below priority p" is then one binary
+//! pods equal on both are ordered by a number from their uid, [`PodInfo::tie`], so the
+//! ladder of a set of pods does not depend on the order they came in). Each rung
+//! carries the pod's priority and start inline, with the cpu, memory and
+//! ephemeral-storage requests of its own pod and every rung below it. "How many pods, and how much, below priority p" is then one binary
 //! search, and a dry run can walk the lower pods and their requests without
 //! dereferencing a single pod.
 //!
-//! A rung names its pod by its place among the node's pods, not by a reference: copying
-//! a node for a snapshot edit copies its ladder without touching a pod's reference
-//! count (a node's pods are spread over memory, and an edit spread over the cluster
-//! copies a node per update).
+//! A rung's pod is found by its place among the node's pods, not by a reference:
+//! copying a node for a snapshot edit copies its ladder without touching a pod's
+//! reference count (a node's pods are spread over memory, and an edit spread over the
+//! cluster copies a node per update). The places are kept apart from the rungs, which
+//! a node's versions share until their pods' rungs change: a new version of a pod with
+//! the same priority, start, requests and budgets (its status changed, as most of a
+//! watch's MODIFIED events say) moves places only ([`PriorityLadder::renew`]), and the
+//! copy of a node for such an update copies a few bytes of places, not the rungs.
 //!
 //! Each rung also names the budget the pod's eviction counts against when there is
 //! exactly one ([`Budgets`]), so that PDB accounting need not read the pod either: by
@@ -21,8 +25,9 @@
 //! belong to a few workloads), so that a rung holds no reference and a ladder is copied
 //! and freed as plain memory.
 //!
-//! [`super::snapshot::NodeInfo`] keeps its ladder in step with its pods in `add_pod` and
-//! `remove_pod`, places included ([`PriorityLadder::moved`]); a changed budget replaces
+//! [`super::snapshot::NodeInfo`] keeps its ladder in step with its pods in `add_pod`,
+//! `remove_pod` and `replace_pod`, places included ([`PriorityLadder::moved`]); a pod's
+//! rung is found by its key and its place (unique on a node); a changed budget replaces
 //! the `PodInfo`s it covers, so a rung's budget is never stale. Scalar resources are
 //! not kept: callers that need them read the pods.
 
@@ -44,6 +49,15 @@ pub enum Budgets<'a> {
 }
 
 impl Budgets<'_> {
+    /// What tells budgets apart: which of the three, and the budget's address for one.
+    pub fn identity(self) -> (u8, usize) {
+        match self {
+            Budgets::None => (0, 0),
+            Budgets::One(b) => (1, Arc::as_ptr(b) as usize),
+            Budgets::Many => (2, 0),
+        }
+    }
+
     pub fn of(pod: &PodInfo) -> Budgets<'_> {
         let mut counted = pod
             .pdbs
@@ -111,10 +125,8 @@ struct BudgetSlot {
 /// One pod on the ladder.
 #[derive(Debug, Clone, Copy)]
 pub struct Rung {
-    /// The pod's place among the node's pods.
-    place: u32,
-    /// The pod's address: the order of pods equal in importance.
-    address: usize,
+    /// The pod's [`PodInfo::tie`]: the order of pods equal in importance.
+    tie: u64,
     pub priority: i32,
     /// The pod's start time; a pod not started counts as starting after every other.
     pub start: i64,
@@ -125,34 +137,37 @@ pub struct Rung {
 }
 
 impl Rung {
-    /// The rung's pod, of `pods` (the node's).
-    pub fn pod<'a>(&self, pods: &'a [Arc<PodInfo>]) -> &'a Arc<PodInfo> {
-        &pods[self.place as usize]
-    }
-
-    /// The rung's pod's place among the node's pods.
-    pub fn place(&self) -> usize {
-        self.place as usize
-    }
-
-    /// The rung's place on the ladder: ascending importance, then address.
-    fn key(&self) -> (i32, Reverse<i64>, usize) {
-        (self.priority, Reverse(self.start), self.address)
+    /// The rung's place on the ladder: ascending importance, then tie.
+    fn key(&self) -> Key {
+        (self.priority, Reverse(self.start), self.tie)
     }
 }
 
+/// A rung's place on the ladder: priority, start (latest first), tie.
+type Key = (i32, Reverse<i64>, u64);
+
 /// Where `pod` belongs on a ladder ([`Rung::key`]).
-fn key(pod: &Arc<PodInfo>) -> (i32, Reverse<i64>, usize) {
+fn key(pod: &PodInfo) -> Key {
     (
         pod.pod.priority,
         Reverse(pod.pod.start_time.unwrap_or(i64::MAX)),
-        Arc::as_ptr(pod) as usize,
+        pod.tie,
     )
 }
 
-/// A node's pods, least important first, with running request totals.
+/// What a rung says of its pod, apart from where the pod is: equal for two versions
+/// of a pod that keep its rung.
+fn rung_fields(pod: &PodInfo) -> (Key, Totals, (u8, usize)) {
+    (
+        key(pod),
+        Totals::of(&pod.requests),
+        Budgets::of(pod).identity(),
+    )
+}
+
+/// The rungs of a ladder and what follows from them alone.
 #[derive(Debug, Clone, Default)]
-pub struct PriorityLadder {
+struct Rungs {
     rungs: Vec<Rung>,
     /// The rungs' priorities, alone: what `below` searches, in a few cache lines.
     priorities: Vec<i32>,
@@ -163,20 +178,27 @@ pub struct PriorityLadder {
     negative: usize,
 }
 
+/// A node's pods, least important first, with running request totals.
+#[derive(Debug, Clone, Default)]
+pub struct PriorityLadder {
+    /// Shared by a node's versions until a pod comes or goes, or a new version of one
+    /// changes its rung ([`PriorityLadder::renew`]).
+    shared: Arc<Rungs>,
+    /// Where each rung's pod is among the node's pods: a node's own, as a pod's
+    /// removal moves another one.
+    places: Vec<u32>,
+}
+
 /// Ladders are equal when their rungs are, each naming the same pod at the same place
 /// with the same totals and the same budgets (whatever their slots).
 impl PartialEq for PriorityLadder {
     fn eq(&self, other: &PriorityLadder) -> bool {
-        let budget = |l: &PriorityLadder, r: &Rung| match l.budgets(r) {
-            Budgets::None => (0, None),
-            Budgets::One(b) => (1, Some(Arc::as_ptr(b))),
-            Budgets::Many => (2, None),
-        };
-        self.negative == other.negative
-            && self.rungs.len() == other.rungs.len()
-            && self.rungs.iter().zip(&other.rungs).all(|(a, b)| {
-                (a.place, a.address, a.priority, a.start, a.through)
-                    == (b.place, b.address, b.priority, b.start, b.through)
+        let budget = |l: &PriorityLadder, r: &Rung| l.budgets(r).identity();
+        self.shared.negative == other.shared.negative
+            && self.places == other.places
+            && self.rungs().len() == other.rungs().len()
+            && self.rungs().iter().zip(other.rungs()).all(|(a, b)| {
+                (a.tie, a.priority, a.start, a.through) == (b.tie, b.priority, b.start, b.through)
                     && budget(self, a) == budget(other, b)
             })
     }
@@ -190,7 +212,7 @@ impl PriorityLadder {
         match rung.budget {
             RungBudget::None => Budgets::None,
             RungBudget::One(slot) => Budgets::One(
-                self.budgets[slot as usize]
+                self.shared.budgets[slot as usize]
                     .budget
                     .as_ref()
                     .expect("a rung's budget slot is held"),
@@ -199,6 +221,158 @@ impl PriorityLadder {
         }
     }
 
+    /// Every pod, least important first.
+    pub fn rungs(&self) -> &[Rung] {
+        &self.shared.rungs
+    }
+
+    /// The place among the node's pods of the pod on rung `i`.
+    pub fn place(&self, i: usize) -> usize {
+        self.places[i] as usize
+    }
+
+    /// The pod on rung `i`, of `pods` (the node's).
+    pub fn pod<'a>(&self, i: usize, pods: &'a [Arc<PodInfo>]) -> &'a Arc<PodInfo> {
+        &pods[self.place(i)]
+    }
+
+    /// The number of pods with priority below `priority` (they are the first rungs),
+    /// and their summed requests.
+    pub fn below(&self, priority: i32) -> (usize, Totals) {
+        let n = self.shared.priorities.partition_point(|&p| p < priority);
+        (n, self.lowest(n))
+    }
+
+    /// Whether the running totals never decrease up the ladder: no pod requests a
+    /// negative amount.
+    pub fn monotone(&self) -> bool {
+        self.shared.negative == 0
+    }
+
+    /// The summed requests of the `n` least important pods.
+    pub fn lowest(&self, n: usize) -> Totals {
+        n.checked_sub(1)
+            .map_or_else(Totals::default, |i| self.rungs()[i].through)
+    }
+
+    /// The requests of the pod on rung `i`.
+    pub fn requests(&self, i: usize) -> Totals {
+        self.rungs()[i].through.minus(self.lowest(i))
+    }
+
+    /// The rung of `pod`, at `place` among the node's pods.
+    fn rung_of(&self, pod: &PodInfo, place: usize) -> Option<usize> {
+        let k = key(pod);
+        let rungs = self.rungs();
+        let first = rungs.partition_point(|r| r.key() < k);
+        (first..rungs.len())
+            .take_while(|&i| rungs[i].key() == k)
+            .find(|&i| self.place(i) == place)
+    }
+
+    /// Puts `pod`, at `place` among the node's pods, on the ladder.
+    pub fn add(&mut self, pod: &PodInfo, place: usize) {
+        let k = key(pod);
+        let own = Totals::of(&pod.requests);
+        let shared = Arc::make_mut(&mut self.shared);
+        let i = shared.rungs.partition_point(|r| r.key() <= k);
+        shared.negative += usize::from(own.is_negative());
+        let mut through = i
+            .checked_sub(1)
+            .map_or_else(Totals::default, |below| shared.rungs[below].through);
+        through.accumulate(own, 1);
+        for r in &mut shared.rungs[i..] {
+            r.through.accumulate(own, 1);
+        }
+        let budget = match Budgets::of(pod) {
+            Budgets::None => RungBudget::None,
+            Budgets::One(b) => RungBudget::One(shared.hold(b)),
+            Budgets::Many => RungBudget::Many,
+        };
+        let (priority, Reverse(start), tie) = k;
+        shared.priorities.insert(i, priority);
+        shared.rungs.insert(
+            i,
+            Rung {
+                tie,
+                priority,
+                start,
+                budget,
+                through,
+            },
+        );
+        self.places.insert(i, place_number(place));
+    }
+
+    /// Takes `pod`, at `place` among the node's pods, off the ladder.
+    pub fn remove(&mut self, pod: &PodInfo, place: usize) {
+        let Some(i) = self.rung_of(pod, place) else {
+            return;
+        };
+        let own = self.requests(i);
+        let shared = Arc::make_mut(&mut self.shared);
+        shared.negative -= usize::from(own.is_negative());
+        if let RungBudget::One(slot) = shared.rungs[i].budget {
+            shared.release(slot);
+        }
+        shared.rungs.remove(i);
+        shared.priorities.remove(i);
+        for r in &mut shared.rungs[i..] {
+            r.through.accumulate(own, -1);
+        }
+        self.places.remove(i);
+    }
+
+    /// `pod`, on the ladder at place `from` among the node's pods, is now at place `to`
+    /// (the last pod took a removed one's place). Found by a binary search, which
+    /// reads a few rungs where a scan for its old place would read them all.
+    pub fn moved(&mut self, pod: &PodInfo, from: usize, to: usize) {
+        if let Some(i) = self.rung_of(pod, from) {
+            self.places[i] = place_number(to);
+        }
+    }
+
+    /// Replaces `old`, at `at` among the node's pods, by `new`, which goes to place
+    /// `to` while `last`, the pod there (`old` itself when `at == to`), takes place
+    /// `at`: a node's replacement of a pod moves them so. When the new version keeps
+    /// the old one's rung (same priority, start, requests and budgets: the pod's
+    /// status changed), only places change and the rungs stay shared. False, changing
+    /// nothing, when the rung changes.
+    pub fn renew(
+        &mut self,
+        old: &PodInfo,
+        at: usize,
+        new: &PodInfo,
+        last: &PodInfo,
+        to: usize,
+    ) -> bool {
+        if rung_fields(old) != rung_fields(new) {
+            return false;
+        }
+        let (Some(renewed), Some(moved)) = (self.rung_of(old, at), self.rung_of(last, to)) else {
+            return false;
+        };
+        self.places[moved] = place_number(at);
+        self.places[renewed] = place_number(to);
+        true
+    }
+}
+
+impl PriorityLadder {
+    /// Whether `self` and `other` share their rungs (neither changed them since one
+    /// was copied from the other).
+    #[cfg(test)]
+    pub fn shares_rungs_with(&self, other: &PriorityLadder) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
+
+/// A place among a node's pods, as a ladder keeps it.
+fn place_number(place: usize) -> u32 {
+    u32::try_from(place).expect("fewer than 2^32 pods on a node")
+}
+
+impl Rungs {
     /// The slot of `budget` in the table, taken (or made) for one more rung.
     fn hold(&mut self, budget: &Arc<PodDisruptionBudget>) -> u32 {
         let held = |s: &BudgetSlot| s.budget.as_ref().is_some_and(|b| Arc::ptr_eq(b, budget));
@@ -224,94 +398,6 @@ impl PriorityLadder {
         s.rungs -= 1;
         if s.rungs == 0 {
             s.budget = None;
-        }
-    }
-
-    /// Every pod, least important first.
-    pub fn rungs(&self) -> &[Rung] {
-        &self.rungs
-    }
-
-    /// The number of pods with priority below `priority` (they are the first rungs),
-    /// and their summed requests.
-    pub fn below(&self, priority: i32) -> (usize, Totals) {
-        let n = self.priorities.partition_point(|&p| p < priority);
-        (n, self.lowest(n))
-    }
-
-    /// Whether the running totals never decrease up the ladder: no pod requests a
-    /// negative amount.
-    pub fn monotone(&self) -> bool {
-        self.negative == 0
-    }
-
-    /// The summed requests of the `n` least important pods.
-    pub fn lowest(&self, n: usize) -> Totals {
-        n.checked_sub(1)
-            .map_or_else(Totals::default, |i| self.rungs[i].through)
-    }
-
-    /// The requests of the pod on rung `i`.
-    pub fn requests(&self, i: usize) -> Totals {
-        self.rungs[i].through.minus(self.lowest(i))
-    }
-
-    /// Puts `pod`, at `place` among the node's pods, on the ladder.
-    pub fn add(&mut self, pod: &Arc<PodInfo>, place: usize) {
-        let k = key(pod);
-        let (priority, Reverse(start), address) = k;
-        let own = Totals::of(&pod.requests);
-        let i = self.rungs.partition_point(|r| r.key() < k);
-        self.negative += usize::from(own.is_negative());
-        let mut through = self.lowest(i);
-        through.accumulate(own, 1);
-        for r in &mut self.rungs[i..] {
-            r.through.accumulate(own, 1);
-        }
-        let budget = match Budgets::of(pod) {
-            Budgets::None => RungBudget::None,
-            Budgets::One(b) => RungBudget::One(self.hold(b)),
-            Budgets::Many => RungBudget::Many,
-        };
-        self.priorities.insert(i, priority);
-        self.rungs.insert(
-            i,
-            Rung {
-                place: u32::try_from(place).expect("fewer than 2^32 pods on a node"),
-                address,
-                priority,
-                start,
-                budget,
-                through,
-            },
-        );
-    }
-
-    /// Takes `pod` (this very `PodInfo`) off the ladder.
-    pub fn remove(&mut self, pod: &Arc<PodInfo>) {
-        let k = key(pod);
-        let Ok(i) = self.rungs.binary_search_by(|r| r.key().cmp(&k)) else {
-            return;
-        };
-        let own = self.requests(i);
-        self.negative -= usize::from(own.is_negative());
-        if let RungBudget::One(slot) = self.rungs[i].budget {
-            self.release(slot);
-        }
-        self.rungs.remove(i);
-        self.priorities.remove(i);
-        for r in &mut self.rungs[i..] {
-            r.through.accumulate(own, -1);
-        }
-    }
-
-    /// `pod` (this very `PodInfo`, on the ladder) is now at place `to` among the node's
-    /// pods (the last pod took a removed one's place). Found by a binary search, which
-    /// reads a few rungs where a scan for its old place would read them all.
-    pub fn moved(&mut self, pod: &Arc<PodInfo>, to: usize) {
-        let k = key(pod);
-        if let Ok(i) = self.rungs.binary_search_by(|r| r.key().cmp(&k)) {
-            self.rungs[i].place = u32::try_from(to).expect("fewer than 2^32 pods on a node");
         }
     }
 }
@@ -350,6 +436,38 @@ mod tests {
         (n, totals)
     }
 
+    /// Takes the pod at `at` off `pods` and `l`, the last pod taking its place, as a
+    /// node does.
+    fn take(l: &mut PriorityLadder, pods: &mut Vec<Arc<PodInfo>>, at: usize) -> Arc<PodInfo> {
+        l.remove(&pods[at], at);
+        let gone = pods.swap_remove(at);
+        if at < pods.len() {
+            l.moved(&pods[at], pods.len(), at);
+        }
+        gone
+    }
+
+    /// Replaces the pod at `at` by `new`, which goes last while the last pod takes its
+    /// place, as a node does: by [`PriorityLadder::renew`] when it keeps the rung.
+    /// Whether it did.
+    fn replace(
+        l: &mut PriorityLadder,
+        pods: &mut Vec<Arc<PodInfo>>,
+        at: usize,
+        new: Arc<PodInfo>,
+    ) -> bool {
+        let last = pods.len() - 1;
+        let renewed = l.renew(&pods[at], at, &new, &pods[last], last);
+        if renewed {
+            pods.swap_remove(at);
+        } else {
+            take(l, pods, at);
+            l.add(&new, pods.len());
+        }
+        pods.push(new);
+        renewed
+    }
+
     fn ladder_of(pods: &[Arc<PodInfo>]) -> PriorityLadder {
         let mut l = PriorityLadder::default();
         for (place, p) in pods.iter().enumerate() {
@@ -367,10 +485,8 @@ mod tests {
             pod("d", 10, None, 800, 8),
         ];
         let l = ladder_of(&pods);
-        let names: Vec<&str> = l
-            .rungs()
-            .iter()
-            .map(|r| r.pod(&pods).pod.name.as_str())
+        let names: Vec<&str> = (0..l.rungs().len())
+            .map(|i| l.pod(i, &pods).pod.name.as_str())
             .collect();
         assert_eq!(names, ["b", "d", "c", "a"]);
         assert_eq!(l.below(10).0, 1);
@@ -401,13 +517,11 @@ mod tests {
 
     /// The budgets the ladder names for each rung, as the pods' own budgets say.
     fn assert_budgets_resolve(l: &PriorityLadder, pods: &[Arc<PodInfo>]) {
-        let ptr = |b: Budgets| match b {
-            Budgets::None => (0, None),
-            Budgets::One(b) => (1, Some(Arc::as_ptr(b))),
-            Budgets::Many => (2, None),
-        };
-        for r in l.rungs() {
-            assert_eq!(ptr(l.budgets(r)), ptr(Budgets::of(r.pod(pods))));
+        for (i, r) in l.rungs().iter().enumerate() {
+            assert_eq!(
+                l.budgets(r).identity(),
+                Budgets::of(l.pod(i, pods)).identity()
+            );
         }
     }
 
@@ -423,22 +537,18 @@ mod tests {
         ];
         let mut l = ladder_of(&pods);
         assert_budgets_resolve(&l, &pods);
-        assert_eq!(l.budgets.len(), 2, "a and b, one slot each");
+        assert_eq!(l.shared.budgets.len(), 2, "a and b, one slot each");
         // The pods of budget a go: its slot empties, and budget c takes it.
         for name in ["a1", "a2"] {
             let at = pods.iter().position(|p| p.pod.name == name).unwrap();
-            let gone = pods.swap_remove(at);
-            l.remove(&gone);
-            if at < pods.len() {
-                l.moved(&pods[at], at);
-            }
+            take(&mut l, &mut pods, at);
         }
-        assert!(l.budgets.iter().any(|s| s.budget.is_none()));
+        assert!(l.shared.budgets.iter().any(|s| s.budget.is_none()));
         let c1 = covered(pod("c1", 0, Some(1), 1, 1), &[&c]);
         l.add(&c1, pods.len());
         pods.push(c1);
         assert_budgets_resolve(&l, &pods);
-        assert_eq!(l.budgets.len(), 2, "c took a's slot");
+        assert_eq!(l.shared.budgets.len(), 2, "c took a's slot");
         let mut rebuilt = PriorityLadder::default();
         for (place, p) in pods.iter().enumerate().rev() {
             rebuilt.add(p, place);
@@ -471,7 +581,8 @@ mod tests {
             let negative = pods.iter().any(|p| Totals::of(&p.requests).is_negative());
             prop_assert_eq!(l.monotone(), !negative);
             for (i, r) in l.rungs().iter().enumerate() {
-                prop_assert_eq!(l.requests(i), Totals::of(&r.pod(&pods).requests));
+                prop_assert_eq!(l.requests(i), Totals::of(&l.pod(i, &pods).requests));
+                prop_assert_eq!(r.priority, l.pod(i, &pods).pod.priority);
             }
         }
 
@@ -491,13 +602,9 @@ mod tests {
                     break;
                 }
                 let at = r.index(pods.len());
-                let gone = pods.swap_remove(at);
-                l.remove(&gone);
-                if at < pods.len() {
-                    l.moved(&pods[at], at);
-                }
+                let gone = take(&mut l, &mut pods, at);
                 // Removing a pod that is no longer there changes nothing.
-                l.remove(&gone);
+                l.remove(&gone, at);
             }
             // The same pods put on in another order make the same ladder.
             let mut rebuilt = PriorityLadder::default();
@@ -505,6 +612,41 @@ mod tests {
                 rebuilt.add(p, place);
             }
             prop_assert_eq!(&l, &rebuilt);
+        }
+
+        #[test]
+        fn replacements_equal_a_rebuild_and_keep_the_rungs_of_the_same_requests(
+            specs in arb_pods(),
+            versions in prop::collection::vec((any::<prop::sample::Index>(), -1i64..2), 0..20),
+        ) {
+            let mut pods: Vec<Arc<PodInfo>> = specs
+                .iter()
+                .enumerate()
+                .map(|(i, &(p, s, c, m))| pod(&format!("p{i}"), p, s, c, m))
+                .collect();
+            let mut l = ladder_of(&pods);
+            for (index, more_cpu) in versions {
+                if pods.is_empty() {
+                    break;
+                }
+                let at = index.index(pods.len());
+                let old = Arc::clone(&pods[at]);
+                let mut new = PodInfo::renewed(&old, Arc::clone(&old.pod), |_| Vec::new());
+                new.requests.milli_cpu += more_cpu;
+                let before = l.clone();
+                let renewed = replace(&mut l, &mut pods, at, Arc::new(new));
+                prop_assert_eq!(renewed, more_cpu == 0);
+                prop_assert_eq!(l.shares_rungs_with(&before), more_cpu == 0);
+            }
+            let mut rebuilt = PriorityLadder::default();
+            for (place, p) in pods.iter().enumerate().rev() {
+                rebuilt.add(p, place);
+            }
+            prop_assert_eq!(&l, &rebuilt);
+            for (i, r) in l.rungs().iter().enumerate() {
+                prop_assert_eq!(l.requests(i), Totals::of(&l.pod(i, &pods).requests));
+                prop_assert_eq!(r.priority, l.pod(i, &pods).pod.priority);
+            }
         }
     }
 }

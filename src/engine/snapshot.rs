@@ -53,6 +53,9 @@ pub struct PodInfo {
     /// Equal for pods with equal `pod_affinity` (replicas of one workload), so that a
     /// query matches each distinct set of terms once; 0 when the pod declares none.
     pub affinity_fingerprint: u128,
+    /// A number from the pod's uid, the same for each of its versions: the order of
+    /// pods equal in importance on a node's ladder ([`super::priority_ladder`]).
+    pub tie: u64,
 }
 
 impl PodInfo {
@@ -63,6 +66,7 @@ impl PodInfo {
         let (non_zero_cpu, non_zero_memory) = pod.resources.non_zero_requests();
         PodInfo {
             affinity_fingerprint: affinity_fingerprint(&pod),
+            tie: tie(&pod),
             pod,
             requests,
             non_zero_cpu,
@@ -103,6 +107,11 @@ impl PodInfo {
             } else {
                 affinity_fingerprint(&pod)
             },
+            tie: if was.uid == pod.uid {
+                prev.tie
+            } else {
+                tie(&pod)
+            },
             pod,
             requests,
             non_zero_cpu,
@@ -130,6 +139,12 @@ fn affinity_fingerprint(pod: &Pod) -> u128 {
     } else {
         0
     }
+}
+
+/// [`PodInfo::tie`]: a hash of `pod`'s uid, under a key fixed for the process.
+fn tie(pod: &Pod) -> u64 {
+    static KEY: OnceLock<RandomState> = OnceLock::new();
+    KEY.get_or_init(RandomState::new).hash_one(&pod.uid)
 }
 
 /// A 128-bit fingerprint of `value`: two SipHash digests under keys drawn at random
@@ -221,32 +236,48 @@ impl NodeInfo {
     /// Adds a pod and its requests and ports.
     pub fn add_pod(&mut self, p: Arc<PodInfo>) {
         self.update(&p, 1, Counted::ALL);
+        self.ladder.add(&p, self.pods.len());
         self.pods.push(p);
     }
 
     /// Removes the pod `pod` (by its uid), returning it. Like upstream, the last pod
     /// takes the removed one's place.
     pub fn remove_pod(&mut self, pod: &Pod) -> Option<Arc<PodInfo>> {
-        let removed = self.take_pod(pod)?;
+        let i = position_of(&self.pods, pod)?;
+        self.ladder.remove(&self.pods[i], i);
+        let removed = self.take(i);
         self.update(&removed, -1, Counted::ALL);
         Some(removed)
     }
 
-    /// Takes the pod `pod` out of the list of pods, the last pod taking its place.
-    fn take_pod(&mut self, pod: &Pod) -> Option<Arc<PodInfo>> {
-        let i = position_of(&self.pods, pod)?;
+    /// Takes the pod at place `i` out of the list of pods, the last pod taking its
+    /// place (on the ladder too, which no longer has the taken pod).
+    fn take(&mut self, i: usize) -> Arc<PodInfo> {
         let removed = self.pods.swap_remove(i);
         if let Some(moved) = self.pods.get(i) {
-            self.ladder.moved(moved, i);
+            self.ladder.moved(moved, self.pods.len(), i);
         }
-        Some(removed)
+        removed
     }
 
     /// Removes the pod `pod` (by its uid) and adds `p` (a new version of it, e.g. a
     /// watch's MODIFIED event), as [`NodeInfo::remove_pod`] then [`NodeInfo::add_pod`]
-    /// would; the label counts are left alone when the pod's labels did not change.
+    /// would; the label counts are left alone when the pod's labels did not change,
+    /// and the ladder's rungs when its priority, start, requests and budgets did not.
     pub fn replace_pod(&mut self, pod: &Pod, p: Arc<PodInfo>) -> Option<Arc<PodInfo>> {
-        let removed = self.take_pod(pod)?;
+        let i = position_of(&self.pods, pod)?;
+        let last = self.pods.len() - 1;
+        let removed = if self
+            .ladder
+            .renew(&self.pods[i], i, &p, &self.pods[last], last)
+        {
+            self.pods.swap_remove(i)
+        } else {
+            self.ladder.remove(&self.pods[i], i);
+            let removed = self.take(i);
+            self.ladder.add(&p, self.pods.len());
+            removed
+        };
         let (old, new) = (&removed.pod, &p.pod);
         let changed = Counted {
             labels: old.namespace != new.namespace
@@ -260,8 +291,8 @@ impl NodeInfo {
         Some(removed)
     }
 
-    /// Counts `p` in (`sign` 1, before it is pushed on the pods) or out (-1, once taken
-    /// off them); its labels and host ports only as `parts` says.
+    /// Counts `p` in (`sign` 1) or out (-1) of everything but the pods and the ladder;
+    /// its labels and host ports only as `parts` says.
     fn update(&mut self, p: &Arc<PodInfo>, sign: i64, parts: Counted) {
         let step = |list: &mut Vec<Arc<PodInfo>>, applies: bool| {
             if !applies {
@@ -280,11 +311,6 @@ impl NodeInfo {
         );
         if parts.labels {
             self.label_counts.update(&p.pod, sign);
-        }
-        if sign > 0 {
-            self.ladder.add(p, self.pods.len());
-        } else {
-            self.ladder.remove(p);
         }
         self.requested.accumulate(&p.requests, sign);
         self.non_zero_cpu += sign * p.non_zero_cpu;
@@ -933,6 +959,7 @@ mod tests {
             n.used_ports.clone(),
             names(&n.pods_with_affinity),
             n.label_counts.clone(),
+            n.ladder.clone(),
         )
     }
 
@@ -976,6 +1003,14 @@ mod tests {
             assert_eq!(
                 replaced.node("n").unwrap().pods.len(),
                 if i == 2 { 2 } else { 3 }
+            );
+            // A version with the same requests keeps the node's rungs (the places of
+            // its pods change: it goes last, the last pod takes its place).
+            let (before, after) = (s.node("n").unwrap(), replaced.node("n").unwrap());
+            assert_eq!(
+                after.ladder.shares_rungs_with(&before.ladder),
+                [0, 3, 4].contains(&i),
+                "version {i}"
             );
         }
     }
