@@ -549,11 +549,25 @@ mod tests {
         pods.push(c1);
         assert_budgets_resolve(&l, &pods);
         assert_eq!(l.shared.budgets.len(), 2, "c took a's slot");
-        let mut rebuilt = PriorityLadder::default();
+        assert_eq!(l, rebuilt(&pods));
+    }
+
+    /// A ladder of `pods` put on last first.
+    fn rebuilt(pods: &[Arc<PodInfo>]) -> PriorityLadder {
+        let mut l = PriorityLadder::default();
         for (place, p) in pods.iter().enumerate().rev() {
-            rebuilt.add(p, place);
+            l.add(p, place);
         }
-        assert_eq!(l, rebuilt);
+        l
+    }
+
+    /// Pods `p0`, `p1`, … of (priority, start, cpu, memory).
+    fn pods_of(specs: &[(i32, Option<i64>, i64, i64)]) -> Vec<Arc<PodInfo>> {
+        specs
+            .iter()
+            .enumerate()
+            .map(|(i, &(p, s, c, m))| pod(&format!("p{i}"), p, s, c, m))
+            .collect()
     }
 
     fn arb_pods() -> impl Strategy<Value = Vec<(i32, Option<i64>, i64, i64)>> {
@@ -571,11 +585,7 @@ mod tests {
     proptest! {
         #[test]
         fn below_matches_a_scan(specs in arb_pods(), priority in -5i32..6) {
-            let pods: Vec<Arc<PodInfo>> = specs
-                .iter()
-                .enumerate()
-                .map(|(i, &(p, s, c, m))| pod(&format!("p{i}"), p, s, c, m))
-                .collect();
+            let pods = pods_of(&specs);
             let l = ladder_of(&pods);
             prop_assert_eq!(l.below(priority), scan(&pods, priority));
             let negative = pods.iter().any(|p| Totals::of(&p.requests).is_negative());
@@ -591,11 +601,7 @@ mod tests {
             specs in arb_pods(),
             removals in prop::collection::vec(any::<prop::sample::Index>(), 0..20),
         ) {
-            let mut pods: Vec<Arc<PodInfo>> = specs
-                .iter()
-                .enumerate()
-                .map(|(i, &(p, s, c, m))| pod(&format!("p{i}"), p, s, c, m))
-                .collect();
+            let mut pods = pods_of(&specs);
             let mut l = ladder_of(&pods);
             for r in removals {
                 if pods.is_empty() {
@@ -607,11 +613,7 @@ mod tests {
                 l.remove(&gone, at);
             }
             // The same pods put on in another order make the same ladder.
-            let mut rebuilt = PriorityLadder::default();
-            for (place, p) in pods.iter().enumerate().rev() {
-                rebuilt.add(p, place);
-            }
-            prop_assert_eq!(&l, &rebuilt);
+            prop_assert_eq!(&l, &rebuilt(&pods));
         }
 
         #[test]
@@ -619,11 +621,7 @@ mod tests {
             specs in arb_pods(),
             versions in prop::collection::vec((any::<prop::sample::Index>(), -1i64..2), 0..20),
         ) {
-            let mut pods: Vec<Arc<PodInfo>> = specs
-                .iter()
-                .enumerate()
-                .map(|(i, &(p, s, c, m))| pod(&format!("p{i}"), p, s, c, m))
-                .collect();
+            let mut pods = pods_of(&specs);
             let mut l = ladder_of(&pods);
             for (index, more_cpu) in versions {
                 if pods.is_empty() {
@@ -638,11 +636,7 @@ mod tests {
                 prop_assert_eq!(renewed, more_cpu == 0);
                 prop_assert_eq!(l.shares_rungs_with(&before), more_cpu == 0);
             }
-            let mut rebuilt = PriorityLadder::default();
-            for (place, p) in pods.iter().enumerate().rev() {
-                rebuilt.add(p, place);
-            }
-            prop_assert_eq!(&l, &rebuilt);
+            prop_assert_eq!(&l, &rebuilt(&pods));
             for (i, r) in l.rungs().iter().enumerate() {
                 prop_assert_eq!(l.requests(i), Totals::of(&l.pod(i, &pods).requests));
                 prop_assert_eq!(r.priority, l.pod(i, &pods).pod.priority);
