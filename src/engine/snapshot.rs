@@ -26,7 +26,7 @@ use super::cow_list::CowList;
 use super::label_counts::LabelCounts;
 use super::node_label_index::NodeLabelIndex;
 use super::priority_ladder::PriorityLadder;
-use crate::hashing::NameMap;
+use crate::hashing::{NameHasher, NameMap};
 use crate::model::resources::Resources;
 use crate::model::selector::Labels;
 use crate::model::{
@@ -143,8 +143,8 @@ fn affinity_fingerprint(pod: &Pod) -> u128 {
 
 /// [`PodInfo::tie`]: a hash of `pod`'s uid, under a key fixed for the process.
 fn tie(pod: &Pod) -> u64 {
-    static KEY: OnceLock<RandomState> = OnceLock::new();
-    KEY.get_or_init(RandomState::new).hash_one(&pod.uid)
+    static KEY: OnceLock<NameHasher> = OnceLock::new();
+    KEY.get_or_init(NameHasher::default).hash_one(&pod.uid)
 }
 
 /// A 128-bit fingerprint of `value`: two SipHash digests under keys drawn at random
