@@ -27,9 +27,9 @@
 //!
 //! [`super::snapshot::NodeInfo`] keeps its ladder in step with its pods in `add_pod`,
 //! `remove_pod` and `replace_pod`, places included ([`PriorityLadder::moved`]); a pod's
-//! rung is found by its key and its place (unique on a node); a changed budget replaces
-//! the `PodInfo`s it covers, so a rung's budget is never stale. Scalar resources are
-//! not kept: callers that need them read the pods.
+//! rung is found by its place (unique on a node) and its key checked; a changed budget
+//! replaces the `PodInfo`s it covers, so a rung's budget is never stale. Scalar
+//! resources are not kept: callers that need them read the pods.
 
 use std::cmp::Reverse;
 use std::sync::Arc;
@@ -260,14 +260,12 @@ impl PriorityLadder {
         self.rungs()[i].through.minus(self.lowest(i))
     }
 
-    /// The rung of `pod`, at `place` among the node's pods.
+    /// The rung of `pod`, at `place` among the node's pods: found by a scan of the
+    /// places (a few cache lines, the node's own), which reads one rung, where a
+    /// binary search by key would read several of the rungs (shared, often cold).
     fn rung_of(&self, pod: &PodInfo, place: usize) -> Option<usize> {
-        let k = key(pod);
-        let rungs = self.rungs();
-        let first = rungs.partition_point(|r| r.key() < k);
-        (first..rungs.len())
-            .take_while(|&i| rungs[i].key() == k)
-            .find(|&i| self.place(i) == place)
+        let i = self.places.iter().position(|&p| p as usize == place)?;
+        (self.rungs()[i].key() == key(pod)).then_some(i)
     }
 
     /// Puts `pod`, at `place` among the node's pods, on the ladder.
@@ -324,8 +322,7 @@ impl PriorityLadder {
     }
 
     /// `pod`, on the ladder at place `from` among the node's pods, is now at place `to`
-    /// (the last pod took a removed one's place). Found by a binary search, which
-    /// reads a few rungs where a scan for its old place would read them all.
+    /// (the last pod took a removed one's place).
     pub fn moved(&mut self, pod: &PodInfo, from: usize, to: usize) {
         if let Some(i) = self.rung_of(pod, from) {
             self.places[i] = place_number(to);
