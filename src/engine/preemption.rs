@@ -63,12 +63,17 @@ impl<'a> Evictable<'a> for &'a Arc<PodInfo> {
     }
 }
 
-/// A rung of a node's ladder, with its index on the ladder and the node it belongs to.
+/// A rung of a node's ladder: its index on the ladder and the node it belongs to.
 #[derive(Debug, Clone, Copy)]
 struct LadderPod<'a> {
     at: usize,
-    rung: &'a Rung,
     node: &'a NodeInfo,
+}
+
+impl<'a> LadderPod<'a> {
+    fn rung(self) -> &'a Rung {
+        &self.node.ladder.rungs()[self.at]
+    }
 }
 
 impl<'a> Evictable<'a> for LadderPod<'a> {
@@ -77,15 +82,15 @@ impl<'a> Evictable<'a> for LadderPod<'a> {
     }
 
     fn priority(self) -> i32 {
-        self.rung.priority
+        self.rung().priority
     }
 
     fn start(self) -> i64 {
-        self.rung.start
+        self.rung().start
     }
 
     fn budgets(self) -> Budgets<'a> {
-        self.node.ladder.budgets(self.rung)
+        self.node.ladder.budgets(self.rung())
     }
 }
 
@@ -368,12 +373,7 @@ fn dry_run_fast<'a>(
 /// first, as a stable sort of the node's pods by importance orders them: pods equal in
 /// priority and start keep the node's order.
 fn by_importance(node: &NodeInfo, lower: usize) -> Vec<LadderPod<'_>> {
-    let mut potential: Vec<LadderPod> = node.ladder.rungs()[..lower]
-        .iter()
-        .enumerate()
-        .rev()
-        .map(|(at, rung)| LadderPod { at, rung, node })
-        .collect();
+    let mut potential: Vec<LadderPod> = (0..lower).rev().map(|at| LadderPod { at, node }).collect();
     let mut i = 0;
     while i < potential.len() {
         let key = potential[i].importance();
