@@ -6,8 +6,9 @@
 //!   the cluster is built and printed on stderr (`decoded … in … s`); after the group,
 //!   the whole cluster as one replace message of Kubernetes JSON text (what a feeder's
 //!   initial sync sends) is timed through `service::decode::batch`;
-//! - `stream-apply/N/B`: batches of B pod upserts (existing pods sent again, as a
-//!   watch's MODIFIED events carry them) applied to a loaded store (objects/s), the pods
+//! - `stream-apply/N/B`: batches of B pod upserts (existing pods sent again with their
+//!   image changed, as a watch's MODIFIED events carry them: [`Resends`]; a pod sent
+//!   again unchanged is not taken at all) applied to a loaded store (objects/s), the pods
 //!   in the generator's order: a node's 30 pods one after another, so a batch of 1,000
 //!   changes about 34 nodes;
 //! - `stream-json/N/B`: the same batches as the SyncState handler sees them: Kubernetes
@@ -15,7 +16,7 @@
 //! - `stream-apply-spread/N/B`, `stream-json-spread/N/B`: the same with each next pod on
 //!   another node (`common::spread`), as a watch's events come from a whole cluster: a
 //!   batch changes as many nodes as it has pods, each node copied for the new snapshot;
-//! - `refresh-1-pod/N`: one pod changes (a 1-pod batch): the new snapshot published,
+//! - `refresh-1-pod/N`: one pod changes (a 1-pod batch, its image): the new snapshot published,
 //!   on the cluster with 1,000 pending pods besides.
 //!
 //! After the groups timed loops print the sustained updates/s of the streams, and
@@ -79,19 +80,79 @@ impl Order {
     }
 }
 
-/// Upserts of `size` existing pods, the `*next`th position of `order` on (wrapping).
-fn pod_batch(cl: &common::Cluster, order: &[usize], next: &mut usize, size: usize) -> Batch {
-    let pods = &cl.objects.pods;
-    let changes = (0..size)
-        .map(|_| {
-            let p = &pods[order[*next % order.len()]];
-            *next += 1;
-            Change::Upsert(Object::Pod(Arc::new(p.clone())))
-        })
-        .collect();
-    Batch {
-        changes,
-        ..Batch::default()
+/// Existing pods sent again, each changed from the version the store holds: the pod's
+/// first image gets a new registry every time it is sent (`kubectl set image`: an image
+/// is one of the few fields of a bound pod that change, and ImageLocality reads it).
+/// The store does not take a pod sent again with nothing the scheduler reads changed (a
+/// kubelet's status update), so these are the updates that renew a node.
+struct Resends<'a> {
+    cl: &'a common::Cluster,
+    /// How many times each of the cluster's pods has been sent.
+    sent: Vec<u32>,
+}
+
+impl<'a> Resends<'a> {
+    fn new(cl: &'a common::Cluster) -> Resends<'a> {
+        Resends {
+            cl,
+            sent: vec![0; cl.pods()],
+        }
+    }
+
+    /// The cluster's pod `i`, changed again.
+    fn pod(&mut self, i: usize) -> Pod {
+        self.sent[i] += 1;
+        let mut pod = self.cl.objects.pods[i].clone();
+        let image = pod
+            .images
+            .first_mut()
+            .expect("generated pods have an image");
+        *image = format!("g{}.{image}", self.sent[i]);
+        pod
+    }
+
+    /// `text`, the Kubernetes JSON of the cluster's pod `i`, changed again.
+    fn json(&mut self, i: usize, text: &str) -> String {
+        self.sent[i] += 1;
+        let prefix = format!("\"image\":\"g{}.", self.sent[i]);
+        text.replacen("\"image\":\"", &prefix, 1)
+    }
+
+    /// Upserts of `size` pods, the `*next`th position of `order` on (wrapping).
+    fn batch(&mut self, order: &[usize], next: &mut usize, size: usize) -> Batch {
+        let changes = (0..size)
+            .map(|_| {
+                let i = order[*next % order.len()];
+                *next += 1;
+                Change::Upsert(Object::Pod(Arc::new(self.pod(i))))
+            })
+            .collect();
+        Batch {
+            changes,
+            ..Batch::default()
+        }
+    }
+
+    /// A SyncState message of `size` pod upserts as Kubernetes JSON text, from `texts`
+    /// (the JSON of `order`'s first pods) on at `*next` (wrapping).
+    fn request(
+        &mut self,
+        order: &[usize],
+        texts: &[String],
+        next: &mut usize,
+        size: usize,
+    ) -> pb::SyncStateRequest {
+        let changes = (0..size)
+            .map(|_| {
+                let t = *next % texts.len();
+                *next += 1;
+                json_upsert(self.json(order[t], &texts[t]))
+            })
+            .collect();
+        pb::SyncStateRequest {
+            changes,
+            ..Default::default()
+        }
     }
 }
 
@@ -101,25 +162,6 @@ fn json_upsert(text: String) -> pb::ObjectChange {
         change: Some(pb::object_change::Change::Upsert(pb::KubeObject {
             object: Some(pb::kube_object::Object::Json(text)),
         })),
-    }
-}
-
-/// A SyncState message of `size` pod upserts as Kubernetes JSON text, from `texts` on
-/// (wrapping).
-fn json_request(texts: &[String], next: &mut usize, size: usize) -> pb::SyncStateRequest {
-    let changes = (0..size)
-        .map(|_| {
-            let text = texts[*next % texts.len()].clone();
-            *next += 1;
-            json_upsert(text)
-        })
-        .collect();
-    pb::SyncStateRequest {
-        cluster: String::new(),
-        replace: false,
-        changes,
-        batch_id: String::new(),
-        replace_kinds: Vec::new(),
     }
 }
 
@@ -218,6 +260,7 @@ fn stream_in_order(c: &mut Criterion, nodes: usize, order: Order) {
     let (_store, state) = loaded(&cl);
     let positions = order.positions(cl.pods());
     let texts = order.json(&cl);
+    let mut resends = Resends::new(&cl);
     for size in [100, 1000] {
         if !wanted(size) {
             continue;
@@ -227,7 +270,7 @@ fn stream_in_order(c: &mut Criterion, nodes: usize, order: Order) {
         let mut next = 0;
         group.bench_function(BenchmarkId::from_parameter(size), |b| {
             b.iter_batched(
-                || pod_batch(&cl, &positions, &mut next, size),
+                || resends.batch(&positions, &mut next, size),
                 |batch| state.apply(batch),
                 BatchSize::PerIteration,
             )
@@ -239,7 +282,7 @@ fn stream_in_order(c: &mut Criterion, nodes: usize, order: Order) {
         let mut next = 0;
         group.bench_function(BenchmarkId::from_parameter(size), |b| {
             b.iter_batched(
-                || json_request(texts, &mut next, size),
+                || resends.request(&positions, texts, &mut next, size),
                 |req| {
                     let batch = decode::batch(&req, state.priority_classes())
                         .expect("generated pods decode");
@@ -253,7 +296,7 @@ fn stream_in_order(c: &mut Criterion, nodes: usize, order: Order) {
         // Sustained rate, setup included in neither.
         let mut next = 0;
         let batches: Vec<Batch> = (0..if common::bench_mode() { 200 } else { 2 })
-            .map(|_| pod_batch(&cl, &positions, &mut next, size))
+            .map(|_| resends.batch(&positions, &mut next, size))
             .collect();
         let n = batches.len();
         let t = std::time::Instant::now();
@@ -264,7 +307,7 @@ fn stream_in_order(c: &mut Criterion, nodes: usize, order: Order) {
         let apply = t.elapsed();
         let mut next = 0;
         let requests: Vec<pb::SyncStateRequest> = (0..n)
-            .map(|_| json_request(texts, &mut next, size))
+            .map(|_| resends.request(&positions, texts, &mut next, size))
             .collect();
         let t = std::time::Instant::now();
         for req in &requests {
@@ -288,56 +331,55 @@ fn refresh(c: &mut Criterion) {
         }
         let cl = common::cluster(nodes, PENDING_PODS);
         let (_store, state) = loaded(&cl);
+        let mut resends = Resends::new(&cl);
         let mut group = c.benchmark_group("refresh-1-pod");
         let positions = Order::ByNode.positions(cl.pods());
         let mut next = 0;
         group.bench_function(BenchmarkId::from_parameter(nodes), |b| {
             b.iter_batched(
-                || pod_batch(&cl, &positions, &mut next, 1),
+                || resends.batch(&positions, &mut next, 1),
                 |batch| state.apply(black_box(batch)),
                 BatchSize::SmallInput,
             )
         });
         group.finish();
-        let (bound, pending): (Vec<&Pod>, Vec<&Pod>) =
-            cl.objects.pods.iter().partition(|p| p.node_name.is_some());
         let upsert = |object: Object| Batch {
             changes: vec![Change::Upsert(object)],
             ..Batch::default()
         };
-        let kinds: [(&str, Vec<Object>); 3] = [
-            ("pod", pod_objects(&bound)),
-            ("pending-pod", pod_objects(&pending)),
-            (
-                "node",
-                cl.objects
-                    .nodes
-                    .iter()
-                    .map(|n| Object::Node(Arc::new(n.clone())))
-                    .collect(),
-            ),
-        ];
-        for (kind, objects) in kinds {
-            let count = if common::bench_mode() { 20_000 } else { 1 };
-            let mut batches = objects.into_iter().cycle().take(count).map(upsert);
+        let count = if common::bench_mode() { 20_000 } else { 1 };
+        let (bound, pending): (Vec<usize>, Vec<usize>) =
+            (0..cl.pods()).partition(|&i| cl.objects.pods[i].node_name.is_some());
+        for (kind, pods) in [("pod", bound), ("pending-pod", pending)] {
+            let mut batches = pods
+                .iter()
+                .cycle()
+                .take(count)
+                .map(|&i| upsert(Object::Pod(Arc::new(resends.pod(i)))))
+                .collect::<Vec<_>>()
+                .into_iter();
             let s = common::timed(Duration::from_secs(2), 100, count, || {
                 batches.next().map(|b| state.apply(b))
             });
             println!("latency refresh-1-{kind}/{nodes}: {}", s.summary());
         }
+        // A node sent again: a status heartbeat (same labels and images).
+        let mut batches = cl
+            .objects
+            .nodes
+            .iter()
+            .cycle()
+            .take(count)
+            .map(|n| upsert(Object::Node(Arc::new(n.clone()))));
+        let s = common::timed(Duration::from_secs(2), 100, count, || {
+            batches.next().map(|b| state.apply(b))
+        });
+        println!("latency refresh-1-node/{nodes}: {}", s.summary());
     }
 }
 
 /// Pending pods in the refresh bench's cluster (as in the pending-pods bench).
 const PENDING_PODS: usize = 1000;
-
-/// Upserts of copies of `pods` (the store sees a new object each time).
-fn pod_objects(pods: &[&Pod]) -> Vec<Object> {
-    pods.iter()
-        .take(20_000)
-        .map(|p| Object::Pod(Arc::new((*p).clone())))
-        .collect()
-}
 
 criterion_group! {
     name = benches;

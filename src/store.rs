@@ -180,26 +180,26 @@ impl Indexes {
     }
 
     /// Indexes `pod`, replacing the pod of the same key. A pod sent again (a watch's
-    /// MODIFIED event) with its uid and node unchanged keeps its index entries.
-    fn insert_pod(&self, pod: Arc<Pod>) -> Option<Arc<Pod>> {
+    /// MODIFIED event) with its uid and node unchanged keeps its index entries; one
+    /// equal to the pod held (nothing the scheduler reads changed: a kubelet's status
+    /// update) is not taken at all, so that the snapshot keeps its node as it is.
+    fn upsert_pod(&self, pod: &Arc<Pod>) -> PodUpsert {
         let key = pod.key();
         // A pod sent again replaces the value alone: its key stays, not copied again.
-        let old = self
-            .pods
-            .get_mut(&key)
-            .map(|mut held| std::mem::replace(&mut *held, Arc::clone(&pod)));
-        match &old {
-            Some(old) if old.uid == pod.uid && old.node_name == pod.node_name => {}
-            Some(old) => {
-                self.unindex(&key, old);
-                self.index(key, &pod);
-            }
+        let replaced = match self.pods.get_mut(&key) {
+            Some(held) if **held == **pod => return PodUpsert::Unchanged,
+            Some(mut held) => std::mem::replace(&mut *held, Arc::clone(pod)),
             None => {
-                self.pods.insert(key.clone(), Arc::clone(&pod));
-                self.index(key, &pod);
+                self.pods.insert(key.clone(), Arc::clone(pod));
+                self.index(key, pod);
+                return PodUpsert::Added;
             }
+        };
+        if replaced.uid != pod.uid || replaced.node_name != pod.node_name {
+            self.unindex(&key, &replaced);
+            self.index(key, pod);
         }
-        old
+        PodUpsert::Replaced(replaced)
     }
 
     fn remove_pod(&self, key: &str) -> Option<Arc<Pod>> {
@@ -235,6 +235,16 @@ impl Indexes {
             keys.remove(key);
         }
     }
+}
+
+/// What [`Indexes::upsert_pod`] did with a pod.
+enum PodUpsert {
+    /// A new key.
+    Added,
+    /// The pod held before, now replaced.
+    Replaced(Arc<Pod>),
+    /// Equal to the pod held, which stays.
+    Unchanged,
 }
 
 /// One cluster's state.
@@ -413,13 +423,12 @@ impl ClusterState {
                     ix.nodes.remove(&name);
                     edit.remove_node(&name);
                 }
-                Change::Upsert(Object::Pod(p)) => match ix.insert_pod(Arc::clone(&p)) {
-                    Some(old) => {
-                        edit.replace_pod(&old, p);
-                    }
-                    None => {
+                Change::Upsert(Object::Pod(p)) => match ix.upsert_pod(&p) {
+                    PodUpsert::Replaced(old) => edit.replace_pod(&old, p),
+                    PodUpsert::Added => {
                         edit.add_pod(p);
                     }
+                    PodUpsert::Unchanged => {}
                 },
                 Change::Delete(ObjectKey::Pod { namespace, name }) => {
                     if let Some(old) = ix.remove_pod(&format!("{namespace}/{name}")) {
@@ -597,6 +606,48 @@ mod tests {
             .map(|p| p.pod.key())
             .collect();
         assert_eq!(pods, ["default/c"]);
+    }
+
+    #[test]
+    fn a_pod_sent_again_unchanged_leaves_its_node_as_it_was() {
+        let store = Store::new();
+        let cluster = store.cluster_or_create("c");
+        let upsert = |doc: serde_json::Value| {
+            cluster.apply(Batch {
+                changes: objects(doc),
+                ..Batch::default()
+            });
+            cluster.published()
+        };
+        let mut status_update = pod("a", "n1");
+        let first =
+            upsert(serde_json::json!({"nodes": [node("n1")], "pods": [status_update.clone()]}));
+        // A kubelet's status update: nothing the scheduler reads changed.
+        status_update["metadata"]["resourceVersion"] = serde_json::json!("2");
+        status_update["status"] = serde_json::json!({"phase": "Running", "podIP": "10.0.0.9"});
+        let second = upsert(serde_json::json!({"pods": [status_update.clone()]}));
+        assert_eq!(second.revision, first.revision + 1);
+        assert!(Arc::ptr_eq(
+            &first.snapshot.nodes[0],
+            &second.snapshot.nodes[0]
+        ));
+        assert!(Arc::ptr_eq(
+            &first.snapshot.nodes[0].pods[0].pod,
+            &cluster.indexes.pods.get("default/a").unwrap()
+        ));
+        // A label is read (selectors, spreading): the node is renewed with the pod.
+        status_update["metadata"]["labels"] = serde_json::json!({"app": "web"});
+        let third = upsert(serde_json::json!({"pods": [status_update]}));
+        assert!(!Arc::ptr_eq(
+            &second.snapshot.nodes[0],
+            &third.snapshot.nodes[0]
+        ));
+        let held = &third.snapshot.nodes[0].pods[0].pod;
+        assert_eq!(held.labels.get("app"), Some("web"));
+        assert!(Arc::ptr_eq(
+            held,
+            &cluster.indexes.pods.get("default/a").unwrap()
+        ));
     }
 
     #[test]
