@@ -79,10 +79,14 @@ struct Args {
     /// Updates per SyncState batch (default: the rate / 100, at least 1: 100 batches/s).
     #[arg(long)]
     ingest_batch: Option<usize>,
-    /// Churn pods the writer cycles through: each is added, sent again unchanged (a
-    /// MODIFIED event), then deleted, bound round-robin to the cluster's nodes.
+    /// Churn pods the writer cycles through: each is added, sent again modified (a
+    /// MODIFIED event, see --churn-modify), then deleted, bound round-robin to the
+    /// cluster's nodes.
     #[arg(long, default_value_t = 1000)]
     churn_pods: usize,
+    /// What a churn pod's MODIFIED event changes.
+    #[arg(long, value_enum, default_value_t = Modify::Status)]
+    churn_modify: Modify,
     /// Allow a server address that is not loopback.
     #[arg(long)]
     allow_remote: bool,
@@ -98,6 +102,17 @@ struct Args {
     /// templates per core) makes every call a new shape, decided without it.
     #[arg(long, default_value_t = 1)]
     shapes: u64,
+}
+
+/// What the writer's MODIFIED event changes in a churn pod.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Modify {
+    /// Its status, as the kubelet reports it (pod IP, conditions): nothing the
+    /// scheduler reads, so the server keeps the pod it holds.
+    Status,
+    /// Its container image (`kubectl set image`), which the scheduler reads: the
+    /// server renews the pod's node.
+    Image,
 }
 
 /// The call a client repeats.
@@ -387,6 +402,7 @@ async fn run(args: Args) -> Result<(), String> {
                 .unwrap_or_else(|| (args.ingest_rate / 100.0).round() as usize)
                 .max(1),
             churn_pods: args.churn_pods.max(1),
+            modify: args.churn_modify,
             nodes,
             deadline,
         };
@@ -508,6 +524,7 @@ struct IngestConfig {
     rate: f64,
     batch: usize,
     churn_pods: usize,
+    modify: Modify,
     nodes: Vec<String>,
     deadline: Instant,
 }
@@ -520,6 +537,9 @@ struct IngestReport {
     acked: u64,
     errors: u64,
     seconds: f64,
+    /// From the first batch sent to the last acknowledgement received.
+    acked_seconds: f64,
+    batch: usize,
     ack_us: Histogram<u64>,
     last_revision: u64,
 }
@@ -527,10 +547,11 @@ struct IngestReport {
 impl IngestReport {
     fn line(&self) -> String {
         format!(
-            "ingest: target_rate={} updates={} rate={:.1} batches={} acked={} ack_p50_us={} ack_p99_us={} last_revision={} errors={}",
+            "ingest: target_rate={} updates={} rate={:.1} applied_rate={:.1} batches={} acked={} ack_p50_us={} ack_p99_us={} last_revision={} errors={}",
             self.target_rate,
             self.updates,
             self.updates as f64 / self.seconds.max(1e-9),
+            (self.acked * self.batch as u64) as f64 / self.acked_seconds.max(1e-9),
             self.batches,
             self.acked,
             self.ack_us.value_at_quantile(0.5),
@@ -541,17 +562,31 @@ impl IngestReport {
     }
 }
 
-/// A churn pod as a watch event carries it: Kubernetes JSON, bound to `node`.
-fn churn_pod(k: usize, node: Option<&str>) -> String {
+/// A churn pod as a watch event carries it: Kubernetes JSON, bound to `node`; `modified`
+/// says what its MODIFIED event changed (`None`: as added).
+fn churn_pod(k: usize, node: Option<&str>, modified: Option<Modify>) -> String {
+    let image = match modified {
+        Some(Modify::Image) => "registry.k8s.io/pause:3.9",
+        _ => "registry.k8s.io/pause:3.10",
+    };
     let mut spec = serde_json::json!({
         "containers": [{
             "name": "main",
-            "image": "registry.k8s.io/pause:3.10",
+            "image": image,
             "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
         }],
     });
     if let Some(n) = node {
         spec["nodeName"] = serde_json::json!(n);
+    }
+    let mut status =
+        serde_json::json!({"phase": if node.is_some() { "Running" } else { "Pending" }});
+    if modified == Some(Modify::Status) {
+        status["podIP"] =
+            serde_json::json!(format!("10.{}.{}.{}", k >> 16 & 255, k >> 8 & 255, k & 255));
+        status["conditions"] = serde_json::json!([
+            {"type": "Ready", "status": "True", "lastTransitionTime": "2025-01-01T00:00:05Z"},
+        ]);
     }
     serde_json::json!({
         "apiVersion": "v1",
@@ -563,21 +598,24 @@ fn churn_pod(k: usize, node: Option<&str>) -> String {
             "creationTimestamp": "2025-01-01T00:00:00Z",
         },
         "spec": spec,
-        "status": {"phase": if node.is_some() { "Running" } else { "Pending" }},
+        "status": status,
     })
     .to_string()
 }
 
 /// Streams batches at `cfg.rate` updates/s until the deadline: churn pod k is added
-/// (pass 0), sent again unchanged (pass 1), deleted (pass 2), and so on.
+/// (pass 0), sent again modified (pass 1), deleted (pass 2), and so on.
 async fn ingest(mut client: PreemptionOracleClient<Channel>, cfg: IngestConfig) -> IngestReport {
     // Each churn pod's JSON is rendered once: sending an update costs the writer a copy,
     // so that the server, not the writer, is what a high rate measures.
     let n = cfg.churn_pods;
-    let texts: Vec<String> = (0..n)
+    let texts: Vec<[String; 2]> = (0..n)
         .map(|k| {
             let node = (!cfg.nodes.is_empty()).then(|| cfg.nodes[k % cfg.nodes.len()].as_str());
-            churn_pod(k, node)
+            [
+                churn_pod(k, node, None),
+                churn_pod(k, node, Some(cfg.modify)),
+            ]
         })
         .collect();
     let start = Instant::now();
@@ -590,6 +628,8 @@ async fn ingest(mut client: PreemptionOracleClient<Channel>, cfg: IngestConfig) 
         acked: 0,
         errors: 0,
         seconds: 0.0,
+        acked_seconds: 0.0,
+        batch: cfg.batch,
         ack_us: Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid bounds"),
         last_revision: 0,
     };
@@ -609,6 +649,7 @@ async fn ingest(mut client: PreemptionOracleClient<Channel>, cfg: IngestConfig) 
         let sent_at = Arc::clone(&sent_at);
         tokio::spawn(async move {
             let mut acked = 0u64;
+            let mut last_ack = start;
             let mut last_revision = 0;
             let mut errors = 0u64;
             let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("bounds");
@@ -616,6 +657,7 @@ async fn ingest(mut client: PreemptionOracleClient<Channel>, cfg: IngestConfig) 
                 match inbound.message().await {
                     Ok(Some(ack)) => {
                         acked += 1;
+                        last_ack = Instant::now();
                         last_revision = ack.revision;
                         let id: u64 = ack.batch_id.parse().unwrap_or(u64::MAX);
                         let mut q = sent_at.lock().await;
@@ -637,7 +679,7 @@ async fn ingest(mut client: PreemptionOracleClient<Channel>, cfg: IngestConfig) 
                     }
                 }
             }
-            (acked, last_revision, errors, hist)
+            (acked, last_ack - start, last_revision, errors, hist)
         })
     };
 
@@ -666,7 +708,7 @@ async fn ingest(mut client: PreemptionOracleClient<Channel>, cfg: IngestConfig) 
                 } else {
                     pb::ObjectChange {
                         change: Some(pb::object_change::Change::Upsert(pb::KubeObject {
-                            object: Some(pb::kube_object::Object::Json(texts[k].clone())),
+                            object: Some(pb::kube_object::Object::Json(texts[k][pass % 3].clone())),
                         })),
                     }
                 }
@@ -698,8 +740,9 @@ async fn ingest(mut client: PreemptionOracleClient<Channel>, cfg: IngestConfig) 
     drop(tx);
     // Outstanding acknowledgements get a few seconds.
     match tokio::time::timeout(Duration::from_secs(10), acks).await {
-        Ok(Ok((acked, last_revision, errors, hist))) => {
+        Ok(Ok((acked, acked_for, last_revision, errors, hist))) => {
             report.acked = acked;
+            report.acked_seconds = acked_for.as_secs_f64();
             report.last_revision = last_revision;
             report.errors += errors;
             report.ack_us = hist;
