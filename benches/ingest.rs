@@ -19,9 +19,11 @@
 //! - `refresh-1-pod/N`: one pod changes (a 1-pod batch, its image): the new snapshot published,
 //!   on the cluster with 1,000 pending pods besides.
 //!
-//! After the groups timed loops print the sustained updates/s of the streams, and
-//! p50/p99 of a one-object refresh: a bound pod, a pending pod, and a node sent again
-//! (a status heartbeat: same labels and images).
+//! After the groups timed loops print the sustained updates/s of the streams (and of
+//! status updates: the same pods as JSON sent again unchanged, decoded, compared with
+//! the pods held and not taken), and
+//! p50/p99 of a one-object refresh: a bound pod, a pending pod, a node sent again (a
+//! status heartbeat, not taken) and a node cordoned or uncordoned.
 
 mod common;
 
@@ -111,11 +113,12 @@ impl<'a> Resends<'a> {
         pod
     }
 
-    /// `text`, the Kubernetes JSON of the cluster's pod `i`, changed again.
-    fn json(&mut self, i: usize, text: &str) -> String {
-        self.sent[i] += 1;
-        let prefix = format!("\"image\":\"g{}.", self.sent[i]);
-        text.replacen("\"image\":\"", &prefix, 1)
+    /// `text`, the Kubernetes JSON of the cluster's pod `i`, as last sent.
+    fn json(&self, i: usize, text: &str) -> String {
+        match self.sent[i] {
+            0 => text.to_string(),
+            n => text.replacen("\"image\":\"", &format!("\"image\":\"g{n}."), 1),
+        }
     }
 
     /// Upserts of `size` pods, the `*next`th position of `order` on (wrapping).
@@ -134,18 +137,21 @@ impl<'a> Resends<'a> {
     }
 
     /// A SyncState message of `size` pod upserts as Kubernetes JSON text, from `texts`
-    /// (the JSON of `order`'s first pods) on at `*next` (wrapping).
+    /// (the JSON of `order`'s first pods) on at `*next` (wrapping): each pod changed
+    /// again, or (`changed` false) as last sent, a status update the store does not take.
     fn request(
         &mut self,
         order: &[usize],
         texts: &[String],
         next: &mut usize,
         size: usize,
+        changed: bool,
     ) -> pb::SyncStateRequest {
         let changes = (0..size)
             .map(|_| {
                 let t = *next % texts.len();
                 *next += 1;
+                self.sent[order[t]] += u32::from(changed);
                 json_upsert(self.json(order[t], &texts[t]))
             })
             .collect();
@@ -282,7 +288,7 @@ fn stream_in_order(c: &mut Criterion, nodes: usize, order: Order) {
         let mut next = 0;
         group.bench_function(BenchmarkId::from_parameter(size), |b| {
             b.iter_batched(
-                || resends.request(&positions, texts, &mut next, size),
+                || resends.request(&positions, texts, &mut next, size, true),
                 |req| {
                     let batch = decode::batch(&req, state.priority_classes())
                         .expect("generated pods decode");
@@ -305,21 +311,27 @@ fn stream_in_order(c: &mut Criterion, nodes: usize, order: Order) {
         }
         reclaim::settle();
         let apply = t.elapsed();
-        let mut next = 0;
-        let requests: Vec<pb::SyncStateRequest> = (0..n)
-            .map(|_| resends.request(&positions, texts, &mut next, size))
-            .collect();
-        let t = std::time::Instant::now();
-        for req in &requests {
-            let batch = decode::batch(req, state.priority_classes()).expect("decodes");
-            state.apply(batch);
-        }
-        reclaim::settle();
-        let json = t.elapsed();
+        let mut decode_and_apply = |changed: bool| {
+            let mut next = 0;
+            let requests: Vec<pb::SyncStateRequest> = (0..n)
+                .map(|_| resends.request(&positions, texts, &mut next, size, changed))
+                .collect();
+            let t = std::time::Instant::now();
+            for req in &requests {
+                let batch = decode::batch(req, state.priority_classes()).expect("decodes");
+                state.apply(batch);
+            }
+            reclaim::settle();
+            t.elapsed()
+        };
+        let json = decode_and_apply(true);
+        // The same pods again as the store holds them (status updates).
+        let unchanged = decode_and_apply(false);
         println!(
-            "updates/s{infix} {nodes} nodes, batches of {size}: apply {:.0}/s, decode+apply (JSON) {:.0}/s ({n} batches each)",
+            "updates/s{infix} {nodes} nodes, batches of {size}: apply {:.0}/s, decode+apply (JSON) {:.0}/s, status updates (JSON, sent again unchanged) {:.0}/s ({n} batches each)",
             (n * size) as f64 / apply.as_secs_f64(),
             (n * size) as f64 / json.as_secs_f64(),
+            (n * size) as f64 / unchanged.as_secs_f64(),
         );
     }
 }
@@ -363,18 +375,23 @@ fn refresh(c: &mut Criterion) {
             });
             println!("latency refresh-1-{kind}/{nodes}: {}", s.summary());
         }
-        // A node sent again: a status heartbeat (same labels and images).
-        let mut batches = cl
-            .objects
-            .nodes
-            .iter()
-            .cycle()
-            .take(count)
-            .map(|n| upsert(Object::Node(Arc::new(n.clone()))));
-        let s = common::timed(Duration::from_secs(2), 100, count, || {
-            batches.next().map(|b| state.apply(b))
-        });
-        println!("latency refresh-1-node/{nodes}: {}", s.summary());
+        // A node sent again: a status heartbeat (nothing the scheduler reads changed, not
+        // taken), or cordoned and uncordoned in turn (each send changes it).
+        let held = &cl.objects.nodes;
+        for (kind, cordon) in [("node", false), ("node-cordon", true)] {
+            let mut batches = (0..count)
+                .map(|k| {
+                    let mut node = held[k % held.len()].clone();
+                    node.unschedulable ^= cordon && (k / held.len()).is_multiple_of(2);
+                    upsert(Object::Node(Arc::new(node)))
+                })
+                .collect::<Vec<_>>()
+                .into_iter();
+            let s = common::timed(Duration::from_secs(2), 100, count, || {
+                batches.next().map(|b| state.apply(b))
+            });
+            println!("latency refresh-1-{kind}/{nodes}: {}", s.summary());
+        }
     }
 }
 

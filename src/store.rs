@@ -179,6 +179,23 @@ impl Indexes {
         self.pdbs_by_namespace.clear();
     }
 
+    /// Indexes `node`, replacing the node of the same name, unless it equals the node
+    /// held (a status heartbeat: nothing the scheduler reads changed), which stays.
+    /// Returns whether it was taken.
+    fn upsert_node(&self, node: &Arc<Node>) -> bool {
+        match self.nodes.get_mut(&node.name) {
+            Some(held) if **held == **node => false,
+            Some(mut held) => {
+                *held = Arc::clone(node);
+                true
+            }
+            None => {
+                self.nodes.insert(node.name.clone(), Arc::clone(node));
+                true
+            }
+        }
+    }
+
     /// Indexes `pod`, replacing the pod of the same key. A pod sent again (a watch's
     /// MODIFIED event) with its uid and node unchanged keeps its index entries; one
     /// equal to the pod held (nothing the scheduler reads changed: a kubelet's status
@@ -416,8 +433,9 @@ impl ClusterState {
         for change in changes {
             match change {
                 Change::Upsert(Object::Node(n)) => {
-                    ix.nodes.insert(n.name.clone(), Arc::clone(&n));
-                    edit.upsert_node(n);
+                    if ix.upsert_node(&n) {
+                        edit.upsert_node(n);
+                    }
                 }
                 Change::Delete(ObjectKey::Node(name)) => {
                     ix.nodes.remove(&name);
@@ -609,7 +627,7 @@ mod tests {
     }
 
     #[test]
-    fn a_pod_sent_again_unchanged_leaves_its_node_as_it_was() {
+    fn objects_sent_again_unchanged_leave_the_snapshot_as_it_was() {
         let store = Store::new();
         let cluster = store.cluster_or_create("c");
         let upsert = |doc: serde_json::Value| {
@@ -648,6 +666,20 @@ mod tests {
             held,
             &cluster.indexes.pods.get("default/a").unwrap()
         ));
+        // A node's heartbeat (its conditions) is not taken either; a new label is.
+        let mut heartbeat = node("n1");
+        heartbeat["status"]["conditions"] = serde_json::json!([
+            {"type": "Ready", "status": "True", "lastHeartbeatTime": "2025-01-01T00:00:10Z"}
+        ]);
+        let fourth = upsert(serde_json::json!({"nodes": [heartbeat.clone()]}));
+        assert!(Arc::ptr_eq(
+            &third.snapshot.nodes[0],
+            &fourth.snapshot.nodes[0]
+        ));
+        heartbeat["metadata"]["labels"] = serde_json::json!({"zone": "a"});
+        let fifth = upsert(serde_json::json!({"nodes": [heartbeat]}));
+        assert_eq!(fifth.snapshot.nodes[0].node.labels.get("zone"), Some("a"));
+        assert_eq!(fifth.snapshot.nodes[0].pods.len(), 1);
     }
 
     #[test]
