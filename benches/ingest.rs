@@ -19,9 +19,10 @@
 //! - `refresh-1-pod/N`: one pod changes (a 1-pod batch, its image): the new snapshot published,
 //!   on the cluster with 1,000 pending pods besides.
 //!
-//! After the groups timed loops print the sustained updates/s of the streams (and of
-//! status updates: the same pods as JSON sent again unchanged, decoded, compared with
-//! the pods held and not taken), and
+//! After the groups timed loops print the sustained updates/s of the streams (the JSON
+//! one also pipelined as a SyncState stream runs it, the next batch decoded while the
+//! previous one is applied; and status updates: the same pods as JSON sent again
+//! unchanged, decoded, compared with the pods held and not taken), and
 //! p50/p99 of a one-object refresh: a bound pod, a pending pod, a node sent again (a
 //! status heartbeat, not taken) and a node cordoned or uncordoned.
 
@@ -311,26 +312,43 @@ fn stream_in_order(c: &mut Criterion, nodes: usize, order: Order) {
         }
         reclaim::settle();
         let apply = t.elapsed();
-        let mut decode_and_apply = |changed: bool| {
+        // One batch decoded, then applied; or (`pipelined`) as a SyncState stream does
+        // it: the next batch decoded while the previous one is applied.
+        let mut decode_and_apply = |changed: bool, pipelined: bool| {
             let mut next = 0;
             let requests: Vec<pb::SyncStateRequest> = (0..n)
                 .map(|_| resends.request(&positions, texts, &mut next, size, changed))
                 .collect();
             let t = std::time::Instant::now();
-            for req in &requests {
-                let batch = decode::batch(req, state.priority_classes()).expect("decodes");
-                state.apply(batch);
-            }
+            std::thread::scope(|threads| {
+                let mut applying: Option<std::thread::ScopedJoinHandle<u64>> = None;
+                for req in &requests {
+                    let batch = decode::batch(req, state.priority_classes()).expect("decodes");
+                    if let Some(previous) = applying.take() {
+                        previous.join().expect("applied");
+                    }
+                    if pipelined {
+                        applying = Some(threads.spawn(|| state.apply(batch)));
+                    } else {
+                        state.apply(batch);
+                    }
+                }
+                if let Some(last) = applying {
+                    last.join().expect("applied");
+                }
+            });
             reclaim::settle();
             t.elapsed()
         };
-        let json = decode_and_apply(true);
+        let json = decode_and_apply(true, false);
+        let pipelined = decode_and_apply(true, true);
         // The same pods again as the store holds them (status updates).
-        let unchanged = decode_and_apply(false);
+        let unchanged = decode_and_apply(false, false);
         println!(
-            "updates/s{infix} {nodes} nodes, batches of {size}: apply {:.0}/s, decode+apply (JSON) {:.0}/s, status updates (JSON, sent again unchanged) {:.0}/s ({n} batches each)",
+            "updates/s{infix} {nodes} nodes, batches of {size}: apply {:.0}/s, decode+apply (JSON) {:.0}/s, pipelined as SyncState {:.0}/s, status updates (JSON, sent again unchanged) {:.0}/s ({n} batches each)",
             (n * size) as f64 / apply.as_secs_f64(),
             (n * size) as f64 / json.as_secs_f64(),
+            (n * size) as f64 / pipelined.as_secs_f64(),
             (n * size) as f64 / unchanged.as_secs_f64(),
         );
     }
