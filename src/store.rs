@@ -559,6 +559,15 @@ mod tests {
             "spec": {"nodeName": node, "containers": [{"name": "c"}]}})
     }
 
+    /// Applies the objects of `doc` as one batch of upserts; returns what it published.
+    fn upsert(cluster: &ClusterState, doc: serde_json::Value) -> Arc<Published> {
+        cluster.apply(Batch {
+            changes: objects(doc),
+            ..Batch::default()
+        });
+        cluster.published()
+    }
+
     #[test]
     fn replacing_a_kind_deletes_its_unlisted_objects_and_keeps_other_kinds() {
         let store = Store::new();
@@ -630,13 +639,7 @@ mod tests {
     fn objects_sent_again_unchanged_leave_the_snapshot_as_it_was() {
         let store = Store::new();
         let cluster = store.cluster_or_create("c");
-        let upsert = |doc: serde_json::Value| {
-            cluster.apply(Batch {
-                changes: objects(doc),
-                ..Batch::default()
-            });
-            cluster.published()
-        };
+        let upsert = |doc| upsert(&cluster, doc);
         let mut status_update = pod("a", "n1");
         let first =
             upsert(serde_json::json!({"nodes": [node("n1")], "pods": [status_update.clone()]}));
@@ -686,11 +689,8 @@ mod tests {
     fn a_pod_sent_again_is_indexed_by_its_latest_uid_and_node() {
         let store = Store::new();
         let cluster = store.cluster_or_create("c");
-        let upsert = |doc: serde_json::Value| {
-            cluster.apply(Batch {
-                changes: objects(doc),
-                ..Batch::default()
-            });
+        let upsert = |doc| {
+            upsert(&cluster, doc);
         };
         upsert(serde_json::json!({"nodes": [node("n1"), node("n2")], "pods": [pod("a", "n1")]}));
         // Sent again unchanged, then moved to another node, then with a new uid.
