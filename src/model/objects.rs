@@ -100,7 +100,7 @@ pub struct TopologySpreadConstraint {
 
 /// A Pod, normalised: namespace defaulted, priority and preemption policy resolved,
 /// requests defaulted from limits, port protocols defaulted.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Pod {
     pub namespace: String,
     pub name: String,
@@ -141,6 +141,61 @@ pub struct PodAffinity {
     pub preferred_affinity: Vec<WeightedPodAffinityTerm>,
     pub required_anti_affinity: Vec<PodAffinityTerm>,
     pub preferred_anti_affinity: Vec<WeightedPodAffinityTerm>,
+}
+
+/// Two pods are equal when every field is. The store compares each pod sent again with
+/// the one it holds (most are equal: a kubelet's status updates), so the fields that
+/// change in a pod's life come first, those held in the struct itself (numbers, and the
+/// lengths of strings, which a different length settles) before those behind pointers:
+/// deletion, conditions and start time, binding and nomination, then the few mutable
+/// parts of the spec (images, tolerations, resources on resize) and the labels; what
+/// cannot change (affinity, spreading, ports, identity) last.
+impl PartialEq for Pod {
+    fn eq(&self, other: &Pod) -> bool {
+        // Destructured whole so that a new field must be placed here.
+        let Pod {
+            namespace,
+            name,
+            uid,
+            labels,
+            priority,
+            preemption_policy,
+            node_name,
+            nominated_node_name,
+            terminating,
+            preempted_by_scheduler,
+            start_time,
+            creation_time,
+            resources,
+            host_ports,
+            tolerations,
+            node_selector,
+            node_affinity,
+            pod_affinity,
+            topology_spread_constraints,
+            images,
+        } = self;
+        *terminating == other.terminating
+            && *preempted_by_scheduler == other.preempted_by_scheduler
+            && *start_time == other.start_time
+            && *priority == other.priority
+            && *preemption_policy == other.preemption_policy
+            && *creation_time == other.creation_time
+            && *node_name == other.node_name
+            && *nominated_node_name == other.nominated_node_name
+            && *images == other.images
+            && *tolerations == other.tolerations
+            && *resources == other.resources
+            && *labels == other.labels
+            && *uid == other.uid
+            && *node_selector == other.node_selector
+            && *node_affinity == other.node_affinity
+            && *pod_affinity == other.pod_affinity
+            && *topology_spread_constraints == other.topology_spread_constraints
+            && *host_ports == other.host_ports
+            && *namespace == other.namespace
+            && *name == other.name
+    }
 }
 
 impl Pod {
