@@ -229,15 +229,9 @@ impl Indexes {
     fn index(&self, key: String, pod: &Pod) {
         self.pods_by_uid.insert(pod.uid.clone(), key.clone());
         if let Some(node) = &pod.node_name {
-            self.pods_by_node
-                .entry(node.clone())
-                .or_default()
-                .insert(key.clone());
+            add_key(&self.pods_by_node, node, key.clone());
         }
-        self.pods_by_namespace
-            .entry(pod.namespace.clone())
-            .or_default()
-            .insert(key);
+        add_key(&self.pods_by_namespace, &pod.namespace, key);
     }
 
     /// Removes what [`Indexes::index`] added for the pod at `key`.
@@ -250,6 +244,18 @@ impl Indexes {
         }
         if let Some(mut keys) = self.pods_by_namespace.get_mut(&old.namespace) {
             keys.remove(key);
+        }
+    }
+}
+
+/// Adds `key` to the set of `name` in `sets`; the name is copied only for a new set.
+fn add_key(sets: &DashMap<String, NameSet<String>, NameHasher>, name: &str, key: String) {
+    match sets.get_mut(name) {
+        Some(mut keys) => {
+            keys.insert(key);
+        }
+        None => {
+            sets.entry(name.to_string()).or_default().insert(key);
         }
     }
 }
