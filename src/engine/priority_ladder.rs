@@ -353,9 +353,7 @@ impl PriorityLadder {
         self.places[renewed] = place_number(to);
         true
     }
-}
 
-impl PriorityLadder {
     /// Whether `self` and `other` share their rungs (neither changed them since one
     /// was copied from the other).
     #[cfg(test)]

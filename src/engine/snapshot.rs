@@ -244,15 +244,15 @@ impl NodeInfo {
     /// takes the removed one's place.
     pub fn remove_pod(&mut self, pod: &Pod) -> Option<Arc<PodInfo>> {
         let i = position_of(&self.pods, pod)?;
-        self.ladder.remove(&self.pods[i], i);
         let removed = self.take(i);
         self.update(&removed, -1, Counted::ALL);
         Some(removed)
     }
 
-    /// Takes the pod at place `i` out of the list of pods, the last pod taking its
-    /// place (on the ladder too, which no longer has the taken pod).
+    /// Takes the pod at place `i` off the ladder and out of the list of pods, the last
+    /// pod taking its place (on the ladder too).
     fn take(&mut self, i: usize) -> Arc<PodInfo> {
+        self.ladder.remove(&self.pods[i], i);
         let removed = self.pods.swap_remove(i);
         if let Some(moved) = self.pods.get(i) {
             self.ladder.moved(moved, self.pods.len(), i);
@@ -273,7 +273,6 @@ impl NodeInfo {
         {
             self.pods.swap_remove(i)
         } else {
-            self.ladder.remove(&self.pods[i], i);
             let removed = self.take(i);
             self.ladder.add(&p, self.pods.len());
             removed
