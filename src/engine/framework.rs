@@ -384,7 +384,8 @@ pub fn run_pre_score<'a>(
 /// Runs Score and NormalizeScore for `feasible` (the nodes PreScore was given) and
 /// weighs the results. Every plugin scores a node in the same visit, so a query reads
 /// each feasible node once for all of them; the fast evaluation visits them in
-/// parallel tasks of at least `per_task` nodes.
+/// parallel tasks of at least `per_task` nodes, and then normalizes the plugins'
+/// columns in parallel and sums the totals in runs of `per_task` nodes.
 ///
 /// With `memo`, node-local raw scores it remembers for the very same node are reused;
 /// the second value lists the feasible nodes (by place among them) whose node-local raw
@@ -442,17 +443,21 @@ pub fn run_scores(
         None => Vec::new(),
     };
     // NormalizeScore, one column per plugin that has one; the others' raw scores stand.
-    let normalized = active
-        .iter()
-        .map(|a| {
-            a.scorer.normalizes().then(|| {
-                let mut column: Vec<i64> =
-                    raw_scores.iter().map(|row| row[a.profile_slot]).collect();
-                a.scorer.normalize(nodes, &mut column);
-                column
-            })
+    // Where the raw scores were split, so are the columns (one task each) and the
+    // totals, so that no pass over every feasible node is left to one thread.
+    let split = evaluation == Evaluation::Fast && per_task < nodes.len();
+    let normalize = |a: &ActiveScorer| {
+        a.scorer.normalizes().then(|| {
+            let mut column: Vec<i64> = raw_scores.iter().map(|row| row[a.profile_slot]).collect();
+            a.scorer.normalize(nodes, &mut column);
+            column
         })
-        .collect();
+    };
+    let normalized = if split {
+        active.par_iter().map(normalize).collect()
+    } else {
+        active.iter().map(normalize).collect()
+    };
     let mut scores = Scores {
         plugins: active.iter().map(|a| a.name).collect(),
         weights: active.iter().map(|a| a.weight).collect(),
@@ -461,22 +466,31 @@ pub fn run_scores(
         normalized,
         totals: Vec::new(),
     };
-    // Plugin by plugin, so each sum runs down one column.
-    let mut totals = vec![0; nodes.len()];
-    for (j, weight) in scores.weights.iter().enumerate() {
-        match &scores.normalized[j] {
-            Some(column) => {
-                for (total, score) in totals.iter_mut().zip(column) {
-                    *total += score * weight;
+    // Plugin by plugin over a run of nodes, so each sum runs down one column.
+    let run = per_task.min(nodes.len()).max(1);
+    let add_up = |(nth, totals): (usize, &mut [i64])| {
+        let from = nth * run;
+        for (j, weight) in scores.weights.iter().enumerate() {
+            match &scores.normalized[j] {
+                Some(column) => {
+                    for (total, score) in totals.iter_mut().zip(&column[from..]) {
+                        *total += score * weight;
+                    }
                 }
-            }
-            None => {
-                let slot = scores.profile_slots[j];
-                for (total, row) in totals.iter_mut().zip(&scores.raw) {
-                    *total += row[slot] * weight;
+                None => {
+                    let slot = scores.profile_slots[j];
+                    for (total, row) in totals.iter_mut().zip(&scores.raw[from..]) {
+                        *total += row[slot] * weight;
+                    }
                 }
             }
         }
+    };
+    let mut totals = vec![0; nodes.len()];
+    if split {
+        totals.par_chunks_mut(run).enumerate().for_each(add_up);
+    } else {
+        totals.chunks_mut(run).enumerate().for_each(add_up);
     }
     scores.totals = totals;
     (scores, fresh)
