@@ -7,18 +7,20 @@ mod domain_tally;
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
+
 pub use domain_tally::DomainTallies;
 use domain_tally::with_tally;
 
 use super::node_affinity::required_matches;
 use super::{FilterPlugin, MAX_NODE_SCORE, NodeScorer, NodeVerdicts};
-use crate::engine::Evaluation;
 use crate::engine::cycle_state::CycleState;
 use crate::engine::framework::Feasible;
 use crate::engine::label_counts::Probe;
 use crate::engine::node_label_index::LabelColumn;
 use crate::engine::snapshot::{NodeInfo, Snapshot};
 use crate::engine::status::Status;
+use crate::engine::{Evaluation, NODES_PER_TASK, task_len};
 use crate::hashing::NameMap;
 use crate::model::taints::first_untolerated_hard_taint;
 use crate::model::{InclusionPolicy, Node, Pod, TopologySpreadConstraint, UnsatisfiableAction};
@@ -381,24 +383,29 @@ fn indexed_domains(
         .map(|c| index.column(&c.topology_key))
         .collect();
     let id = |node: usize, k: usize| columns[k].and_then(|c| c.id(node));
-    // Two column reads per node: cheaper on one thread than handed out to the pool.
+    // A few column reads per node, in runs of nodes split as the other passes are.
     let width = constraints.len();
-    let mut values: Vec<Option<u32>> = Vec::with_capacity(feasible.at.len() * width);
-    for &at in &feasible.at {
-        let node_values = values.len();
-        values.extend((0..width).map(|k| id(at as usize, k)));
-        // A node without every key has no value for any constraint.
-        if values[node_values..].contains(&None) {
-            values[node_values..].fill(None);
-        }
-    }
+    let mut values: Vec<Option<u32>> = vec![None; feasible.at.len() * width];
+    let per_task = task_len(NODES_PER_TASK);
+    (values.par_chunks_mut(width.max(1)))
+        .zip(feasible.at.par_iter())
+        .with_min_len(per_task)
+        .for_each(|(node_values, &at)| {
+            for (k, value) in node_values.iter_mut().enumerate() {
+                *value = id(at as usize, k);
+            }
+            // A node without every key has no value for any constraint.
+            if node_values.contains(&None) {
+                node_values.fill(None);
+            }
+        });
     let ids = columns
         .iter()
         .map(|c| c.map_or(0, |c| c.distinct()))
         .collect();
     let matching = with_tally(tallies, snapshot, pod, constraints, |tally| {
         let own_pods = |k: usize| {
-            let at = feasible.at.iter();
+            let at = feasible.at.par_iter().with_min_len(per_task);
             at.map(|&at| i64::from(tally.cell(at as usize, k).pods))
                 .collect()
         };
