@@ -387,7 +387,8 @@ fn indexed_domains(
     let width = constraints.len();
     let mut values: Vec<Option<u32>> = vec![None; feasible.at.len() * width];
     let per_task = task_len(NODES_PER_TASK);
-    (values.par_chunks_mut(width.max(1)))
+    values
+        .par_chunks_mut(width.max(1))
         .zip(feasible.at.par_iter())
         .with_min_len(per_task)
         .for_each(|(node_values, &at)| {
