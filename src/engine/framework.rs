@@ -421,15 +421,18 @@ pub fn run_scores(
         }
         row
     };
-    // A pass of one task runs as a plain loop, without the pool's machinery.
-    let raw_scores: Vec<[i64; MAX_SCORERS]> = match evaluation {
-        Evaluation::Fast if per_task < nodes.len() => nodes
+    // Whether the passes below split into tasks: a pass of one task runs as a plain
+    // loop, without the pool's machinery.
+    let split = evaluation == Evaluation::Fast && per_task < nodes.len();
+    let raw_scores: Vec<[i64; MAX_SCORERS]> = if split {
+        nodes
             .par_iter()
             .with_min_len(per_task)
             .enumerate()
             .map(raw)
-            .collect(),
-        _ => nodes.iter().enumerate().map(raw).collect(),
+            .collect()
+    } else {
+        nodes.iter().enumerate().map(raw).collect()
     };
     // The rows scored afresh, for the memo to remember (rows do not change meanwhile).
     let fresh = match memo {
@@ -445,7 +448,6 @@ pub fn run_scores(
     // NormalizeScore, one column per plugin that has one; the others' raw scores stand.
     // Where the raw scores were split, so are the columns (one task each) and the
     // totals, so that no pass over every feasible node is left to one thread.
-    let split = evaluation == Evaluation::Fast && per_task < nodes.len();
     let normalize = |a: &ActiveScorer| {
         a.scorer.normalizes().then(|| {
             let mut column: Vec<i64> = raw_scores.iter().map(|row| row[a.profile_slot]).collect();
