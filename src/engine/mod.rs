@@ -34,6 +34,7 @@ pub mod status;
 pub(crate) mod test_support;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 use tracing::field::Empty;
@@ -102,28 +103,6 @@ pub(crate) fn splits_here() -> bool {
 /// ([`splits_here`]), every item of the pass elsewhere.
 pub(crate) fn task_len(per_task: usize) -> usize {
     if splits_here() { per_task } else { usize::MAX }
-}
-
-/// The `Some` results of `f` over every node, in parallel for the fast evaluation, in
-/// order.
-pub(crate) fn filter_map_nodes<'a, T: Send>(
-    nodes: &'a snapshot::NodeList,
-    evaluation: Evaluation,
-    f: impl Fn(usize, &'a std::sync::Arc<snapshot::NodeInfo>) -> Option<T> + Sync + Send,
-) -> Vec<T> {
-    match evaluation {
-        Evaluation::Fast => nodes
-            .par_iter()
-            .with_min_len(task_len(NODES_PER_TASK))
-            .enumerate()
-            .filter_map(|(i, n)| f(i, n))
-            .collect(),
-        Evaluation::Straightforward => nodes
-            .iter()
-            .enumerate()
-            .filter_map(|(i, n)| f(i, n))
-            .collect(),
-    }
 }
 
 /// Decides where `pod` would land on `snapshot`, and whom it would preempt, with every
@@ -216,8 +195,14 @@ fn decide_here(
             ))
             .is_none();
     let scores_from_rows = node_local;
-    // Otherwise every node is filtered in parallel; rejected nodes' statuses are kept
-    // when explained.
+    // Otherwise every node is filtered in parallel. Rejected nodes' statuses are kept
+    // when explained, and otherwise until a node fits: when nothing fits, preemption
+    // reads them all.
+    let keep = if options.explain {
+        KeepStatuses::Always
+    } else {
+        KeepStatuses::UntilOneFits
+    };
     let (statuses, filter, feasible_nodes) = match rows.as_deref_mut() {
         Some(rows) if node_local => {
             let feasible = node_local_feasible(snapshot, &pre.state, rows, &nominated_nodes);
@@ -229,10 +214,10 @@ fn decide_here(
             options,
             (nominated, &nominated_nodes),
             rows,
-            options.explain,
+            keep,
         ),
     };
-    // When nothing fits, preemption reads every rejected node's status: the nodes are
+    // When nothing fits on the rows' pass, which keeps no status, the nodes are
     // filtered again, keeping them (the node-local verdicts are remembered by now).
     let (rejections, filter, feasible_nodes) = match statuses {
         None if feasible_nodes.nodes.is_empty() => {
@@ -242,7 +227,7 @@ fn decide_here(
                 options,
                 (nominated, &nominated_nodes),
                 rows.as_deref_mut(),
-                true,
+                keep,
             );
             (statuses.unwrap_or_default(), filter, feasible)
         }
@@ -426,11 +411,21 @@ type NodeFilter<'f> = dyn Fn(
     + Sync
     + 'f;
 
+/// Which rejected nodes' statuses a filter pass keeps.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KeepStatuses {
+    /// Every one: the pod is explained.
+    Always,
+    /// Those filtered before any node is found to fit, and so all of them when nothing
+    /// fits (preemption reads them, and the FitError). Once a node fits, nothing reads
+    /// them, and a pass that keeps only the rejected places moves far less.
+    UntilOneFits,
+}
+
 /// Filter on every node (the nominated node always, whatever PreFilter narrowed to), in
 /// parallel for the fast evaluation, reading and filling `rows` in the same visit: the
-/// rejected nodes with their statuses (when `statuses` asks for them: nothing reads
-/// them unless the pod is explained or fits nowhere, and a pass that keeps only the
-/// rejected places moves far less), every node's verdict when explained, and the
+/// rejected nodes with their statuses when kept (`keep`; `None` when a node fits and
+/// they are kept only until one does), every node's verdict when explained, and the
 /// feasible nodes. `nominated`: the pod's nominated node, and the nodes that have
 /// nominated pods.
 fn filter_every_node<'s>(
@@ -439,13 +434,14 @@ fn filter_every_node<'s>(
     options: Options,
     (nominated, nominated_nodes): (Option<usize>, &[usize]),
     rows: Option<&mut node_local_memo::TemplateRows>,
-    statuses: bool,
+    keep: KeepStatuses,
 ) -> (
     Option<Rejections>,
     BTreeMap<String, NodeVerdict>,
     framework::Feasible<'s>,
 ) {
     let num_nodes = snapshot.nodes.len();
+    let one_fits = AtomicBool::new(false);
     let filter_node = |i: usize,
                        node: &std::sync::Arc<snapshot::NodeInfo>,
                        memo: Option<&mut node_local_memo::NodeMemo>|
@@ -476,19 +472,25 @@ fn filter_every_node<'s>(
             }
             None => framework::run_filters(&pre.state, node, i),
         };
+        // Written once: a store on every fitting node would bounce the flag's cache
+        // line between the workers.
+        if status.is_none() && !one_fits.load(Ordering::Relaxed) {
+            one_fits.store(true, Ordering::Relaxed);
+        }
         status.map(|s| (s, "Filter"))
     };
-    let evaluation = options.evaluation;
-    let (rejections, places): (Option<Rejections>, Vec<u32>) = if statuses {
-        let keep = |at, status, source| (at, status, source);
-        let rejections = rejected_nodes(snapshot, pre, evaluation, rows, &filter_node, &keep);
-        let places = rejections.iter().map(|(at, _, _)| *at).collect();
-        (Some(rejections), places)
-    } else {
-        let keep = |at, _, _| at;
-        let places = rejected_nodes(snapshot, pre, evaluation, rows, &filter_node, &keep);
-        (None, places)
-    };
+    let keep_status = || keep == KeepStatuses::Always || !one_fits.load(Ordering::Relaxed);
+    let RejectedNodes { places, statuses } = rejected_nodes(
+        snapshot,
+        pre,
+        options.evaluation,
+        rows,
+        &filter_node,
+        &keep_status,
+    );
+    // Kept until a node fits, they are all there when none does.
+    let rejections =
+        (keep == KeepStatuses::Always || places.len() == num_nodes).then_some(statuses);
     let mut filter = BTreeMap::new();
     let mut feasible = framework::Feasible::with_capacity(num_nodes - places.len());
     let mut verdicts = rejections.iter().flatten().peekable();
@@ -510,23 +512,51 @@ fn filter_every_node<'s>(
 }
 
 /// The rejected nodes of one filter pass (see [`filter_every_node`]), in snapshot
-/// order, each as `keep` makes it of its place, status and the status's source.
-fn rejected_nodes<R: Send>(
+/// order: every one's place, and the statuses kept.
+#[derive(Default)]
+struct RejectedNodes {
+    places: Vec<u32>,
+    statuses: Rejections,
+}
+
+impl RejectedNodes {
+    /// Adds node `i`'s verdict, keeping its status if it is rejected and `keep` says so.
+    #[inline]
+    fn add(&mut self, i: usize, verdict: NodeStatus, keep: &(dyn Fn() -> bool + Sync)) {
+        if let Some((status, source)) = verdict {
+            let at = framework::place(i);
+            self.places.push(at);
+            if keep() {
+                self.statuses.push((at, status, source));
+            }
+        }
+    }
+
+    /// These nodes followed by `later`'s.
+    fn then(mut self, mut later: RejectedNodes) -> Self {
+        self.places.append(&mut later.places);
+        self.statuses.append(&mut later.statuses);
+        self
+    }
+}
+
+/// Filters every node (see [`filter_every_node`]), in parallel for the fast
+/// evaluation, keeping the rejected nodes' statuses that `keep` asks for when each is
+/// found.
+fn rejected_nodes(
     snapshot: &Snapshot,
     pre: &framework::PreFilterOutcome,
     evaluation: Evaluation,
     rows: Option<&mut node_local_memo::TemplateRows>,
     filter_node: &NodeFilter,
-    keep: &(dyn Fn(u32, Status, &'static str) -> R + Sync),
-) -> Vec<R> {
+    keep: &(dyn Fn() -> bool + Sync),
+) -> RejectedNodes {
     let num_nodes = snapshot.nodes.len();
-    let keep = |i: usize, status: NodeStatus| {
-        status.map(|(s, source)| keep(framework::place(i), s, source))
-    };
     match (&pre.rejection, rows) {
-        (Some(status), _) => (0..num_nodes)
-            .filter_map(|i| keep(i, Some((status.clone(), "PreFilter"))))
-            .collect(),
+        (Some(status), _) => (0..num_nodes).fold(RejectedNodes::default(), |mut found, i| {
+            found.add(i, Some((status.clone(), "PreFilter")), keep);
+            found
+        }),
         // Only the fast evaluation has rows.
         (None, Some(rows)) => snapshot
             .nodes
@@ -534,11 +564,28 @@ fn rejected_nodes<R: Send>(
             .with_min_len(task_len(NODES_PER_TASK))
             .zip(rows.nodes_mut(num_nodes))
             .enumerate()
-            .filter_map(|(i, (node, memo))| keep(i, filter_node(i, node, Some(memo))))
-            .collect(),
-        (None, None) => filter_map_nodes(&snapshot.nodes, evaluation, |i, node| {
-            keep(i, filter_node(i, node, None))
-        }),
+            .fold(RejectedNodes::default, |mut found, (i, (node, memo))| {
+                found.add(i, filter_node(i, node, Some(memo)), keep);
+                found
+            })
+            .reduce(RejectedNodes::default, RejectedNodes::then),
+        (None, None) if evaluation == Evaluation::Fast => snapshot
+            .nodes
+            .par_iter()
+            .with_min_len(task_len(NODES_PER_TASK))
+            .enumerate()
+            .fold(RejectedNodes::default, |mut found, (i, node)| {
+                found.add(i, filter_node(i, node, None), keep);
+                found
+            })
+            .reduce(RejectedNodes::default, RejectedNodes::then),
+        (None, None) => snapshot.nodes.iter().enumerate().fold(
+            RejectedNodes::default(),
+            |mut found, (i, node)| {
+                found.add(i, filter_node(i, node, None), keep);
+                found
+            },
+        ),
     }
 }
 
