@@ -181,7 +181,7 @@ fn unschedulable(out: &mut String, d: &Decision) {
         "UNSCHEDULABLE — no node fits, and preemption cannot make one fit"
     );
     if let Some(pre) = &d.preemption {
-        if pre.potential_nodes.is_empty() {
+        if pre.num_potential_nodes == 0 {
             let _ = writeln!(
                 out,
                 "  no potential node: every node's rejection is UnschedulableAndUnresolvable"
@@ -655,6 +655,7 @@ mod tests {
             eligible: true,
             ineligible_reason: None,
             potential_nodes: vec!["w-a".into(), "w-b".into(), "w-c".into()],
+            num_potential_nodes: 3,
             nodes: BTreeMap::from([
                 (
                     "w-a".into(),
@@ -778,6 +779,7 @@ mod tests {
             eligible: true,
             ineligible_reason: None,
             potential_nodes: Vec::new(),
+            num_potential_nodes: 0,
             nodes: BTreeMap::new(),
             candidates: Vec::new(),
             selected_tie_set: Vec::new(),
@@ -852,6 +854,7 @@ mod tests {
             eligible: false,
             ineligible_reason: Some("not eligible due to preemptionPolicy=Never.".into()),
             potential_nodes: Vec::new(),
+            num_potential_nodes: 0,
             nodes: BTreeMap::new(),
             candidates: Vec::new(),
             selected_tie_set: Vec::new(),

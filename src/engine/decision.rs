@@ -190,8 +190,12 @@ pub struct Preemption {
     pub eligible: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ineligible_reason: Option<String>,
-    /// Nodes whose filter status is `Unschedulable`, sorted.
+    /// Nodes whose filter status is `Unschedulable`, sorted; explained decisions only
+    /// (a pod that fits nowhere may have thousands).
     pub potential_nodes: Vec<String>,
+    /// How many potential nodes there are, explained or not.
+    #[serde(skip)]
+    pub num_potential_nodes: usize,
     pub nodes: BTreeMap<String, PreemptionNode>,
     /// Candidates sorted by node.
     pub candidates: Vec<Candidate>,

@@ -339,7 +339,7 @@ fn decide_here(
             rejected[at as usize] = Some(status);
         }
         let preemption = preemption::preempt(snapshot, &pre.state, &rejected, options);
-        phase.record("nodes", preemption.potential_nodes.len());
+        phase.record("nodes", preemption.num_potential_nodes);
         let mut fit_error = match &pre.rejection {
             Some(status) => fit_error::pre_filter_message(num_nodes, status),
             None => fit_error::message(num_nodes, rejected.iter().flatten(), None),

@@ -529,6 +529,7 @@ pub fn preempt(
             eligible: false,
             ineligible_reason: Some(reason.to_string()),
             potential_nodes: Vec::new(),
+            num_potential_nodes: 0,
             nodes: BTreeMap::new(),
             candidates: Vec::new(),
             selected_tie_set: Vec::new(),
@@ -629,7 +630,12 @@ pub fn preempt(
     Preemption {
         eligible: true,
         ineligible_reason: None,
-        potential_nodes: potential.iter().map(|(n, _)| (*n).clone()).collect(),
+        potential_nodes: if options.explain {
+            potential.iter().map(|(n, _)| (*n).clone()).collect()
+        } else {
+            Vec::new()
+        },
+        num_potential_nodes: potential.len(),
         nodes,
         candidates: candidates
             .iter()
