@@ -422,6 +422,81 @@ enum KeepStatuses {
     UntilOneFits,
 }
 
+/// A filter pass's [`KeepStatuses`], and whether some node fits yet: read by every
+/// worker for each rejected node, written once by each that finds a node that fits.
+/// Aligned to its own cache lines, so that no write near it (the calling thread's
+/// stack) takes the line from the readers.
+#[repr(align(128))]
+struct Keeping {
+    keep: KeepStatuses,
+    one_fits: AtomicBool,
+}
+
+impl Keeping {
+    fn new(keep: KeepStatuses) -> Keeping {
+        Keeping {
+            keep,
+            one_fits: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether a node rejected now keeps its status.
+    fn status(&self) -> bool {
+        self.keep == KeepStatuses::Always || !self.one_fits.load(Ordering::Relaxed)
+    }
+}
+
+/// One filter pass's verdicts (see [`filter_every_node`]), or a run of them, in
+/// snapshot order.
+#[derive(Default)]
+struct FilterPass<'s> {
+    feasible: framework::Feasible<'s>,
+    /// The rejected nodes' places.
+    rejected: Vec<u32>,
+    /// The statuses kept of them.
+    statuses: Rejections,
+    /// Whether this run found a node that fits (and said so to the [`Keeping`]).
+    found_fit: bool,
+}
+
+impl<'s> FilterPass<'s> {
+    /// Adds node `i`'s verdict.
+    #[inline]
+    fn add(
+        &mut self,
+        (i, node): (usize, &'s snapshot::NodeInfo),
+        verdict: NodeStatus,
+        keeping: &Keeping,
+    ) {
+        match verdict {
+            None => {
+                self.feasible.push(i, node);
+                if !self.found_fit {
+                    self.found_fit = true;
+                    keeping.one_fits.store(true, Ordering::Relaxed);
+                }
+            }
+            Some((status, source)) => {
+                let at = framework::place(i);
+                self.rejected.push(at);
+                if keeping.status() {
+                    self.statuses.push((at, status, source));
+                }
+            }
+        }
+    }
+
+    /// These verdicts followed by `later`'s.
+    fn then(mut self, mut later: FilterPass<'s>) -> Self {
+        self.feasible.nodes.append(&mut later.feasible.nodes);
+        self.feasible.at.append(&mut later.feasible.at);
+        self.rejected.append(&mut later.rejected);
+        self.statuses.append(&mut later.statuses);
+        self.found_fit |= later.found_fit;
+        self
+    }
+}
+
 /// Filter on every node (the nominated node always, whatever PreFilter narrowed to), in
 /// parallel for the fast evaluation, reading and filling `rows` in the same visit: the
 /// rejected nodes with their statuses when kept (`keep`; `None` when a node fits and
@@ -441,7 +516,6 @@ fn filter_every_node<'s>(
     framework::Feasible<'s>,
 ) {
     let num_nodes = snapshot.nodes.len();
-    let one_fits = AtomicBool::new(false);
     let filter_node = |i: usize,
                        node: &std::sync::Arc<snapshot::NodeInfo>,
                        memo: Option<&mut node_local_memo::NodeMemo>|
@@ -472,91 +546,57 @@ fn filter_every_node<'s>(
             }
             None => framework::run_filters(&pre.state, node, i),
         };
-        // Written once: a store on every fitting node would bounce the flag's cache
-        // line between the workers.
-        if status.is_none() && !one_fits.load(Ordering::Relaxed) {
-            one_fits.store(true, Ordering::Relaxed);
-        }
         status.map(|s| (s, "Filter"))
     };
-    let keep_status = || keep == KeepStatuses::Always || !one_fits.load(Ordering::Relaxed);
-    let RejectedNodes { places, statuses } = rejected_nodes(
+    let keeping = Keeping::new(keep);
+    let pass = filter_pass(
         snapshot,
         pre,
         options.evaluation,
         rows,
         &filter_node,
-        &keep_status,
+        &keeping,
     );
     // Kept until a node fits, they are all there when none does.
     let rejections =
-        (keep == KeepStatuses::Always || places.len() == num_nodes).then_some(statuses);
+        (keep == KeepStatuses::Always || pass.rejected.len() == num_nodes).then_some(pass.statuses);
     let mut filter = BTreeMap::new();
-    let mut feasible = framework::Feasible::with_capacity(num_nodes - places.len());
-    let mut verdicts = rejections.iter().flatten().peekable();
-    let mut next_rejected = places.iter().peekable();
-    for (i, node) in snapshot.nodes.iter().enumerate() {
-        if next_rejected.next_if(|at| **at as usize == i).is_none() {
-            feasible.push(i, node);
-            if options.explain {
-                filter.insert(node.name().to_string(), NodeVerdict::feasible());
-            }
-        } else if let Some((_, status, source)) = verdicts.next().filter(|_| options.explain) {
-            filter.insert(
-                node.name().to_string(),
-                NodeVerdict::rejected(status, source),
-            );
+    if options.explain {
+        let mut verdicts = rejections.iter().flatten().peekable();
+        for (i, node) in snapshot.nodes.iter().enumerate() {
+            let verdict = match verdicts.next_if(|(at, _, _)| *at as usize == i) {
+                Some((_, status, source)) => NodeVerdict::rejected(status, source),
+                None => NodeVerdict::feasible(),
+            };
+            filter.insert(node.name().to_string(), verdict);
         }
     }
-    (rejections, filter, feasible)
-}
-
-/// The rejected nodes of one filter pass (see [`filter_every_node`]), in snapshot
-/// order: every one's place, and the statuses kept.
-#[derive(Default)]
-struct RejectedNodes {
-    places: Vec<u32>,
-    statuses: Rejections,
-}
-
-impl RejectedNodes {
-    /// Adds node `i`'s verdict, keeping its status if it is rejected and `keep` says so.
-    #[inline]
-    fn add(&mut self, i: usize, verdict: NodeStatus, keep: &(dyn Fn() -> bool + Sync)) {
-        if let Some((status, source)) = verdict {
-            let at = framework::place(i);
-            self.places.push(at);
-            if keep() {
-                self.statuses.push((at, status, source));
-            }
-        }
-    }
-
-    /// These nodes followed by `later`'s.
-    fn then(mut self, mut later: RejectedNodes) -> Self {
-        self.places.append(&mut later.places);
-        self.statuses.append(&mut later.statuses);
-        self
-    }
+    (rejections, filter, pass.feasible)
 }
 
 /// Filters every node (see [`filter_every_node`]), in parallel for the fast
-/// evaluation, keeping the rejected nodes' statuses that `keep` asks for when each is
-/// found.
-fn rejected_nodes(
-    snapshot: &Snapshot,
+/// evaluation, keeping the rejected nodes' statuses that `keeping` asks for when each
+/// is found.
+fn filter_pass<'s>(
+    snapshot: &'s Snapshot,
     pre: &framework::PreFilterOutcome,
     evaluation: Evaluation,
     rows: Option<&mut node_local_memo::TemplateRows>,
     filter_node: &NodeFilter,
-    keep: &(dyn Fn() -> bool + Sync),
-) -> RejectedNodes {
+    keeping: &Keeping,
+) -> FilterPass<'s> {
     let num_nodes = snapshot.nodes.len();
     match (&pre.rejection, rows) {
-        (Some(status), _) => (0..num_nodes).fold(RejectedNodes::default(), |mut found, i| {
-            found.add(i, Some((status.clone(), "PreFilter")), keep);
-            found
-        }),
+        (Some(status), _) => {
+            snapshot
+                .nodes
+                .iter()
+                .enumerate()
+                .fold(FilterPass::default(), |mut pass, (i, node)| {
+                    pass.add((i, node), Some((status.clone(), "PreFilter")), keeping);
+                    pass
+                })
+        }
         // Only the fast evaluation has rows.
         (None, Some(rows)) => snapshot
             .nodes
@@ -564,28 +604,31 @@ fn rejected_nodes(
             .with_min_len(task_len(NODES_PER_TASK))
             .zip(rows.nodes_mut(num_nodes))
             .enumerate()
-            .fold(RejectedNodes::default, |mut found, (i, (node, memo))| {
-                found.add(i, filter_node(i, node, Some(memo)), keep);
-                found
+            .fold(FilterPass::default, |mut pass, (i, (node, memo))| {
+                pass.add((i, node), filter_node(i, node, Some(memo)), keeping);
+                pass
             })
-            .reduce(RejectedNodes::default, RejectedNodes::then),
+            .reduce(FilterPass::default, FilterPass::then),
         (None, None) if evaluation == Evaluation::Fast => snapshot
             .nodes
             .par_iter()
             .with_min_len(task_len(NODES_PER_TASK))
             .enumerate()
-            .fold(RejectedNodes::default, |mut found, (i, node)| {
-                found.add(i, filter_node(i, node, None), keep);
-                found
+            .fold(FilterPass::default, |mut pass, (i, node)| {
+                pass.add((i, node), filter_node(i, node, None), keeping);
+                pass
             })
-            .reduce(RejectedNodes::default, RejectedNodes::then),
-        (None, None) => snapshot.nodes.iter().enumerate().fold(
-            RejectedNodes::default(),
-            |mut found, (i, node)| {
-                found.add(i, filter_node(i, node, None), keep);
-                found
-            },
-        ),
+            .reduce(FilterPass::default, FilterPass::then),
+        (None, None) => {
+            snapshot
+                .nodes
+                .iter()
+                .enumerate()
+                .fold(FilterPass::default(), |mut pass, (i, node)| {
+                    pass.add((i, node), filter_node(i, node, None), keeping);
+                    pass
+                })
+        }
     }
 }
 
