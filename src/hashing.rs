@@ -10,6 +10,3 @@ pub type NameHasher = foldhash::fast::RandomState;
 
 /// A map keyed by object names.
 pub type NameMap<K, V> = std::collections::HashMap<K, V, NameHasher>;
-
-/// A set of object names.
-pub type NameSet<K> = std::collections::HashSet<K, NameHasher>;

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 
 use crate::engine::Snapshot;
 use crate::engine::memo_pool::MemoPool;
-use crate::hashing::{NameHasher, NameSet};
+use crate::hashing::NameHasher;
 use crate::model::{Namespace, Node, Pod, PodDisruptionBudget, PriorityClass};
 use crate::reclaim;
 
@@ -159,12 +159,6 @@ struct Indexes {
     nodes: DashMap<String, Arc<Node>, NameHasher>,
     /// Pods by `namespace/name`.
     pods: DashMap<String, Arc<Pod>, NameHasher>,
-    /// Pod uid → `namespace/name`.
-    pods_by_uid: DashMap<String, String, NameHasher>,
-    /// Node name → keys of the pods bound to it.
-    pods_by_node: DashMap<String, NameSet<String>, NameHasher>,
-    /// Namespace → keys of its pods.
-    pods_by_namespace: DashMap<String, NameSet<String>, NameHasher>,
     /// Namespace → names of its PDBs.
     pdbs_by_namespace: DashMap<String, BTreeSet<String>, NameHasher>,
 }
@@ -173,9 +167,6 @@ impl Indexes {
     fn clear(&self) {
         self.nodes.clear();
         self.pods.clear();
-        self.pods_by_uid.clear();
-        self.pods_by_node.clear();
-        self.pods_by_namespace.clear();
         self.pdbs_by_namespace.clear();
     }
 
@@ -196,67 +187,24 @@ impl Indexes {
         }
     }
 
-    /// Indexes `pod`, replacing the pod of the same key. A pod sent again (a watch's
-    /// MODIFIED event) with its uid and node unchanged keeps its index entries; one
-    /// equal to the pod held (nothing the scheduler reads changed: a kubelet's status
-    /// update) is not taken at all, so that the snapshot keeps its node as it is.
+    /// Indexes `pod`, replacing the pod of the same key (a watch's MODIFIED event),
+    /// unless it equals the pod held (nothing the scheduler reads changed: a kubelet's
+    /// status update), which stays, so that the snapshot keeps its node as it is.
     fn upsert_pod(&self, pod: &Arc<Pod>) -> PodUpsert {
         let key = pod.key();
         // A pod sent again replaces the value alone: its key stays, not copied again.
-        let replaced = match self.pods.get_mut(&key) {
-            Some(held) if **held == **pod => return PodUpsert::Unchanged,
-            Some(mut held) => std::mem::replace(&mut *held, Arc::clone(pod)),
+        match self.pods.get_mut(&key) {
+            Some(held) if **held == **pod => PodUpsert::Unchanged,
+            Some(mut held) => PodUpsert::Replaced(std::mem::replace(&mut *held, Arc::clone(pod))),
             None => {
-                self.pods.insert(key.clone(), Arc::clone(pod));
-                self.index(key, pod);
-                return PodUpsert::Added;
+                self.pods.insert(key, Arc::clone(pod));
+                PodUpsert::Added
             }
-        };
-        if replaced.uid != pod.uid || replaced.node_name != pod.node_name {
-            self.unindex(&key, &replaced);
-            self.index(key, pod);
         }
-        PodUpsert::Replaced(replaced)
     }
 
     fn remove_pod(&self, key: &str) -> Option<Arc<Pod>> {
-        let (_, old) = self.pods.remove(key)?;
-        self.unindex(key, &old);
-        Some(old)
-    }
-
-    /// Adds the by-uid, by-node and by-namespace entries of the pod at `key`.
-    fn index(&self, key: String, pod: &Pod) {
-        self.pods_by_uid.insert(pod.uid.clone(), key.clone());
-        if let Some(node) = &pod.node_name {
-            add_key(&self.pods_by_node, node, key.clone());
-        }
-        add_key(&self.pods_by_namespace, &pod.namespace, key);
-    }
-
-    /// Removes what [`Indexes::index`] added for the pod at `key`.
-    fn unindex(&self, key: &str, old: &Pod) {
-        self.pods_by_uid.remove(&old.uid);
-        if let Some(node) = &old.node_name
-            && let Some(mut keys) = self.pods_by_node.get_mut(node)
-        {
-            keys.remove(key);
-        }
-        if let Some(mut keys) = self.pods_by_namespace.get_mut(&old.namespace) {
-            keys.remove(key);
-        }
-    }
-}
-
-/// Adds `key` to the set of `name` in `sets`; the name is copied only for a new set.
-fn add_key(sets: &DashMap<String, NameSet<String>, NameHasher>, name: &str, key: String) {
-    match sets.get_mut(name) {
-        Some(mut keys) => {
-            keys.insert(key);
-        }
-        None => {
-            sets.entry(name.to_string()).or_default().insert(key);
-        }
+        self.pods.remove(key).map(|(_, old)| old)
     }
 }
 
@@ -343,20 +291,6 @@ impl ClusterState {
                 .map(|e| e.value().len())
                 .sum(),
         }
-    }
-
-    /// The pod with this uid, if the state has it (`namespace/name`).
-    pub fn pod_key_by_uid(&self, uid: &str) -> Option<String> {
-        self.indexes.pods_by_uid.get(uid).map(|k| k.clone())
-    }
-
-    /// Keys of the pods bound to `node`.
-    pub fn pods_on_node(&self, node: &str) -> Vec<String> {
-        self.indexes
-            .pods_by_node
-            .get(node)
-            .map(|k| k.iter().cloned().collect())
-            .unwrap_or_default()
     }
 
     /// Waits until the state reaches `revision`, or `timeout` passes. Returns the
@@ -605,7 +539,6 @@ mod tests {
         );
         assert_eq!(snapshot.nodes.len(), 2, "nodes are not re-listed");
         assert_eq!(cluster.counts().pods, 2);
-        assert_eq!(cluster.pod_key_by_uid("a"), None);
     }
 
     #[test]
@@ -692,33 +625,39 @@ mod tests {
     }
 
     #[test]
-    fn a_pod_sent_again_is_indexed_by_its_latest_uid_and_node() {
+    fn a_pod_sent_again_lands_with_its_latest_node_and_uid() {
         let store = Store::new();
         let cluster = store.cluster_or_create("c");
         let upsert = |doc| {
             upsert(&cluster, doc);
         };
+        // Where the snapshot holds each pod: (node, key, uid).
+        let placed = || -> Vec<(String, String, String)> {
+            let published = cluster.published();
+            published
+                .snapshot
+                .nodes
+                .iter()
+                .flat_map(|n| {
+                    n.pods
+                        .iter()
+                        .map(|p| (n.name().to_string(), p.pod.key(), p.pod.uid.clone()))
+                })
+                .collect()
+        };
+        let on = |node: &str, uid: &str| {
+            vec![(node.to_string(), "default/a".to_string(), uid.to_string())]
+        };
         upsert(serde_json::json!({"nodes": [node("n1"), node("n2")], "pods": [pod("a", "n1")]}));
         // Sent again unchanged, then moved to another node, then with a new uid.
         upsert(serde_json::json!({"pods": [pod("a", "n1")]}));
-        assert_eq!(cluster.pods_on_node("n1"), vec!["default/a".to_string()]);
+        assert_eq!(placed(), on("n1", "a"));
         upsert(serde_json::json!({"pods": [pod("a", "n2")]}));
-        assert!(cluster.pods_on_node("n1").is_empty());
-        assert_eq!(cluster.pods_on_node("n2"), vec!["default/a".to_string()]);
+        assert_eq!(placed(), on("n2", "a"));
         let mut renewed = pod("a", "n2");
         renewed["metadata"]["uid"] = serde_json::json!("a-2");
         upsert(serde_json::json!({"pods": [renewed]}));
-        assert_eq!(cluster.pod_key_by_uid("a"), None);
-        assert_eq!(cluster.pod_key_by_uid("a-2").as_deref(), Some("default/a"));
-        assert_eq!(cluster.pods_on_node("n2"), vec!["default/a".to_string()]);
+        assert_eq!(placed(), on("n2", "a-2"));
         assert_eq!(cluster.counts().pods, 1);
-        let published = cluster.published();
-        let placed: Vec<(String, usize)> = published
-            .snapshot
-            .nodes
-            .iter()
-            .map(|n| (n.name().to_string(), n.pods.len()))
-            .collect();
-        assert_eq!(placed, vec![("n1".to_string(), 0), ("n2".to_string(), 1)]);
     }
 }
