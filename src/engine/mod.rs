@@ -422,10 +422,10 @@ enum KeepStatuses {
     UntilOneFits,
 }
 
-/// A filter pass's [`KeepStatuses`], and whether some node fits yet: read by every
-/// worker for each rejected node, written once by each that finds a node that fits.
-/// Aligned to its own cache lines, so that no write near it (the calling thread's
-/// stack) takes the line from the readers.
+/// A filter pass's [`KeepStatuses`], and whether some node fits yet: read for each
+/// rejected node, written at most once by each run of nodes (a task of the pass) that
+/// finds one that fits. Aligned to cache lines of its own, so that no write near it
+/// (the calling thread's stack) takes the line from the workers reading it.
 #[repr(align(128))]
 struct Keeping {
     keep: KeepStatuses,
