@@ -418,7 +418,7 @@ enum KeepStatuses {
     Always,
     /// Those filtered before any node is found to fit, and so all of them when nothing
     /// fits (preemption reads them, and the FitError). Once a node fits, nothing reads
-    /// them, and a pass that keeps only the rejected places moves far less.
+    /// them, and a pass that keeps none moves far less.
     UntilOneFits,
 }
 
@@ -451,9 +451,7 @@ impl Keeping {
 #[derive(Default)]
 struct FilterPass<'s> {
     feasible: framework::Feasible<'s>,
-    /// The rejected nodes' places.
-    rejected: Vec<u32>,
-    /// The statuses kept of them.
+    /// The rejected nodes' statuses, as kept.
     statuses: Rejections,
     /// Whether this run found a node that fits (and said so to the [`Keeping`]).
     found_fit: bool,
@@ -477,10 +475,8 @@ impl<'s> FilterPass<'s> {
                 }
             }
             Some((status, source)) => {
-                let at = framework::place(i);
-                self.rejected.push(at);
                 if keeping.status() {
-                    self.statuses.push((at, status, source));
+                    self.statuses.push((framework::place(i), status, source));
                 }
             }
         }
@@ -490,7 +486,6 @@ impl<'s> FilterPass<'s> {
     fn then(mut self, mut later: FilterPass<'s>) -> Self {
         self.feasible.nodes.append(&mut later.feasible.nodes);
         self.feasible.at.append(&mut later.feasible.at);
-        self.rejected.append(&mut later.rejected);
         self.statuses.append(&mut later.statuses);
         self.found_fit |= later.found_fit;
         self
@@ -515,7 +510,6 @@ fn filter_every_node<'s>(
     BTreeMap<String, NodeVerdict>,
     framework::Feasible<'s>,
 ) {
-    let num_nodes = snapshot.nodes.len();
     let filter_node = |i: usize,
                        node: &std::sync::Arc<snapshot::NodeInfo>,
                        memo: Option<&mut node_local_memo::NodeMemo>|
@@ -559,7 +553,7 @@ fn filter_every_node<'s>(
     );
     // Kept until a node fits, they are all there when none does.
     let rejections =
-        (keep == KeepStatuses::Always || pass.rejected.len() == num_nodes).then_some(pass.statuses);
+        (keep == KeepStatuses::Always || pass.feasible.nodes.is_empty()).then_some(pass.statuses);
     let mut filter = BTreeMap::new();
     if options.explain {
         let mut verdicts = rejections.iter().flatten().peekable();
