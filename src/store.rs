@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use crate::engine::Snapshot;
 use crate::engine::memo_pool::MemoPool;
+use crate::engine::snapshot::{PodChange, SnapshotEdit};
 use crate::hashing::NameHasher;
 use crate::model::{Namespace, Node, Pod, PodDisruptionBudget, PriorityClass};
 use crate::reclaim;
@@ -189,33 +190,52 @@ impl Indexes {
 
     /// Indexes `pod`, replacing the pod of the same key (a watch's MODIFIED event),
     /// unless it equals the pod held (nothing the scheduler reads changed: a kubelet's
-    /// status update), which stays, so that the snapshot keeps its node as it is.
-    fn upsert_pod(&self, pod: &Arc<Pod>) -> PodUpsert {
+    /// status update), which stays, so that the snapshot keeps its node as it is: then
+    /// there is no change to make.
+    fn upsert_pod(&self, pod: Arc<Pod>) -> Option<PodChange> {
         let key = pod.key();
         // A pod sent again replaces the value alone: its key stays, not copied again.
         match self.pods.get_mut(&key) {
-            Some(held) if **held == **pod => PodUpsert::Unchanged,
-            Some(mut held) => PodUpsert::Replaced(std::mem::replace(&mut *held, Arc::clone(pod))),
+            Some(held) if **held == *pod => None,
+            Some(mut held) => {
+                let old = std::mem::replace(&mut *held, Arc::clone(&pod));
+                Some(PodChange::Replaced { old, new: pod })
+            }
             None => {
-                self.pods.insert(key, Arc::clone(pod));
-                PodUpsert::Added
+                self.pods.insert(key, Arc::clone(&pod));
+                Some(PodChange::Added(pod))
             }
         }
     }
 
-    fn remove_pod(&self, key: &str) -> Option<Arc<Pod>> {
-        self.pods.remove(key).map(|(_, old)| old)
+    fn remove_pod(&self, key: &str) -> Option<PodChange> {
+        self.pods
+            .remove(key)
+            .map(|(_, old)| PodChange::Removed(old))
     }
 }
 
-/// What [`Indexes::upsert_pod`] did with a pod.
-enum PodUpsert {
-    /// A new key.
-    Added,
-    /// The pod held before, now replaced.
-    Replaced(Arc<Pod>),
-    /// Equal to the pod held, which stays.
-    Unchanged,
+/// A snapshot being edited by a batch, and the batch's latest pod changes, which are
+/// applied together ([`SnapshotEdit::apply_pod_changes`]) before any other change and
+/// at the end.
+struct BatchEdit {
+    edit: SnapshotEdit,
+    pods: Vec<PodChange>,
+}
+
+impl BatchEdit {
+    /// The edit, with the pod changes so far applied.
+    fn edit(&mut self) -> &mut SnapshotEdit {
+        if !self.pods.is_empty() {
+            self.edit.apply_pod_changes(std::mem::take(&mut self.pods));
+        }
+        &mut self.edit
+    }
+
+    fn finish(mut self) -> Snapshot {
+        self.edit();
+        self.edit.finish()
+    }
 }
 
 /// One cluster's state.
@@ -367,52 +387,48 @@ impl ClusterState {
         };
         let stale = self.stale_keys(&batch, &current.snapshot);
         let freed_later = batch.replace || stale.len() + batch.changes.len() >= FREE_LATER_FROM;
-        let mut edit = base.into_edit();
+        let mut edit = BatchEdit {
+            edit: base.into_edit(),
+            pods: Vec::new(),
+        };
         let ix = &self.indexes;
         let changes = stale.into_iter().map(Change::Delete).chain(batch.changes);
         for change in changes {
             match change {
                 Change::Upsert(Object::Node(n)) => {
                     if ix.upsert_node(&n) {
-                        edit.upsert_node(n);
+                        edit.edit().upsert_node(n);
                     }
                 }
                 Change::Delete(ObjectKey::Node(name)) => {
                     ix.nodes.remove(&name);
-                    edit.remove_node(&name);
+                    edit.edit().remove_node(&name);
                 }
-                Change::Upsert(Object::Pod(p)) => match ix.upsert_pod(&p) {
-                    PodUpsert::Replaced(old) => edit.replace_pod(&old, p),
-                    PodUpsert::Added => {
-                        edit.add_pod(p);
-                    }
-                    PodUpsert::Unchanged => {}
-                },
+                Change::Upsert(Object::Pod(p)) => edit.pods.extend(ix.upsert_pod(p)),
                 Change::Delete(ObjectKey::Pod { namespace, name }) => {
-                    if let Some(old) = ix.remove_pod(&format!("{namespace}/{name}")) {
-                        edit.remove_pod(&old);
-                    }
+                    edit.pods
+                        .extend(ix.remove_pod(&format!("{namespace}/{name}")));
                 }
                 Change::Upsert(Object::PodDisruptionBudget(b)) => {
                     ix.pdbs_by_namespace
                         .entry(b.namespace.clone())
                         .or_default()
                         .insert(b.name.clone());
-                    edit.upsert_pdb(b);
+                    edit.edit().upsert_pdb(b);
                 }
                 Change::Delete(ObjectKey::PodDisruptionBudget { namespace, name }) => {
                     if let Some(mut names) = ix.pdbs_by_namespace.get_mut(&namespace) {
                         names.remove(&name);
                     }
-                    edit.remove_pdb(&namespace, &name);
+                    edit.edit().remove_pdb(&namespace, &name);
                 }
-                Change::Upsert(Object::PriorityClass(c)) => edit.upsert_priority_class(c),
+                Change::Upsert(Object::PriorityClass(c)) => edit.edit().upsert_priority_class(c),
                 Change::Delete(ObjectKey::PriorityClass(name)) => {
-                    edit.remove_priority_class(&name);
+                    edit.edit().remove_priority_class(&name);
                 }
-                Change::Upsert(Object::Namespace(n)) => edit.upsert_namespace(n),
+                Change::Upsert(Object::Namespace(n)) => edit.edit().upsert_namespace(n),
                 Change::Delete(ObjectKey::Namespace(name)) => {
-                    edit.remove_namespace(&name);
+                    edit.edit().remove_namespace(&name);
                 }
             }
         }

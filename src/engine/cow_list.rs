@@ -143,6 +143,37 @@ impl<T: Clone> CowList<T> {
         let chunk = &mut Arc::make_mut(&mut self.chunks)[i >> CHUNK_BITS];
         &mut Arc::make_mut(chunk)[i & (CHUNK - 1)]
     }
+
+    /// The items at `positions` (ascending, each once), writable at once, as
+    /// [`CowList::make_mut`] gives one: for changing them in parallel. Panics when the
+    /// positions are out of order, repeated or out of bounds.
+    pub fn make_mut_each(&mut self, positions: &[usize]) -> Vec<&mut T> {
+        assert!(
+            positions.windows(2).all(|w| w[0] < w[1]),
+            "positions must ascend, each once"
+        );
+        if let Some(&last) = positions.last() {
+            assert!(
+                last < self.len,
+                "index {last} out of bounds for a list of {}",
+                self.len
+            );
+        }
+        let mut wanted = positions.iter().copied().peekable();
+        let mut items = Vec::with_capacity(positions.len());
+        for (c, chunk) in Arc::make_mut(&mut self.chunks).iter_mut().enumerate() {
+            let start = c << CHUNK_BITS;
+            if wanted.peek().is_none_or(|&i| i >= start + CHUNK) {
+                continue;
+            }
+            for (offset, item) in Arc::make_mut(chunk).iter_mut().enumerate() {
+                if wanted.next_if_eq(&(start + offset)).is_some() {
+                    items.push(item);
+                }
+            }
+        }
+        items
+    }
 }
 
 impl<T> From<Vec<T>> for CowList<T> {
@@ -247,6 +278,37 @@ mod tests {
             assert!((0..n).all(|i| l[i] == i && l.get(i) == Some(&i)));
             assert_eq!(l.get(n), None);
         }
+    }
+
+    #[test]
+    fn items_changed_at_once_are_those_asked_for_and_the_original_keeps_its_own() {
+        let original = list(5 * CHUNK + 7);
+        let mut changed = original.clone();
+        let positions = [0, 3, CHUNK + 1, 4 * CHUNK, 5 * CHUNK + 6];
+        for item in changed.make_mut_each(&positions) {
+            *item += 1000;
+        }
+        for i in 0..original.len() {
+            assert_eq!(original[i], i, "the original is unchanged");
+            let bump = if positions.contains(&i) { 1000 } else { 0 };
+            assert_eq!(changed[i], i + bump, "item {i}");
+        }
+        for (c, (mine, theirs)) in changed
+            .chunks
+            .iter()
+            .zip(original.chunks.iter())
+            .enumerate()
+        {
+            let touched = positions.iter().any(|&i| i >> CHUNK_BITS == c);
+            assert_eq!(!Arc::ptr_eq(mine, theirs), touched, "chunk {c} copied");
+        }
+        assert!(changed.make_mut_each(&[]).is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "positions must ascend")]
+    fn items_changed_at_once_cannot_repeat() {
+        list(10).make_mut_each(&[3, 3]);
     }
 
     #[test]

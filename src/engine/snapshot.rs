@@ -21,6 +21,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasher, Hash};
 use std::sync::{Arc, OnceLock};
 
+mod pod_changes;
+
+pub use pod_changes::PodChange;
+
 use super::affinity_index::AffinityIndex;
 use super::cow_list::CowList;
 use super::label_counts::LabelCounts;
@@ -383,6 +387,19 @@ pub enum SnapshotError {
 /// The snapshot's nodes in name order; copies share the chunks they did not change.
 pub type NodeList = CowList<Arc<NodeInfo>>;
 
+/// PDBs by `namespace/name`.
+type PdbMap = imbl::OrdMap<String, Arc<PodDisruptionBudget>>;
+
+/// The budgets among `pdbs` that cover `pod`.
+fn budgets_covering(pdbs: &PdbMap, pod: &Pod) -> Vec<Arc<PodDisruptionBudget>> {
+    let prefix = format!("{}/", pod.namespace);
+    pdbs.range(prefix.clone()..)
+        .take_while(|(k, _)| k.starts_with(&prefix))
+        .filter(|(_, b)| b.covers(pod))
+        .map(|(_, b)| Arc::clone(b))
+        .collect()
+}
+
 /// An immutable, consistent view of one cluster.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -397,8 +414,7 @@ pub struct Snapshot {
     pending: imbl::OrdMap<String, Arc<PodInfo>>,
     /// Pods bound to a node the snapshot does not have (yet), by node name.
     orphans: imbl::HashMap<String, Vec<Arc<PodInfo>>>,
-    /// PDBs by `namespace/name`.
-    pdbs: imbl::OrdMap<String, Arc<PodDisruptionBudget>>,
+    pdbs: PdbMap,
     priority_classes: imbl::OrdMap<String, PriorityClass>,
     namespaces: imbl::OrdMap<String, Namespace>,
     /// Image name → summary.
@@ -553,13 +569,7 @@ impl Snapshot {
 
     /// The budgets that cover `pod`.
     fn pdbs_covering(&self, pod: &Pod) -> Vec<Arc<PodDisruptionBudget>> {
-        let prefix = format!("{}/", pod.namespace);
-        self.pdbs
-            .range(prefix.clone()..)
-            .take_while(|(k, _)| k.starts_with(&prefix))
-            .filter(|(_, b)| b.covers(pod))
-            .map(|(_, b)| Arc::clone(b))
-            .collect()
+        budgets_covering(&self.pdbs, pod)
     }
 
     /// The pod with `pod`'s namespace and name among the pods not bound to a node
@@ -602,9 +612,22 @@ pub struct SnapshotEdit {
 /// snapshot's affinity index follows them.
 struct NodeMut<'a> {
     info: &'a mut NodeInfo,
-    /// The node's index and the index to keep in step; `None` for a node added in this
-    /// edit (the index is rebuilt when the set of nodes changes).
-    affinity: Option<(usize, &'a mut Arc<AffinityIndex>)>,
+    affinity: AffinityCounts<'a>,
+    /// The snapshot's PDBs, which new versions of the node's pods are matched against.
+    pdbs: &'a PdbMap,
+}
+
+/// How a node's pods with pod affinity are counted in and out of the snapshot's
+/// affinity index as they come and go.
+enum AffinityCounts<'a> {
+    /// Not at all: the node was added in this edit, and the index is rebuilt when the
+    /// set of nodes changes.
+    Rebuilt,
+    /// Into the index, now; the node's place.
+    Now(usize, &'a mut Arc<AffinityIndex>),
+    /// Noted, to count in the order of the changes once the nodes changed in parallel
+    /// are done ([`pod_changes`]).
+    Noted(pod_changes::AffinityNotes<'a>),
 }
 
 impl NodeMut<'_> {
@@ -628,12 +651,33 @@ impl NodeMut<'_> {
         Some(removed)
     }
 
+    /// Puts `new`, a version of the pod `old` bound to this node, in `old`'s place:
+    /// precomputed from `old`'s [`PodInfo`] ([`PodInfo::renewed`]) and replaced as
+    /// [`NodeMut::replace_pod`] does; added afresh when the node does not hold `old`.
+    fn renew_pod(self, old: &Pod, new: Arc<Pod>) {
+        let pdbs = self.pdbs;
+        let covering = |p: &Pod| budgets_covering(pdbs, p);
+        match position_of(&self.info.pods, old) {
+            Some(i) => {
+                let info = PodInfo::renewed(&self.info.pods[i], new, covering);
+                self.replace_pod(old, Arc::new(info));
+            }
+            None => {
+                let pdbs = covering(&new);
+                self.add_pod(Arc::new(PodInfo::new(new, pdbs)));
+            }
+        }
+    }
+
     /// Counts `p` into (`delta` 1) or out of (-1) the affinity index on this node.
     fn count(&mut self, p: &Arc<PodInfo>, delta: i32) {
-        if let Some((i, index)) = &mut self.affinity
-            && p.has_affinity()
-        {
-            Arc::make_mut(index).count(p, *i, delta);
+        if !p.has_affinity() {
+            return;
+        }
+        match &mut self.affinity {
+            AffinityCounts::Rebuilt => {}
+            AffinityCounts::Now(i, index) => Arc::make_mut(index).count(p, *i, delta),
+            AffinityCounts::Noted(notes) => notes.note(p, delta),
         }
     }
 }
@@ -642,20 +686,28 @@ impl SnapshotEdit {
     /// The node called `name` as this edit has it, to change. An existing node is
     /// changed in place when no other snapshot shares it, and copied otherwise.
     fn node_mut(&mut self, name: &str) -> Option<NodeMut<'_>> {
-        if let Some(info) = self.new_nodes.get_mut(name) {
+        if self.new_nodes.contains_key(name) {
             return Some(NodeMut {
-                info,
-                affinity: None,
+                info: self.new_nodes.get_mut(name).expect("just found"),
+                affinity: AffinityCounts::Rebuilt,
+                pdbs: &self.snapshot.pdbs,
             });
         }
+        let i = self.existing_node(name)?;
+        Some(NodeMut {
+            info: Arc::make_mut(self.snapshot.nodes.make_mut(i)),
+            affinity: AffinityCounts::Now(i, &mut self.snapshot.affinity),
+            pdbs: &self.snapshot.pdbs,
+        })
+    }
+
+    /// The place of the node called `name` when the snapshot being edited had it and
+    /// still has it (not removed in this edit).
+    fn existing_node(&self, name: &str) -> Option<usize> {
         if self.removed_nodes.contains(name) {
             return None;
         }
-        let i = self.snapshot.node_index(name)?;
-        Some(NodeMut {
-            info: Arc::make_mut(self.snapshot.nodes.make_mut(i)),
-            affinity: Some((i, &mut self.snapshot.affinity)),
-        })
+        self.snapshot.node_index(name)
     }
 
     /// Adds a node, or replaces it keeping the pods bound to it. Pods already bound to
@@ -737,6 +789,15 @@ impl SnapshotEdit {
     pub fn replace_pod(&mut self, old: &Pod, new: impl Into<Arc<Pod>>) {
         let new = new.into();
         let same_node = old.node_name.is_some() && old.node_name == new.node_name;
+        if let Some(node) = old
+            .node_name
+            .as_deref()
+            .filter(|_| same_node)
+            .and_then(|name| self.node_mut(name))
+        {
+            node.renew_pod(old, new);
+            return;
+        }
         let info = Arc::new(match self.current_info(old) {
             Some(prev) => PodInfo::renewed(&prev, new, |p| self.snapshot.pdbs_covering(p)),
             None => {
@@ -744,16 +805,8 @@ impl SnapshotEdit {
                 PodInfo::new(new, pdbs)
             }
         });
-        let replaced = old
-            .node_name
-            .as_deref()
-            .filter(|_| same_node)
-            .and_then(|name| self.node_mut(name))
-            .and_then(|n| n.replace_pod(old, Arc::clone(&info)));
-        if replaced.is_none() {
-            self.remove_pod(old);
-            self.add_pod_info(info);
-        }
+        self.remove_pod(old);
+        self.add_pod_info(info);
     }
 
     /// The [`PodInfo`] this edit holds for `old`, when it is bound to a node still in
@@ -939,28 +992,31 @@ fn image_summaries(nodes: &NodeList) -> HashMap<String, ImageSummary> {
     images
 }
 
+/// A node's pods in order and what they add up to, comparable across snapshots.
+#[cfg(test)]
+fn node_contents(n: &NodeInfo) -> impl PartialEq + std::fmt::Debug + use<> {
+    let names = |pods: &[Arc<PodInfo>]| -> Vec<String> {
+        pods.iter().map(|p| p.pod.name.clone()).collect()
+    };
+    (
+        n.name().to_string(),
+        names(&n.pods),
+        n.requested.clone(),
+        (n.non_zero_cpu, n.non_zero_memory),
+        n.used_ports.clone(),
+        names(&n.pods_with_affinity),
+        names(&n.pods_with_required_anti_affinity),
+        n.label_counts.clone(),
+        n.ladder.clone(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::{Value, json};
 
     use super::*;
     use crate::engine::test_support::*;
-
-    /// What a node's pods add up to, comparable across snapshots.
-    fn totals(n: &NodeInfo) -> impl PartialEq + std::fmt::Debug {
-        let names = |pods: &[Arc<PodInfo>]| -> Vec<String> {
-            pods.iter().map(|p| p.pod.name.clone()).collect()
-        };
-        (
-            names(&n.pods),
-            n.requested.clone(),
-            (n.non_zero_cpu, n.non_zero_memory),
-            n.used_ports.clone(),
-            names(&n.pods_with_affinity),
-            n.label_counts.clone(),
-            n.ladder.clone(),
-        )
-    }
 
     #[test]
     fn replacing_a_pod_on_its_node_counts_as_removing_and_adding_it() {
@@ -997,7 +1053,7 @@ mod tests {
             readded.add_pod(new);
             let readded = readded.finish();
             for (r, a) in replaced.nodes.iter().zip(&readded.nodes) {
-                assert_eq!(totals(r), totals(a), "node {}", r.name());
+                assert_eq!(node_contents(r), node_contents(a), "node {}", r.name());
             }
             assert_eq!(
                 replaced.node("n").unwrap().pods.len(),
