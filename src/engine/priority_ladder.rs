@@ -178,6 +178,23 @@ struct Rungs {
     negative: usize,
 }
 
+impl Rungs {
+    /// A copy with room for one more rung: what a ladder that shares its rungs copies
+    /// to take a pod (a copy as long as the rungs would grow at once).
+    fn copy_with_room_for_one(&self) -> Rungs {
+        let mut rungs = Vec::with_capacity(self.rungs.len() + 1);
+        rungs.extend_from_slice(&self.rungs);
+        let mut priorities = Vec::with_capacity(self.priorities.len() + 1);
+        priorities.extend_from_slice(&self.priorities);
+        Rungs {
+            rungs,
+            priorities,
+            budgets: self.budgets.clone(),
+            negative: self.negative,
+        }
+    }
+}
+
 /// A node's pods, least important first, with running request totals.
 #[derive(Debug, Clone, Default)]
 pub struct PriorityLadder {
@@ -272,7 +289,10 @@ impl PriorityLadder {
     pub fn add(&mut self, pod: &PodInfo, place: usize) {
         let k = key(pod);
         let own = Totals::of(&pod.requests);
-        let shared = Arc::make_mut(&mut self.shared);
+        if Arc::get_mut(&mut self.shared).is_none() {
+            self.shared = Arc::new(self.shared.copy_with_room_for_one());
+        }
+        let shared = Arc::get_mut(&mut self.shared).expect("a ladder's own rungs");
         let i = shared.rungs.partition_point(|r| r.key() <= k);
         shared.negative += usize::from(own.is_negative());
         let mut through = i

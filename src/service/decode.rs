@@ -618,7 +618,7 @@ mod tests {
         let req = pb::SyncStateRequest {
             changes: vec![pb::ObjectChange {
                 change: Some(pb::object_change::Change::Upsert(pb::KubeObject {
-                    object: Some(pb::kube_object::Object::Pod(native)),
+                    object: Some(pb::kube_object::Object::Pod(Box::new(native))),
                 })),
             }],
             ..Default::default()
@@ -643,17 +643,17 @@ mod tests {
             })),
         };
         let native = [
-            pb::kube_object::Object::PriorityClass(pb::PriorityClass {
+            pb::kube_object::Object::PriorityClass(Box::new(pb::PriorityClass {
                 name: "high".into(),
                 value: 1000,
                 global_default: true,
                 preemption_policy: "Never".into(),
-            }),
-            pb::kube_object::Object::Namespace(pb::Namespace {
+            })),
+            pb::kube_object::Object::Namespace(Box::new(pb::Namespace {
                 name: "shop".into(),
                 labels: map(&[("team", "a")]),
-            }),
-            pb::kube_object::Object::Node(pb::Node {
+            })),
+            pb::kube_object::Object::Node(Box::new(pb::Node {
                 name: "n1".into(),
                 labels: map(&[("zone", "a")]),
                 taints: vec![pb::Taint {
@@ -667,8 +667,8 @@ mod tests {
                     names: vec!["nginx:1.27".into()],
                     size_bytes: 1 << 20,
                 }],
-            }),
-            pb::kube_object::Object::PodDisruptionBudget(pb::PodDisruptionBudget {
+            })),
+            pb::kube_object::Object::PodDisruptionBudget(Box::new(pb::PodDisruptionBudget {
                 namespace: "shop".into(),
                 name: "web".into(),
                 selector: Some(pb::LabelSelector {
@@ -681,7 +681,7 @@ mod tests {
                 }),
                 disruptions_allowed: 2,
                 disrupted_pods: vec!["web-0".into()],
-            }),
+            })),
         ];
         let json = [
             serde_json::json!({"kind": "PriorityClass", "metadata": {"name": "high"},
@@ -714,7 +714,7 @@ mod tests {
 
         // A native object of another kind where a node is wanted is refused.
         let pod = pb::KubeObject {
-            object: Some(pb::kube_object::Object::Pod(rich_pod("250m").0)),
+            object: Some(pb::kube_object::Object::Pod(Box::new(rich_pod("250m").0))),
         };
         let refusal = node(&pod, "template").unwrap_err();
         assert_eq!(
