@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
 use tokio::sync::watch;
 
 use crate::engine::Snapshot;
@@ -193,16 +194,16 @@ impl Indexes {
     /// status update), which stays, so that the snapshot keeps its node as it is: then
     /// there is no change to make.
     fn upsert_pod(&self, pod: Arc<Pod>) -> Option<PodChange> {
-        let key = pod.key();
-        // A pod sent again replaces the value alone: its key stays, not copied again.
-        match self.pods.get_mut(&key) {
-            Some(held) if **held == *pod => None,
-            Some(mut held) => {
-                let old = std::mem::replace(&mut *held, Arc::clone(&pod));
+        // One lookup whether the key is new or held; a pod sent again replaces the
+        // value alone.
+        match self.pods.entry(pod.key()) {
+            Entry::Occupied(held) if **held.get() == *pod => None,
+            Entry::Occupied(mut held) => {
+                let old = held.insert(Arc::clone(&pod));
                 Some(PodChange::Replaced { old, new: pod })
             }
-            None => {
-                self.pods.insert(key, Arc::clone(&pod));
+            Entry::Vacant(slot) => {
+                slot.insert(Arc::clone(&pod));
                 Some(PodChange::Added(pod))
             }
         }
