@@ -222,6 +222,12 @@ impl<'a> Feasible<'a> {
         self.at.push(place(at));
     }
 
+    /// Moves `later`'s nodes, which follow these in snapshot order, to the end.
+    pub fn append(&mut self, later: &mut Feasible<'a>) {
+        self.nodes.append(&mut later.nodes);
+        self.at.append(&mut later.at);
+    }
+
     /// Every node of `snapshot`.
     #[cfg(test)]
     pub fn all(snapshot: &'a Snapshot) -> Feasible<'a> {

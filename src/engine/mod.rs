@@ -484,8 +484,7 @@ impl<'s> FilterPass<'s> {
 
     /// These verdicts followed by `later`'s.
     fn then(mut self, mut later: FilterPass<'s>) -> Self {
-        self.feasible.nodes.append(&mut later.feasible.nodes);
-        self.feasible.at.append(&mut later.feasible.at);
+        self.feasible.append(&mut later.feasible);
         self.statuses.append(&mut later.statuses);
         self.found_fit |= later.found_fit;
         self

@@ -93,39 +93,22 @@ impl SnapshotEdit {
     pub fn apply_pod_changes(&mut self, changes: impl IntoIterator<Item = PodChange>) {
         let mut steps = Vec::new();
         for (change, pod_change) in changes.into_iter().enumerate() {
-            let mut on = |node: usize, step: Step| steps.push(NodeStep { node, change, step });
             match pod_change {
-                PodChange::Added(new) => match self.existing_node_of(&new) {
-                    Some(node) => on(node, Step::Add(new)),
-                    None => {
-                        self.add_pod(new);
-                    }
-                },
-                PodChange::Removed(old) => match self.existing_node_of(&old) {
-                    Some(node) => on(node, Step::Remove(old)),
-                    None => {
-                        self.remove_pod(&old);
-                    }
-                },
+                PodChange::Added(new) => self.add_or_step(new, change, &mut steps),
+                PodChange::Removed(old) => self.remove_or_step(old, change, &mut steps),
                 PodChange::Replaced { old, new } => {
                     match (self.existing_node_of(&old), self.existing_node_of(&new)) {
-                        (Some(from), Some(to)) if from == to => on(from, Step::Renew { old, new }),
+                        (Some(from), Some(to)) if from == to => steps.push(NodeStep {
+                            node: from,
+                            change,
+                            step: Step::Renew { old, new },
+                        }),
                         (None, None) => self.replace_pod(&old, new),
                         // Out of one place and into another, one of them a node the
                         // snapshot has: removed and added, as `replace_pod` does.
-                        (from, to) => {
-                            match from {
-                                Some(node) => on(node, Step::Remove(old)),
-                                None => {
-                                    self.remove_pod(&old);
-                                }
-                            }
-                            match to {
-                                Some(node) => on(node, Step::Add(new)),
-                                None => {
-                                    self.add_pod(new);
-                                }
-                            }
+                        _ => {
+                            self.remove_or_step(old, change, &mut steps);
+                            self.add_or_step(new, change, &mut steps);
                         }
                     }
                 }
@@ -140,6 +123,36 @@ impl SnapshotEdit {
     /// it.
     fn existing_node_of(&self, pod: &Pod) -> Option<usize> {
         self.existing_node(pod.node_name.as_deref()?)
+    }
+
+    /// Adds `new`: a step of change `change` when its node is one the snapshot has,
+    /// at once otherwise.
+    fn add_or_step(&mut self, new: Arc<Pod>, change: usize, steps: &mut Vec<NodeStep>) {
+        match self.existing_node_of(&new) {
+            Some(node) => steps.push(NodeStep {
+                node,
+                change,
+                step: Step::Add(new),
+            }),
+            None => {
+                self.add_pod(new);
+            }
+        }
+    }
+
+    /// Removes `old`: a step of change `change` when its node is one the snapshot
+    /// has, at once otherwise.
+    fn remove_or_step(&mut self, old: Arc<Pod>, change: usize, steps: &mut Vec<NodeStep>) {
+        match self.existing_node_of(&old) {
+            Some(node) => steps.push(NodeStep {
+                node,
+                change,
+                step: Step::Remove(old),
+            }),
+            None => {
+                self.remove_pod(&old);
+            }
+        }
     }
 
     /// Takes each node through its steps, the nodes in parallel when there are enough
