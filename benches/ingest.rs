@@ -313,7 +313,8 @@ fn stream_in_order(c: &mut Criterion, nodes: usize, order: Order) {
         reclaim::settle();
         let apply = t.elapsed();
         // One batch decoded, then applied; or (`pipelined`) as a SyncState stream does
-        // it: the next batch decoded while the previous one is applied.
+        // it: the next batch decoded while the previous one is applied, on a thread that
+        // stays (SyncState's blocking threads are reused from batch to batch).
         let mut decode_and_apply = |changed: bool, pipelined: bool| {
             let mut next = 0;
             let requests: Vec<pb::SyncStateRequest> = (0..n)
@@ -321,20 +322,39 @@ fn stream_in_order(c: &mut Criterion, nodes: usize, order: Order) {
                 .collect();
             let t = std::time::Instant::now();
             std::thread::scope(|threads| {
-                let mut applying: Option<std::thread::ScopedJoinHandle<u64>> = None;
+                let state = &state;
+                // The applier: one thread from batch to batch, as SyncState's.
+                let applier = pipelined.then(|| {
+                    let (to_apply, batches) = std::sync::mpsc::sync_channel::<Batch>(1);
+                    let (done, applied) = std::sync::mpsc::sync_channel::<()>(1);
+                    threads.spawn(move || {
+                        for batch in batches {
+                            state.apply(batch);
+                            done.send(()).expect("the stream waits for it");
+                        }
+                    });
+                    (to_apply, applied)
+                });
+                let mut in_flight = false;
                 for req in &requests {
                     let batch = decode::batch(req, state.priority_classes()).expect("decodes");
-                    if let Some(previous) = applying.take() {
-                        previous.join().expect("applied");
-                    }
-                    if pipelined {
-                        applying = Some(threads.spawn(|| state.apply(batch)));
-                    } else {
-                        state.apply(batch);
+                    match &applier {
+                        Some((to_apply, applied)) => {
+                            if in_flight {
+                                applied.recv().expect("applied");
+                            }
+                            to_apply.send(batch).expect("the applier runs");
+                            in_flight = true;
+                        }
+                        None => {
+                            state.apply(batch);
+                        }
                     }
                 }
-                if let Some(last) = applying {
-                    last.join().expect("applied");
+                if let Some((_, applied)) = &applier
+                    && in_flight
+                {
+                    applied.recv().expect("applied");
                 }
             });
             reclaim::settle();

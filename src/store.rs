@@ -390,7 +390,8 @@ impl ClusterState {
         let freed_later = batch.replace || stale.len() + batch.changes.len() >= FREE_LATER_FROM;
         let mut edit = BatchEdit {
             edit: base.into_edit(),
-            pods: Vec::new(),
+            // Most batches are one run of pod changes: room for it at once.
+            pods: Vec::with_capacity(batch.changes.len()),
         };
         let ix = &self.indexes;
         let changes = stale.into_iter().map(Change::Delete).chain(batch.changes);

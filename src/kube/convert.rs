@@ -13,7 +13,7 @@ use crate::model::affinity::{
 };
 use crate::model::quantity::Quantity;
 use crate::model::resources::{
-    ContainerResources, PodResourceSpec, ResourceList, Resources, allowed_pods,
+    ContainerResources, PodResourceSpec, ResourceList, ResourceName, Resources, allowed_pods,
 };
 use crate::model::selector::{Labels, Operator, Requirement, Selector};
 use crate::model::taints::{Taint, TaintEffect, Toleration, TolerationOperator};
@@ -84,23 +84,60 @@ fn namespace_of(meta: &wire::ObjectMeta) -> String {
     }
 }
 
-/// A resource list (requests, limits, overhead, capacity, allocatable). Like the API
-/// server's validation (`ValidateResourceQuantityValue`), a negative quantity is refused:
-/// the scheduler's arithmetic assumes none.
+/// A resource list (limits, overhead, capacity, allocatable). Like the API server's
+/// validation (`ValidateResourceQuantityValue`), a negative quantity is refused: the
+/// scheduler's arithmetic assumes none.
 fn resource_list(list: &Option<wire::WireResourceList>, path: &str) -> Result<ResourceList> {
-    let Some(list) = list else {
-        return Ok(ResourceList::default());
-    };
-    // Sized up front: collecting through `Result` would grow the list from nothing.
-    let mut entries = Vec::with_capacity(list.len());
-    for (name, text) in list {
-        let field = || format!("{path}.{}", name.as_str());
+    let mut entries = Vec::with_capacity(list.as_ref().map_or(0, wire::Map::len));
+    push_quantities(
+        &mut entries,
+        list,
+        |name| format!("{path}.{name}"),
+        |_| true,
+    )?;
+    Ok(entries.into_iter().collect())
+}
+
+/// Validates `list` (see [`resource_list`]; `field` names an entry's path in errors)
+/// and appends the entries that `wanted` names.
+fn push_quantities(
+    entries: &mut Vec<(ResourceName, Quantity)>,
+    list: &Option<wire::WireResourceList>,
+    field: impl Fn(&str) -> String,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<()> {
+    for (name, text) in list.iter().flatten() {
+        let field = || field(name);
         let q = Quantity::parse(&text.0).map_err(|e| err(field(), e.to_string()))?;
         if q.is_negative() {
             return Err(err(field(), "must be greater than or equal to 0"));
         }
-        entries.push((name.to_string(), q));
+        if wanted(name) {
+            entries.push((ResourceName::new(name), q));
+        }
     }
+    Ok(())
+}
+
+/// The requests of `r` (a container's `resources`, or the pod's `spec.resources`, at
+/// `path`) after API-server defaulting: a resource with a limit and no request
+/// requests its limit. Both lists are validated.
+fn defaulted_requests(r: &wire::ResourceRequirements, path: &str) -> Result<ResourceList> {
+    let requested = |name: &str| {
+        r.requests
+            .as_ref()
+            .is_some_and(|list| list.iter().any(|(n, _)| n.as_str() == name))
+    };
+    // Sized exactly, so that the list keeps this allocation.
+    let defaulted = r.limits.iter().flatten().filter(|(n, _)| !requested(n));
+    let requests = r.requests.as_ref().map_or(0, wire::Map::len);
+    let mut entries = Vec::with_capacity(requests + defaulted.count());
+    let requests_field = |name: &str| format!("{path}.requests.{name}");
+    push_quantities(&mut entries, &r.requests, requests_field, |_| true)?;
+    let limits_field = |name: &str| format!("{path}.limits.{name}");
+    push_quantities(&mut entries, &r.limits, limits_field, |name| {
+        !requested(name)
+    })?;
     Ok(entries.into_iter().collect())
 }
 
@@ -504,23 +541,8 @@ pub fn normalized_image_name(image: &str) -> String {
     }
 }
 
-/// Requests after API-server defaulting: a resource with a limit and no request
-/// requests its limit.
-fn defaulted_from_limits(requests: ResourceList, limits: ResourceList) -> ResourceList {
-    let defaulted: Vec<_> = limits
-        .into_iter()
-        .filter(|(name, _)| !requests.contains_key(name))
-        .collect();
-    if defaulted.is_empty() {
-        return requests;
-    }
-    requests.into_iter().chain(defaulted).collect()
-}
-
 fn container_resources(c: &wire::Container) -> Result<ContainerResources> {
-    let requests = resource_list(&c.resources.requests, "resources.requests")?;
-    let limits = resource_list(&c.resources.limits, "resources.limits")?;
-    let requests = defaulted_from_limits(requests, limits);
+    let requests = defaulted_requests(&c.resources, "resources")?;
     Ok(ContainerResources {
         requests,
         restartable: c.restart_policy.as_deref() == Some("Always"),
@@ -638,11 +660,7 @@ pub fn pod(p: &wire::Pod, classes: &[PriorityClass]) -> Result<Pod> {
         container_resources,
     )?;
     let pod_level_requests = match &spec.resources {
-        Some(r) => {
-            let requests = resource_list(&r.requests, "spec.resources.requests")?;
-            let limits = resource_list(&r.limits, "spec.resources.limits")?;
-            defaulted_from_limits(requests, limits)
-        }
+        Some(r) => defaulted_requests(r, "spec.resources")?,
         None => ResourceList::default(),
     };
     let mut host_ports = Vec::new();

@@ -6,14 +6,79 @@
 //! plus restartable (sidecar) init containers, against each regular init container in
 //! sequence, then pod-level requests and `overhead`.
 
+use std::borrow::Cow;
+use std::fmt;
+use std::ops::Deref;
+
 use super::quantity::Quantity;
+
+/// A resource's name (`cpu`, `memory`, `nvidia.com/gpu`, …).
+///
+/// Every container of every pod lists two or three names, nearly always the same few:
+/// those are static text shared by all ([`ResourceName::new`]), so decoding a pod,
+/// comparing it with the version held, and freeing it allocate no string for them.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ResourceName(Cow<'static, str>);
+
+/// The names held as static text: the native resources and the common devices.
+const COMMON_NAMES: [&str; 9] = [
+    CPU,
+    MEMORY,
+    EPHEMERAL_STORAGE,
+    PODS,
+    "storage",
+    "hugepages-2Mi",
+    "hugepages-1Gi",
+    "nvidia.com/gpu",
+    "amd.com/gpu",
+];
+
+impl ResourceName {
+    /// The name `name`: shared static text when it is a common one.
+    pub fn new(name: &str) -> ResourceName {
+        match COMMON_NAMES.iter().find(|common| **common == name) {
+            Some(common) => ResourceName(Cow::Borrowed(common)),
+            None => ResourceName(Cow::Owned(name.to_string())),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Deref for ResourceName {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for ResourceName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ResourceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for ResourceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Resource name → quantity, as in a container's `resources.requests`, in name order.
 ///
 /// A sorted `Vec`, not a `BTreeMap`: every container of every pod holds one, with two or
 /// three entries, and a map's node allocation would be several times their size.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ResourceList(Vec<(String, Quantity)>);
+pub struct ResourceList(Vec<(ResourceName, Quantity)>);
 
 impl ResourceList {
     /// The quantity of resource `name`.
@@ -33,19 +98,19 @@ impl ResourceList {
     }
 
     /// Resource names, in order.
-    pub fn keys(&self) -> impl Iterator<Item = &String> {
-        self.0.iter().map(|(n, _)| n)
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(n, _)| n.as_str())
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &Quantity)> {
-        self.0.iter().map(|(n, q)| (n, q))
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Quantity)> {
+        self.0.iter().map(|(n, q)| (n.as_str(), q))
     }
 }
 
-impl FromIterator<(String, Quantity)> for ResourceList {
+impl FromIterator<(ResourceName, Quantity)> for ResourceList {
     /// Like collecting into a map: of two entries with one name, the later one wins.
-    fn from_iter<I: IntoIterator<Item = (String, Quantity)>>(iter: I) -> ResourceList {
-        let mut entries: Vec<(String, Quantity)> = iter.into_iter().collect();
+    fn from_iter<I: IntoIterator<Item = (ResourceName, Quantity)>>(iter: I) -> ResourceList {
+        let mut entries: Vec<(ResourceName, Quantity)> = iter.into_iter().collect();
         super::sort_pairs_later_wins(&mut entries);
         entries.shrink_to_fit();
         ResourceList(entries)
@@ -53,8 +118,8 @@ impl FromIterator<(String, Quantity)> for ResourceList {
 }
 
 impl IntoIterator for ResourceList {
-    type Item = (String, Quantity);
-    type IntoIter = std::vec::IntoIter<(String, Quantity)>;
+    type Item = (ResourceName, Quantity);
+    type IntoIter = std::vec::IntoIter<(ResourceName, Quantity)>;
 
     fn into_iter(self) -> Self::IntoIter {
         self.0.into_iter()
@@ -62,14 +127,14 @@ impl IntoIterator for ResourceList {
 }
 
 impl<'a> IntoIterator for &'a ResourceList {
-    type Item = (&'a String, &'a Quantity);
+    type Item = (&'a str, &'a Quantity);
     type IntoIter = std::iter::Map<
-        std::slice::Iter<'a, (String, Quantity)>,
-        fn(&'a (String, Quantity)) -> (&'a String, &'a Quantity),
+        std::slice::Iter<'a, (ResourceName, Quantity)>,
+        fn(&'a (ResourceName, Quantity)) -> (&'a str, &'a Quantity),
     >;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter().map(|(n, q)| (n, q))
+        self.0.iter().map(|(n, q)| (n.as_str(), q))
     }
 }
 
@@ -104,7 +169,7 @@ impl Resources {
 
     fn add_list(&mut self, list: &ResourceList) {
         for (name, q) in list {
-            match name.as_str() {
+            match name {
                 CPU => self.milli_cpu += q.milli_value(),
                 MEMORY => self.memory += q.value(),
                 EPHEMERAL_STORAGE => self.ephemeral_storage += q.value(),
@@ -197,9 +262,7 @@ fn is_supported_pod_level(name: &str) -> bool {
 
 impl PodResourceSpec {
     fn pod_level_requests_set(&self) -> bool {
-        self.pod_level_requests
-            .keys()
-            .any(|n| is_supported_pod_level(n))
+        self.pod_level_requests.keys().any(is_supported_pod_level)
     }
 
     /// `resource.PodRequests` in exact quantities, with optional defaults for containers
@@ -210,7 +273,7 @@ impl PodResourceSpec {
             let mut m = Amounts(
                 c.requests
                     .iter()
-                    .map(|(k, q)| (k.as_str(), Amount::of(k, q)))
+                    .map(|(k, q)| (k, Amount::of(k, q)))
                     .collect(),
             );
             for &(name, default) in non_missing {
@@ -245,7 +308,7 @@ impl PodResourceSpec {
             }
         }
         for (name, q) in &self.overhead {
-            reqs.add(&Amounts(vec![(name.as_str(), Amount::of(name, q))]));
+            reqs.add(&Amounts(vec![(name, Amount::of(name, q))]));
         }
         reqs
     }
@@ -381,8 +444,23 @@ mod tests {
     fn list(pairs: &[(&str, &str)]) -> ResourceList {
         pairs
             .iter()
-            .map(|(k, v)| (k.to_string(), Quantity::parse(v).unwrap()))
+            .map(|(k, v)| (ResourceName::new(k), Quantity::parse(v).unwrap()))
             .collect()
+    }
+
+    #[test]
+    fn a_common_resource_name_is_shared_text_and_any_name_compares_by_its_text() {
+        let shared = |n: &ResourceName| matches!(n.0, Cow::Borrowed(_));
+        assert!(shared(&ResourceName::new("cpu")));
+        assert!(shared(&ResourceName::new("nvidia.com/gpu")));
+        let device = ResourceName::new("example.com/foo");
+        assert!(!shared(&device));
+        assert_eq!(device.as_str(), "example.com/foo");
+        // A name built from other text is the same name.
+        let owned = ResourceName(Cow::Owned("cpu".to_string()));
+        assert_eq!(owned, ResourceName::new("cpu"));
+        assert!(ResourceName::new("cpu") < ResourceName::new("memory"));
+        assert!(ResourceName::new("example.com/foo") < ResourceName::new("memory"));
     }
 
     #[test]
