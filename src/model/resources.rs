@@ -10,6 +10,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::ops::Deref;
 
+use smallvec::{SmallVec, smallvec};
+
 use super::quantity::Quantity;
 
 /// A resource's name (`cpu`, `memory`, `nvidia.com/gpu`, …).
@@ -308,7 +310,7 @@ impl PodResourceSpec {
             }
         }
         for (name, q) in &self.overhead {
-            reqs.add(&Amounts(vec![(name, Amount::of(name, q))]));
+            reqs.add(&Amounts(smallvec![(name, Amount::of(name, q))]));
         }
         reqs
     }
@@ -375,10 +377,11 @@ impl Amount {
     }
 }
 
-/// Resource name → amount, sorted by name; the names are borrowed from the pod's lists
-/// (pod-request arithmetic runs for every pod ingested, so it allocates no strings).
+/// Resource name → amount, sorted by name; the names are borrowed from the pod's lists.
+/// Pod-request arithmetic runs for every pod ingested, a few of these per container:
+/// the usual few names are held inline, so it allocates nothing.
 #[derive(Debug, Clone, Default)]
-struct Amounts<'a>(Vec<(&'a str, Amount)>);
+struct Amounts<'a>(SmallVec<[(&'a str, Amount); 4]>);
 
 impl<'a> Amounts<'a> {
     fn get(&self, name: &str) -> Option<Amount> {
