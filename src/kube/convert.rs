@@ -802,6 +802,46 @@ mod tests {
     }
 
     #[test]
+    fn a_limit_without_a_request_is_requested_and_both_lists_are_checked() {
+        let requests = |resources: serde_json::Value| {
+            let wire = wire::ResourceRequirements::deserialize(&resources).expect("well-typed");
+            defaulted_requests(&wire, "resources").map(|list| {
+                list.iter()
+                    .map(|(n, q)| format!("{n}={q:?}"))
+                    .collect::<Vec<_>>()
+            })
+        };
+        let q = |text: &str| format!("{:?}", Quantity::parse(text).unwrap());
+        // A request stays; a limit with no request is requested; the list is in order.
+        let merged = requests(serde_json::json!({
+            "requests": {"memory": "1Gi", "cpu": "1"},
+            "limits": {"memory": "2Gi", "example.com/gpu": "2", "cpu": "3"}}));
+        assert_eq!(
+            merged.expect("valid"),
+            [
+                format!("cpu={}", q("1")),
+                format!("example.com/gpu={}", q("2")),
+                format!("memory={}", q("1Gi")),
+            ]
+        );
+        let limits_only = requests(serde_json::json!({"limits": {"cpu": "500m"}}));
+        assert_eq!(limits_only.expect("valid"), [format!("cpu={}", q("500m"))]);
+        assert_eq!(
+            requests(serde_json::json!({})).expect("valid"),
+            Vec::<String>::new()
+        );
+        // A limit that a request overrides is still validated, under its own path.
+        let refused = requests(serde_json::json!({
+            "requests": {"cpu": "1"}, "limits": {"cpu": "-1"}}));
+        assert_eq!(refused.expect_err("negative").path, "resources.limits.cpu");
+        let refused = requests(serde_json::json!({"requests": {"memory": "lots"}}));
+        assert_eq!(
+            refused.expect_err("not a quantity").path,
+            "resources.requests.memory"
+        );
+    }
+
+    #[test]
     fn image_names_get_latest() {
         assert_eq!(normalized_image_name("nginx"), "nginx:latest");
         assert_eq!(normalized_image_name("nginx:1.2"), "nginx:1.2");
