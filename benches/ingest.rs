@@ -29,6 +29,11 @@
 
 mod common;
 
+/// The allocator the service runs with (`src/bin/preemption-oracle/main.rs`), so the
+/// bench measures what it serves.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;

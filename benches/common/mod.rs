@@ -10,11 +10,6 @@
 
 #![allow(dead_code)] // each bench uses its own part
 
-/// The allocator the service runs with (`src/bin/preemption-oracle/main.rs`), so the
-/// benches measure what it serves.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::{Arc, Mutex, OnceLock};
