@@ -8,7 +8,6 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::ops::Deref;
 
 use smallvec::{SmallVec, smallvec};
 
@@ -49,14 +48,6 @@ impl ResourceName {
     }
 }
 
-impl Deref for ResourceName {
-    type Target = str;
-
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
 impl AsRef<str> for ResourceName {
     fn as_ref(&self) -> &str {
         &self.0
@@ -66,12 +57,6 @@ impl AsRef<str> for ResourceName {
 impl fmt::Debug for ResourceName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.as_str(), f)
-    }
-}
-
-impl fmt::Display for ResourceName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -116,15 +101,6 @@ impl FromIterator<(ResourceName, Quantity)> for ResourceList {
         super::sort_pairs_later_wins(&mut entries);
         entries.shrink_to_fit();
         ResourceList(entries)
-    }
-}
-
-impl IntoIterator for ResourceList {
-    type Item = (ResourceName, Quantity);
-    type IntoIter = std::vec::IntoIter<(ResourceName, Quantity)>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.into_iter()
     }
 }
 
