@@ -73,23 +73,14 @@ fn counted<T>(work: impl FnOnce() -> T) -> (T, u64, i64) {
     (value, CALLS.load(Relaxed) - calls, kept)
 }
 
-/// Upserts of `texts`, each pod's first image given a new registry (`kubectl set
-/// image`), as one SyncState message.
-fn changed_pods(texts: &[String], round: usize) -> pb::SyncStateRequest {
-    let changes = texts
-        .iter()
-        .map(|text| pb::ObjectChange {
-            change: Some(pb::object_change::Change::Upsert(pb::KubeObject {
-                object: Some(pb::kube_object::Object::Json(text.replacen(
-                    "\"image\":\"",
-                    &format!("\"image\":\"r{round}."),
-                    1,
-                ))),
-            })),
-        })
-        .collect();
+/// Upserts of `texts`, each pod's first image changed again (the `round`th time), as
+/// one SyncState message.
+fn changed_pods(texts: &[String], round: u32) -> pb::SyncStateRequest {
     pb::SyncStateRequest {
-        changes,
+        changes: texts
+            .iter()
+            .map(|text| common::json_upsert(common::with_image_changed(text, round)))
+            .collect(),
         ..Default::default()
     }
 }
@@ -102,7 +93,7 @@ fn main() {
     state.apply(Batch::replace_with(cl.objects.clone()));
     let texts = &cl.pod_json_spread[..cl.pod_json_spread.len().min(1000)];
     let pods = texts.len() as f64;
-    const ROUNDS: usize = 3;
+    const ROUNDS: u32 = 3;
     let (mut decoding, mut kept, mut pod_info, mut applying) = (0, 0, 0, 0);
     for round in 1..=ROUNDS {
         let request = changed_pods(texts, round);

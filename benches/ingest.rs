@@ -124,7 +124,7 @@ impl<'a> Resends<'a> {
     fn json(&self, i: usize, text: &str) -> String {
         match self.sent[i] {
             0 => text.to_string(),
-            n => text.replacen("\"image\":\"", &format!("\"image\":\"g{n}."), 1),
+            n => common::with_image_changed(text, n),
         }
     }
 
@@ -159,22 +159,13 @@ impl<'a> Resends<'a> {
                 let t = *next % texts.len();
                 *next += 1;
                 self.sent[order[t]] += u32::from(changed);
-                json_upsert(self.json(order[t], &texts[t]))
+                common::json_upsert(self.json(order[t], &texts[t]))
             })
             .collect();
         pb::SyncStateRequest {
             changes,
             ..Default::default()
         }
-    }
-}
-
-/// An upsert of one object given as Kubernetes JSON text.
-fn json_upsert(text: String) -> pb::ObjectChange {
-    pb::ObjectChange {
-        change: Some(pb::object_change::Change::Upsert(pb::KubeObject {
-            object: Some(pb::kube_object::Object::Json(text)),
-        })),
     }
 }
 
@@ -185,7 +176,7 @@ fn json_replace_request(cl: &common::Cluster) -> pb::SyncStateRequest {
     let changes = ["priorityClasses", "namespaces", "nodes", "pods", "pdbs"]
         .iter()
         .flat_map(|field| doc[*field].as_array().into_iter().flatten())
-        .map(|object| json_upsert(object.to_string()))
+        .map(|object| common::json_upsert(object.to_string()))
         .collect();
     pb::SyncStateRequest {
         replace: true,

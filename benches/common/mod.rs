@@ -19,6 +19,7 @@ use preemption_oracle::engine::Snapshot;
 use preemption_oracle::generate::{GeneratorConfig, generate_scenario};
 use preemption_oracle::kube;
 use preemption_oracle::model::{ClusterObjects, Pod};
+use preemption_oracle::service::pb;
 use serde_json::{Value, json};
 
 pub const PODS_PER_NODE: usize = 30;
@@ -219,6 +220,22 @@ fn build(nodes: usize, pending_pods: usize) -> Cluster {
         pod_json,
         pod_json_spread,
     }
+}
+
+/// An upsert of one object given as Kubernetes JSON text.
+pub fn json_upsert(text: String) -> pb::ObjectChange {
+    pb::ObjectChange {
+        change: Some(pb::object_change::Change::Upsert(pb::KubeObject {
+            object: Some(pb::kube_object::Object::Json(text)),
+        })),
+    }
+}
+
+/// `text`, a pod's Kubernetes JSON, its first image given the registry `g{n}.` (the
+/// `n`th `kubectl set image`): an image is one of the few fields of a bound pod that
+/// change, and ImageLocality reads it.
+pub fn with_image_changed(text: &str, n: u32) -> String {
+    text.replacen("\"image\":\"", &format!("\"image\":\"g{n}."), 1)
 }
 
 /// The CPU time this process has used so far, all its threads (user and system):
