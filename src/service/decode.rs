@@ -126,11 +126,48 @@ fn upsert_path(i: usize) -> String {
     format!("changes[{i}].upsert")
 }
 
-/// Decodes and validates a whole batch; nothing is applied unless every change is good.
-/// Priority classes in the batch count when resolving the priority of its pods.
+/// Where a batch's objects are decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workers {
+    /// Spread over the pool, when the batch has enough of them
+    /// ([`PARALLEL_DECODE_FROM`]).
+    Pool,
+    /// One after another on the calling thread.
+    Caller,
+}
+
+impl Workers {
+    /// Where a stream decodes its next batch, `applying` whether its previous batch is
+    /// being applied meanwhile. Applying spreads the batch's nodes over the pool; on a
+    /// pool of two workers or fewer, decoding there too only queues behind that work,
+    /// and every hand-over to the pool and back is a thread put to sleep and woken
+    /// (on a busy virtual machine, a core left idle for a millisecond and more). There
+    /// the calling thread decodes alone, beside the apply: the stream's two steps each
+    /// keep a core. A larger pool has room for both.
+    pub fn for_stream(applying: bool) -> Workers {
+        if applying && rayon::current_num_threads() <= 2 {
+            Workers::Caller
+        } else {
+            Workers::Pool
+        }
+    }
+}
+
+/// Decodes and validates a whole batch, spread over the pool when it is big; nothing is
+/// applied unless every change is good. Priority classes in the batch count when
+/// resolving the priority of its pods.
 pub fn batch(
     req: &pb::SyncStateRequest,
     existing_classes: Vec<PriorityClass>,
+) -> Result<Batch, Status> {
+    batch_on(req, existing_classes, Workers::Pool)
+}
+
+/// [`batch`], decoded where `workers` says.
+pub fn batch_on(
+    req: &pb::SyncStateRequest,
+    existing_classes: Vec<PriorityClass>,
+    workers: Workers,
 ) -> Result<Batch, Status> {
     // First pass: read every upsert's kind (JSON text stays text).
     let mut parsed: Vec<Result<RawObject, ObjectKey>> = Vec::with_capacity(req.changes.len());
@@ -171,7 +208,7 @@ pub fn batch(
     }
     // Each object decodes on its own: big batches (an initial sync, a re-list) spread
     // over the pool. The first refused object, in batch order, names the error.
-    let changes: Vec<Change> = if parsed.len() >= PARALLEL_DECODE_FROM {
+    let changes: Vec<Change> = if workers == Workers::Pool && parsed.len() >= PARALLEL_DECODE_FROM {
         let decoded: Vec<Result<Change, Status>> = crate::pool::on_pool(|| {
             parsed
                 .into_par_iter()
@@ -289,15 +326,43 @@ mod tests {
     }
 
     fn refusal(changes: Vec<pb::ObjectChange>) -> String {
+        refusal_on(changes, Workers::Pool)
+    }
+
+    fn refusal_on(changes: Vec<pb::ObjectChange>, workers: Workers) -> String {
         let req = pb::SyncStateRequest {
             changes,
             ..Default::default()
         };
-        batch(&req, Vec::new()).unwrap_err().message().to_string()
+        batch_on(&req, Vec::new(), workers)
+            .unwrap_err()
+            .message()
+            .to_string()
     }
 
     #[test]
-    fn a_big_batch_decodes_in_parallel_in_order_and_names_its_first_refusal() {
+    fn a_stream_decodes_on_its_own_thread_beside_an_apply_only_on_a_small_pool() {
+        let on_pool_of = |threads: usize, applying: bool| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("a pool")
+                .install(|| Workers::for_stream(applying))
+        };
+        assert_eq!(on_pool_of(2, true), Workers::Caller);
+        assert_eq!(on_pool_of(1, true), Workers::Caller);
+        assert_eq!(on_pool_of(2, false), Workers::Pool);
+        assert_eq!(on_pool_of(4, true), Workers::Pool);
+    }
+
+    #[test]
+    fn a_big_batch_decodes_in_order_and_names_its_first_refusal_on_any_workers() {
+        for workers in [Workers::Pool, Workers::Caller] {
+            a_big_batch_decodes_in_order_and_names_its_first_refusal(workers);
+        }
+    }
+
+    fn a_big_batch_decodes_in_order_and_names_its_first_refusal(workers: Workers) {
         let pod = |k: usize, cpu: &str| {
             json_upsert(serde_json::json!({"kind": "Pod",
                 "metadata": {"name": format!("p{k}"), "namespace": "default"},
@@ -309,7 +374,7 @@ mod tests {
             changes: good.clone(),
             ..Default::default()
         };
-        let names: Vec<String> = batch(&req, Vec::new())
+        let names: Vec<String> = batch_on(&req, Vec::new(), workers)
             .expect("a good batch")
             .changes
             .into_iter()
@@ -326,12 +391,12 @@ mod tests {
         let mut bad = good;
         bad[second] = pod(second, "lots");
         bad[first] = pod(first, "plenty");
-        let message = refusal(bad);
+        let message = refusal_on(bad, workers);
         assert!(
             message.starts_with(&format!(
                 "changes[{first}].upsert: field `spec.containers[0].resources.requests.cpu`: "
             )),
-            "{message}"
+            "{workers:?}: {message}"
         );
     }
 

@@ -300,7 +300,10 @@ impl pb::preemption_oracle_server::PreemptionOracle for Oracle {
                 }
                 let decoding = {
                     let store = Arc::clone(&store);
-                    ingest_off_runtime(span.clone(), move || ingest::decode_request(&store, &req))
+                    let workers = decode::Workers::for_stream(applying.is_some());
+                    ingest_off_runtime(span.clone(), move || {
+                        ingest::decode_request(&store, &req, workers)
+                    })
                 };
                 let decoded = decoding
                     .await
