@@ -311,8 +311,7 @@ fn stream_in_order(c: &mut Criterion, nodes: usize, order: Order) {
         let apply = t.stop();
         // One batch decoded, then applied; or (`pipelined`) as a SyncState stream does
         // it: the next batch decoded while the previous one is applied, on a thread that
-        // stays (SyncState's blocking threads are reused from batch to batch), and on
-        // that thread alone where the pool is two workers (`decode::Workers::for_stream`).
+        // stays (SyncState's blocking threads are reused from batch to batch).
         let mut decode_and_apply = |changed: bool, pipelined: bool| {
             let mut next = 0;
             let requests: Vec<pb::SyncStateRequest> = (0..n)
@@ -335,10 +334,7 @@ fn stream_in_order(c: &mut Criterion, nodes: usize, order: Order) {
                 });
                 let mut in_flight = false;
                 for req in &requests {
-                    // As SyncState: beside a batch being applied, where the pool says.
-                    let workers = decode::Workers::for_stream(in_flight);
-                    let batch =
-                        decode::batch_on(req, state.priority_classes(), workers).expect("decodes");
+                    let batch = decode::batch(req, state.priority_classes()).expect("decodes");
                     match &applier {
                         Some((to_apply, applied)) => {
                             if in_flight {

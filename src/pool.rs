@@ -6,11 +6,17 @@
 //! sequence makes them for every pod, so the engine's entry points and the service
 //! enter the pool once and let the passes fork and join among its workers.
 //!
-//! Both carry the caller's tracing subscriber and span onto the worker, so the
+//! Work made of many like items that the caller must not sleep through (decoding a
+//! batch) is shared out instead ([`share_out`]): the caller takes items itself, and the
+//! pool's workers join in as they are free.
+//!
+//! All three carry the caller's tracing subscriber and span onto the workers, so the
 //! engine's phase spans stay children of the call that asked.
 
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::oneshot;
 use tracing::{Dispatch, Span, dispatcher};
@@ -24,6 +30,54 @@ pub fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     let work = under_callers_span(work);
     rayon::scope(|_| work())
 }
+
+/// `f` applied to each of `items`, the answers in the items' order, worked out by the
+/// calling thread together with every worker of the pool that is free or frees up
+/// before the items run out: each takes the next item not taken yet. Unlike a parallel
+/// iterator, which hands all of the work to the pool and puts the caller to sleep, the
+/// caller never waits for a pool that is busy elsewhere (a SyncState stream decodes its
+/// next batch while the pool applies the previous one), and an idle pool joins in at
+/// once. Returns once the workers that joined are done, and those that had not started
+/// when the items ran out have found none left: a busy pool's next free moment.
+pub fn share_out<T: Sync, R: Send>(items: &[T], f: impl Fn(usize, &T) -> R + Sync) -> Vec<R> {
+    let next = AtomicUsize::new(0);
+    // Runs of answers by the place of their first item.
+    let answered: Mutex<Vec<(usize, Vec<R>)>> = Mutex::default();
+    let take_items = || {
+        let mut mine = Vec::new();
+        loop {
+            let start = next.fetch_add(SHARE, Ordering::Relaxed);
+            if start >= items.len() {
+                break;
+            }
+            let run = &items[start..(start + SHARE).min(items.len())];
+            let answers = run.iter().enumerate().map(|(k, item)| f(start + k, item));
+            mine.push((start, answers.collect()));
+        }
+        answered
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .append(&mut mine);
+    };
+    let callers = CallersSpan::here();
+    rayon::in_place_scope(|scope| {
+        for _ in 0..rayon::current_num_threads() {
+            scope.spawn(|_| callers.run(take_items));
+        }
+        take_items();
+    });
+    let mut runs = answered.into_inner().unwrap_or_else(|e| e.into_inner());
+    runs.sort_unstable_by_key(|&(start, _)| start);
+    let mut answers = Vec::with_capacity(items.len());
+    for (_, run) in runs {
+        answers.extend(run);
+    }
+    answers
+}
+
+/// How many items [`share_out`] hands out at a time: few enough that the last run's
+/// wait is short, enough that taking them costs next to nothing.
+const SHARE: usize = 16;
 
 /// Runs `work` as a job on the pool and awaits its answer without blocking the async
 /// runtime. A panic in `work` comes back as `Err` with its payload (left to rayon, it
@@ -43,12 +97,31 @@ pub async fn spawn<T: Send + 'static>(
         .unwrap_or_else(|_| Err(Box::new("the pool dropped the job")))
 }
 
+/// The calling thread's tracing subscriber and span, to run work under on another
+/// thread.
+struct CallersSpan {
+    dispatch: Dispatch,
+    span: Span,
+}
+
+impl CallersSpan {
+    fn here() -> CallersSpan {
+        CallersSpan {
+            dispatch: dispatcher::get_default(Dispatch::clone),
+            span: Span::current(),
+        }
+    }
+
+    fn run<R>(&self, work: impl FnOnce() -> R) -> R {
+        dispatcher::with_default(&self.dispatch, || self.span.in_scope(work))
+    }
+}
+
 /// `work`, to run on another thread under the calling thread's tracing subscriber and
 /// span.
 fn under_callers_span<R>(work: impl FnOnce() -> R) -> impl FnOnce() -> R {
-    let dispatch = dispatcher::get_default(Dispatch::clone);
-    let span = Span::current();
-    move || dispatcher::with_default(&dispatch, || span.in_scope(work))
+    let callers = CallersSpan::here();
+    move || callers.run(work)
 }
 
 #[cfg(test)]
@@ -73,6 +146,52 @@ mod tests {
             });
             assert_eq!(nested.0, nested.1);
         });
+    }
+
+    #[test]
+    fn share_out_answers_in_order_without_waiting_for_a_busy_pool() {
+        // Every worker of the pool held until the caller has answered every item.
+        let workers = rayon::current_num_threads();
+        let (started, released) = (
+            AtomicUsize::new(0),
+            std::sync::atomic::AtomicBool::new(false),
+        );
+        let items: Vec<usize> = (0..100).collect();
+        let answered = AtomicUsize::new(0);
+        let caller = std::thread::current().id();
+        rayon::in_place_scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|_| {
+                    started.fetch_add(1, Ordering::SeqCst);
+                    while !released.load(Ordering::SeqCst) {
+                        std::thread::yield_now();
+                    }
+                });
+            }
+            while started.load(Ordering::SeqCst) < workers {
+                std::thread::yield_now();
+            }
+            let answers = share_out(&items, |i, item| {
+                if answered.fetch_add(1, Ordering::SeqCst) + 1 == items.len() {
+                    released.store(true, Ordering::SeqCst);
+                }
+                (i, item * 2, std::thread::current().id())
+            });
+            let expected: Vec<_> = (0..100).map(|i| (i, i * 2, caller)).collect();
+            assert_eq!(answers, expected, "in order, all by the caller");
+        });
+        // A pool that is free (or frees up) joins in: the caller's items wait for it.
+        let joined = std::sync::atomic::AtomicBool::new(false);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        share_out(&items[..4 * SHARE], |_, _| {
+            if rayon::current_thread_index().is_some() {
+                joined.store(true, Ordering::SeqCst);
+            }
+            while !joined.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        });
+        assert!(joined.load(Ordering::SeqCst), "no worker joined in");
     }
 
     #[tokio::test]

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use rayon::prelude::*;
 use tonic::Status;
 
 use super::{native, pb};
@@ -126,48 +125,11 @@ fn upsert_path(i: usize) -> String {
     format!("changes[{i}].upsert")
 }
 
-/// Where a batch's objects are decoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Workers {
-    /// Spread over the pool, when the batch has enough of them
-    /// ([`PARALLEL_DECODE_FROM`]).
-    Pool,
-    /// One after another on the calling thread.
-    Caller,
-}
-
-impl Workers {
-    /// Where a stream decodes its next batch, `applying` whether its previous batch is
-    /// being applied meanwhile. Applying spreads the batch's nodes over the pool; on a
-    /// pool of two workers or fewer, decoding there too only queues behind that work,
-    /// and every hand-over to the pool and back is a thread put to sleep and woken
-    /// (on a busy virtual machine, a core left idle for a millisecond and more). There
-    /// the calling thread decodes alone, beside the apply: the stream's two steps each
-    /// keep a core. A larger pool has room for both.
-    pub fn for_stream(applying: bool) -> Workers {
-        if applying && rayon::current_num_threads() <= 2 {
-            Workers::Caller
-        } else {
-            Workers::Pool
-        }
-    }
-}
-
-/// Decodes and validates a whole batch, spread over the pool when it is big; nothing is
-/// applied unless every change is good. Priority classes in the batch count when
-/// resolving the priority of its pods.
+/// Decodes and validates a whole batch; nothing is applied unless every change is good.
+/// Priority classes in the batch count when resolving the priority of its pods.
 pub fn batch(
     req: &pb::SyncStateRequest,
     existing_classes: Vec<PriorityClass>,
-) -> Result<Batch, Status> {
-    batch_on(req, existing_classes, Workers::Pool)
-}
-
-/// [`batch`], decoded where `workers` says.
-pub fn batch_on(
-    req: &pb::SyncStateRequest,
-    existing_classes: Vec<PriorityClass>,
-    workers: Workers,
 ) -> Result<Batch, Status> {
     // First pass: read every upsert's kind (JSON text stays text).
     let mut parsed: Vec<Result<RawObject, ObjectKey>> = Vec::with_capacity(req.changes.len());
@@ -206,23 +168,19 @@ pub fn batch_on(
             classes.push(c);
         }
     }
-    // Each object decodes on its own: big batches (an initial sync, a re-list) spread
-    // over the pool. The first refused object, in batch order, names the error.
-    let changes: Vec<Change> = if workers == Workers::Pool && parsed.len() >= PARALLEL_DECODE_FROM {
-        let decoded: Vec<Result<Change, Status>> = crate::pool::on_pool(|| {
-            parsed
-                .into_par_iter()
-                .enumerate()
-                .map(|(i, p)| change(i, p, &classes))
-                .collect()
-        });
-        decoded.into_iter().collect::<Result<_, _>>()?
-    } else {
-        let classes = &classes;
-        parsed
+    // Each object decodes on its own: big batches (an initial sync, a re-list, a stream's
+    // next batch while the pool applies the one before) are shared out between this
+    // thread and the pool's free workers. The first refused object, in batch order,
+    // names the error.
+    let changes: Vec<Change> = if parsed.len() >= PARALLEL_DECODE_FROM {
+        crate::pool::share_out(&parsed, |i, p| change(i, p, &classes))
             .into_iter()
+            .collect::<Result<_, _>>()?
+    } else {
+        parsed
+            .iter()
             .enumerate()
-            .map(|(i, p)| change(i, p, classes))
+            .map(|(i, p)| change(i, p, &classes))
             .collect::<Result<_, _>>()?
     };
     Ok(Batch {
@@ -239,12 +197,12 @@ const PARALLEL_DECODE_FROM: usize = 64;
 /// `classes`.
 fn change(
     i: usize,
-    parsed: Result<RawObject, ObjectKey>,
+    parsed: &Result<RawObject, ObjectKey>,
     classes: &[PriorityClass],
 ) -> Result<Change, Status> {
     let raw = match parsed {
         Ok(raw) => raw,
-        Err(k) => return Ok(Change::Delete(k)),
+        Err(k) => return Ok(Change::Delete(k.clone())),
     };
     let at = |e| refused(&upsert_path(i), e);
     let object = match raw.kind().unwrap_or_default() {
@@ -326,43 +284,15 @@ mod tests {
     }
 
     fn refusal(changes: Vec<pb::ObjectChange>) -> String {
-        refusal_on(changes, Workers::Pool)
-    }
-
-    fn refusal_on(changes: Vec<pb::ObjectChange>, workers: Workers) -> String {
         let req = pb::SyncStateRequest {
             changes,
             ..Default::default()
         };
-        batch_on(&req, Vec::new(), workers)
-            .unwrap_err()
-            .message()
-            .to_string()
+        batch(&req, Vec::new()).unwrap_err().message().to_string()
     }
 
     #[test]
-    fn a_stream_decodes_on_its_own_thread_beside_an_apply_only_on_a_small_pool() {
-        let on_pool_of = |threads: usize, applying: bool| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .expect("a pool")
-                .install(|| Workers::for_stream(applying))
-        };
-        assert_eq!(on_pool_of(2, true), Workers::Caller);
-        assert_eq!(on_pool_of(1, true), Workers::Caller);
-        assert_eq!(on_pool_of(2, false), Workers::Pool);
-        assert_eq!(on_pool_of(4, true), Workers::Pool);
-    }
-
-    #[test]
-    fn a_big_batch_decodes_in_order_and_names_its_first_refusal_on_any_workers() {
-        for workers in [Workers::Pool, Workers::Caller] {
-            a_big_batch_decodes_in_order_and_names_its_first_refusal(workers);
-        }
-    }
-
-    fn a_big_batch_decodes_in_order_and_names_its_first_refusal(workers: Workers) {
+    fn a_big_batch_decodes_in_parallel_in_order_and_names_its_first_refusal() {
         let pod = |k: usize, cpu: &str| {
             json_upsert(serde_json::json!({"kind": "Pod",
                 "metadata": {"name": format!("p{k}"), "namespace": "default"},
@@ -374,7 +304,7 @@ mod tests {
             changes: good.clone(),
             ..Default::default()
         };
-        let names: Vec<String> = batch_on(&req, Vec::new(), workers)
+        let names: Vec<String> = batch(&req, Vec::new())
             .expect("a good batch")
             .changes
             .into_iter()
@@ -391,12 +321,12 @@ mod tests {
         let mut bad = good;
         bad[second] = pod(second, "lots");
         bad[first] = pod(first, "plenty");
-        let message = refusal_on(bad, workers);
+        let message = refusal(bad);
         assert!(
             message.starts_with(&format!(
                 "changes[{first}].upsert: field `spec.containers[0].resources.requests.cpu`: "
             )),
-            "{workers:?}: {message}"
+            "{message}"
         );
     }
 

@@ -28,19 +28,15 @@ impl Decoded {
     }
 }
 
-/// Decodes and validates `req` against its cluster's current priority classes, where
-/// `workers` says. When any change is invalid the error is `INVALID_ARGUMENT` naming the
-/// field, and the batch is counted as rejected.
-pub fn decode_request(
-    store: &Store,
-    req: &pb::SyncStateRequest,
-    workers: decode::Workers,
-) -> Result<Decoded, Status> {
+/// Decodes and validates `req` against its cluster's current priority classes. When any
+/// change is invalid the error is `INVALID_ARGUMENT` naming the field, and the batch is
+/// counted as rejected.
+pub fn decode_request(store: &Store, req: &pb::SyncStateRequest) -> Result<Decoded, Status> {
     let classes = store
         .cluster(&req.cluster)
         .map(|c| c.priority_classes())
         .unwrap_or_default();
-    match decode::batch_on(req, classes, workers) {
+    match decode::batch(req, classes) {
         Ok(batch) => Ok(Decoded {
             cluster: req.cluster.clone(),
             batch_id: req.batch_id.clone(),
@@ -75,5 +71,5 @@ pub fn apply_request(
     store: &Store,
     req: &pb::SyncStateRequest,
 ) -> Result<pb::SyncStateResponse, Status> {
-    decode_request(store, req, decode::Workers::Pool).map(|decoded| apply_decoded(store, decoded))
+    decode_request(store, req).map(|decoded| apply_decoded(store, decoded))
 }

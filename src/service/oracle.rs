@@ -300,10 +300,7 @@ impl pb::preemption_oracle_server::PreemptionOracle for Oracle {
                 }
                 let decoding = {
                     let store = Arc::clone(&store);
-                    let workers = decode::Workers::for_stream(applying.is_some());
-                    ingest_off_runtime(span.clone(), move || {
-                        ingest::decode_request(&store, &req, workers)
-                    })
+                    ingest_off_runtime(span.clone(), move || ingest::decode_request(&store, &req))
                 };
                 let decoded = decoding
                     .await
