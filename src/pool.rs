@@ -60,8 +60,10 @@ pub fn share_out<T: Sync, R: Send>(items: &[T], f: impl Fn(usize, &T) -> R + Syn
             .append(&mut mine);
     };
     let callers = CallersSpan::here();
+    // No more helpers than runs beyond the caller's first: each wakes a worker.
+    let helpers = rayon::current_num_threads().min(items.len().div_ceil(SHARE).saturating_sub(1));
     rayon::in_place_scope(|scope| {
-        for _ in 0..rayon::current_num_threads() {
+        for _ in 0..helpers {
             scope.spawn(|_| callers.run(take_items));
         }
         take_items();
