@@ -33,7 +33,7 @@ pub fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
 
 /// `f` applied to each of `items`, the answers in the items' order, worked out by the
 /// calling thread together with every worker of the pool that is free or frees up
-/// before the items run out: each takes the next item not taken yet. Unlike a parallel
+/// before the items run out: each takes the next `SHARE` items not taken yet. Unlike a parallel
 /// iterator, which hands all of the work to the pool and puts the caller to sleep, the
 /// caller never waits for a pool that is busy elsewhere (a SyncState stream decodes its
 /// next batch while the pool applies the previous one), and an idle pool joins in at
