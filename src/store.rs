@@ -500,6 +500,8 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
     use crate::kube;
 
@@ -640,6 +642,75 @@ mod tests {
         let fifth = upsert(serde_json::json!({"nodes": [heartbeat]}));
         assert_eq!(fifth.snapshot.nodes[0].node.labels.get("zone"), Some("a"));
         assert_eq!(fifth.snapshot.nodes[0].pods.len(), 1);
+    }
+
+    /// Where a cluster's snapshot holds each pod: per node, its pods' keys and uids.
+    fn placement(cluster: &ClusterState) -> BTreeMap<String, BTreeSet<(String, String)>> {
+        let published = cluster.published();
+        published
+            .snapshot
+            .nodes
+            .iter()
+            .map(|n| {
+                let pods = n.pods.iter().map(|p| (p.pod.key(), p.pod.uid.clone()));
+                (n.name().to_string(), pods.collect())
+            })
+            .collect()
+    }
+
+    /// A big batch (its nodes changed in parallel, the snapshot it replaces freed by the
+    /// reclaimer) is taken as its changes one batch each would be: a pod changed twice
+    /// in it is compared the second time with its first new version, not with the one
+    /// held before the batch; a pod deleted and sent again is added afresh.
+    #[test]
+    fn a_big_batch_takes_its_pods_as_one_change_at_a_time_would() {
+        let nodes: Vec<_> = ["n1", "n2", "n3"].into_iter().map(node).collect();
+        let held: Vec<_> = (0..80).map(|k| pod(&format!("p{k}"), "n1")).collect();
+        let mut batch = Vec::new();
+        batch.extend((0..30).map(|k| pod(&format!("p{k}"), "n1"))); // sent again unchanged
+        batch.extend((30..60).map(|k| pod(&format!("p{k}"), "n2"))); // moved
+        batch.push(pod("p60", "n2")); // moved, then back where it was held
+        batch.push(pod("p60", "n1"));
+        batch.push(pod("p61", "n1")); // unchanged, then moved
+        batch.push(pod("p61", "n3"));
+        batch.extend((80..90).map(|k| pod(&format!("p{k}"), "n3"))); // new
+        let mut changes = objects(serde_json::json!({"pods": batch}));
+        // Deleted, then sent again as it was held: added afresh.
+        changes.insert(
+            40,
+            Change::Delete(ObjectKey::Pod {
+                namespace: "default".into(),
+                name: "p70".into(),
+            }),
+        );
+        changes.extend(objects(serde_json::json!({"pods": [pod("p70", "n1")]})));
+        assert!(changes.len() >= FREE_LATER_FROM);
+        let loaded = || {
+            let cluster = Store::new().cluster_or_create("");
+            upsert(
+                &cluster,
+                serde_json::json!({"nodes": nodes.clone(), "pods": held.clone()}),
+            );
+            cluster
+        };
+        let whole = loaded();
+        let before = whole.published().revision;
+        whole.apply(Batch {
+            changes: changes.clone(),
+            ..Batch::default()
+        });
+        let one_at_a_time = loaded();
+        for change in changes {
+            one_at_a_time.apply(Batch {
+                changes: vec![change],
+                ..Batch::default()
+            });
+        }
+        assert_eq!(whole.published().revision, before + 1);
+        assert_eq!(placement(&whole), placement(&one_at_a_time));
+        let on = |node: &str, key: &str| placement(&whole)[node].iter().any(|(k, _)| k == key);
+        assert!(on("n1", "default/p60") && on("n3", "default/p61") && on("n1", "default/p70"));
+        assert_eq!(whole.counts().pods, 90);
     }
 
     #[test]
