@@ -128,16 +128,15 @@ fn defaulted_requests(r: &wire::ResourceRequirements, path: &str) -> Result<Reso
             .as_ref()
             .is_some_and(|list| list.iter().any(|(n, _)| n.as_str() == name))
     };
+    let defaulted = |name: &str| !requested(name);
     // Sized exactly, so that the list keeps this allocation.
-    let defaulted = r.limits.iter().flatten().filter(|(n, _)| !requested(n));
     let requests = r.requests.as_ref().map_or(0, wire::Map::len);
-    let mut entries = Vec::with_capacity(requests + defaulted.count());
+    let limits = r.limits.iter().flatten().filter(|(n, _)| defaulted(n));
+    let mut entries = Vec::with_capacity(requests + limits.count());
     let requests_field = |name: &str| format!("{path}.requests.{name}");
     push_quantities(&mut entries, &r.requests, requests_field, |_| true)?;
     let limits_field = |name: &str| format!("{path}.limits.{name}");
-    push_quantities(&mut entries, &r.limits, limits_field, |name| {
-        !requested(name)
-    })?;
+    push_quantities(&mut entries, &r.limits, limits_field, defaulted)?;
     Ok(entries.into_iter().collect())
 }
 

@@ -18,7 +18,7 @@ use super::quantity::Quantity;
 /// Every container of every pod lists two or three names, nearly always the same few:
 /// those are static text shared by all ([`ResourceName::new`]), so decoding a pod,
 /// comparing it with the version held, and freeing it allocate no string for them.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ResourceName(Cow<'static, str>);
 
 /// The names held as static text: the native resources and the common devices.
