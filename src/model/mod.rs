@@ -24,3 +24,18 @@ pub(crate) fn sort_pairs_later_wins<K: AsRef<str>, V>(pairs: &mut Vec<(K, V)>) {
     pairs.sort_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
     pairs.dedup_by(|a, b| a.0.as_ref() == b.0.as_ref());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::sort_pairs_later_wins;
+
+    #[test]
+    fn of_pairs_with_one_key_the_later_is_kept_as_a_map_would() {
+        let mut pairs = vec![("b", 1), ("a", 2), ("b", 3), ("c", 4), ("a", 5), ("b", 6)];
+        sort_pairs_later_wins(&mut pairs);
+        assert_eq!(pairs, [("a", 5), ("b", 6), ("c", 4)]);
+        let mut sorted = vec![("a", 1), ("b", 2)];
+        sort_pairs_later_wins(&mut sorted);
+        assert_eq!(sorted, [("a", 1), ("b", 2)]);
+    }
+}
