@@ -27,18 +27,19 @@ pub fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     if rayon::current_thread_index().is_some() {
         return work();
     }
-    let work = under_callers_span(work);
-    rayon::scope(|_| work())
+    let callers = CallersSpan::here();
+    rayon::scope(|_| callers.run(work))
 }
 
 /// `f` applied to each of `items`, the answers in the items' order, worked out by the
 /// calling thread together with every worker of the pool that is free or frees up
-/// before the items run out: each takes the next `SHARE` items not taken yet. Unlike a parallel
-/// iterator, which hands all of the work to the pool and puts the caller to sleep, the
-/// caller never waits for a pool that is busy elsewhere (a SyncState stream decodes its
-/// next batch while the pool applies the previous one), and an idle pool joins in at
-/// once. Returns once the workers that joined are done, and those that had not started
-/// when the items ran out have found none left: a busy pool's next free moment.
+/// before the items run out: each takes the next `SHARE` items not taken yet. Unlike a
+/// parallel iterator, which hands all of the work to the pool and puts the caller to
+/// sleep, the caller never waits for a pool that is busy elsewhere (a SyncState stream
+/// decodes its next batch while the pool applies the previous one), and an idle pool
+/// joins in at once. Returns once the workers that joined are done, and those that had
+/// not started when the items ran out have found none left: a busy pool's next free
+/// moment.
 pub fn share_out<T: Sync, R: Send>(items: &[T], f: impl Fn(usize, &T) -> R + Sync) -> Vec<R> {
     let next = AtomicUsize::new(0);
     // Runs of answers by the place of their first item.
@@ -87,10 +88,10 @@ const SHARE: usize = 16;
 pub async fn spawn<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, Box<dyn Any + Send>> {
-    let work = under_callers_span(work);
+    let callers = CallersSpan::here();
     let (done, answer) = oneshot::channel();
     rayon::spawn(move || {
-        let result = panic::catch_unwind(AssertUnwindSafe(work));
+        let result = panic::catch_unwind(AssertUnwindSafe(|| callers.run(work)));
         // The caller may have gone (a cancelled call): nobody wants the answer then.
         let _ = done.send(result);
     });
@@ -117,13 +118,6 @@ impl CallersSpan {
     fn run<R>(&self, work: impl FnOnce() -> R) -> R {
         dispatcher::with_default(&self.dispatch, || self.span.in_scope(work))
     }
-}
-
-/// `work`, to run on another thread under the calling thread's tracing subscriber and
-/// span.
-fn under_callers_span<R>(work: impl FnOnce() -> R) -> impl FnOnce() -> R {
-    let callers = CallersSpan::here();
-    move || callers.run(work)
 }
 
 #[cfg(test)]

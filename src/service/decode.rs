@@ -172,15 +172,16 @@ pub fn batch(
     // next batch while the pool applies the one before) are shared out between this
     // thread and the pool's free workers. The first refused object, in batch order,
     // names the error.
+    let decode = |i, p: &_| change(i, p, &classes);
     let changes: Vec<Change> = if parsed.len() >= PARALLEL_DECODE_FROM {
-        crate::pool::share_out(&parsed, |i, p| change(i, p, &classes))
+        crate::pool::share_out(&parsed, decode)
             .into_iter()
             .collect::<Result<_, _>>()?
     } else {
         parsed
             .iter()
             .enumerate()
-            .map(|(i, p)| change(i, p, &classes))
+            .map(|(i, p)| decode(i, p))
             .collect::<Result<_, _>>()?
     };
     Ok(Batch {
