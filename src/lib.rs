@@ -5,7 +5,9 @@
 //! ingest [`store`] and its immutable snapshots → decisions ([`engine`]) → the gRPC
 //! [`service`], the CLI's [`report`] and the [`conformance`] comparison. [`generate`]
 //! makes synthetic clusters for the demo and benchmarks; [`telemetry`] holds the
-//! service's metrics and traces; [`pool`] is where CPU-bound work runs.
+//! service's metrics and traces; [`pool`] is where CPU-bound work runs, [`reclaim`] where
+//! replaced state is freed, and [`prefetch`] the cache hints that node copies and frees
+//! give.
 
 pub mod conformance;
 pub mod engine;
@@ -14,6 +16,7 @@ pub mod hashing;
 pub mod kube;
 pub mod model;
 pub mod pool;
+pub mod prefetch;
 pub mod reclaim;
 pub mod report;
 pub mod service;

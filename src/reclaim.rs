@@ -34,6 +34,7 @@ fn queue() -> Option<&'static SyncSender<Work>> {
             std::thread::Builder::new()
                 .name("reclaimer".into())
                 .spawn(move || {
+                    ON_RECLAIMER.set(true);
                     for work in receiver {
                         match work {
                             Work::Drop(value) => drop(value),
@@ -47,6 +48,17 @@ fn queue() -> Option<&'static SyncSender<Work>> {
                 .map(|_| sender)
         })
         .as_ref()
+}
+
+thread_local! {
+    /// Set on the reclaimer thread.
+    static ON_RECLAIMER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the calling thread is the reclaimer: what it drops is replaced state, whose
+/// frees a type may prepare for ([`crate::prefetch`]) where a query's would not gain.
+pub fn on_reclaimer() -> bool {
+    ON_RECLAIMER.get()
 }
 
 /// Drops `value` on the reclaimer thread (here, if it has none). Blocks while the
@@ -98,6 +110,22 @@ mod tests {
         settle();
         assert!(weak.upgrade().is_none(), "dropped once settled");
         assert_eq!(told.try_recv().as_deref(), Ok("reclaimer"));
+    }
+
+    #[test]
+    fn the_reclaimer_knows_it_is_one_and_no_other_thread_thinks_it_is() {
+        struct Asks(mpsc::Sender<bool>);
+        impl Drop for Asks {
+            fn drop(&mut self) {
+                let _ = self.0.send(on_reclaimer());
+            }
+        }
+        let (tell, told) = mpsc::channel();
+        later(Asks(tell.clone()));
+        settle();
+        assert_eq!(told.try_recv(), Ok(true), "dropped on the reclaimer");
+        drop(Asks(tell));
+        assert_eq!(told.try_recv(), Ok(false), "dropped here");
     }
 
     #[test]

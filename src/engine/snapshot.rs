@@ -36,6 +36,7 @@ use crate::model::selector::Labels;
 use crate::model::{
     ClusterObjects, HostPort, Namespace, Node, Pod, PodDisruptionBudget, PriorityClass,
 };
+use crate::{prefetch, reclaim};
 
 /// A pod with what the scheduler precomputes for it (`framework.PodInfo`).
 ///
@@ -188,6 +189,11 @@ impl HostPortSet {
 }
 
 /// A node and the pods bound to it (`framework.NodeInfo`).
+///
+/// A batch spread over the cluster copies a node per event for the new snapshot, and
+/// the reclaimer drops the version it replaced: both ask for the reference counts of
+/// the node and its pods before touching them, and the drop for the blocks of the pods
+/// it frees ([`crate::prefetch`]), lines seldom in cache by then.
 #[derive(Debug, Clone)]
 pub struct NodeInfo {
     pub node: Arc<Node>,
@@ -206,6 +212,25 @@ pub struct NodeInfo {
     pub ladder: PriorityLadder,
 }
 
+impl Drop for NodeInfo {
+    fn drop(&mut self) {
+        if !reclaim::on_reclaimer() {
+            return;
+        }
+        self.prefetch_counts();
+        // The pods this drop frees (their last reference is ours; a count read here is a
+        // hint, which another thread's clone may have outdated) have their blocks asked
+        // for too, in two rounds: the pod's counts, then what it owns.
+        let freed = || self.pods.iter().filter(|p| Arc::strong_count(p) == 1);
+        for p in freed() {
+            prefetch::counts_of(&p.pod);
+        }
+        for p in freed().filter(|p| Arc::strong_count(&p.pod) == 1) {
+            p.pod.prefetch_heap();
+        }
+    }
+}
+
 /// Where the pod `pod` is among `pods`, by its uid. The version a snapshot holds is
 /// usually the very allocation the caller has (the ingest index shares it), which is
 /// found by its address alone, without reading each pod's uid: a batch of updates
@@ -217,6 +242,15 @@ fn position_of(pods: &[Arc<PodInfo>], pod: &Pod) -> Option<usize> {
 }
 
 impl NodeInfo {
+    /// Asks for the reference counts of the node and its pods ([`crate::prefetch`]), for
+    /// a caller about to copy or drop it.
+    pub(super) fn prefetch_counts(&self) {
+        prefetch::counts_of(&self.node);
+        for p in &self.pods {
+            prefetch::counts_of(p);
+        }
+    }
+
     /// An empty node.
     pub fn new(node: Arc<Node>) -> NodeInfo {
         NodeInfo {
@@ -736,8 +770,8 @@ impl SnapshotEdit {
 
     /// Removes a node. Its bound pods wait for a node of the same name.
     pub fn remove_node(&mut self, name: &str) -> bool {
-        let pods = if let Some(info) = self.new_nodes.remove(name) {
-            info.pods
+        let pods = if let Some(mut info) = self.new_nodes.remove(name) {
+            std::mem::take(&mut info.pods)
         } else if self.snapshot.node_index(name).is_some()
             && self.removed_nodes.insert(name.to_string())
         {

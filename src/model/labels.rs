@@ -34,6 +34,12 @@ impl Labels {
         self.ends.len()
     }
 
+    /// Asks for the heap blocks the labels own ([`crate::prefetch`]).
+    pub fn prefetch_heap(&self) {
+        crate::prefetch::buffer_of(self.text.as_bytes());
+        crate::prefetch::buffer_of(&self.ends);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.ends.is_empty()
     }

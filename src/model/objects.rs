@@ -212,6 +212,48 @@ impl Pod {
     pub fn requests(&self) -> Resources {
         self.resources.pod_requests()
     }
+
+    /// Asks for the heap blocks the pod owns, for a caller about to free it
+    /// ([`crate::prefetch`]): its strings and lists first, then what those lists hold.
+    /// Affinity and spreading terms, which few pods have, are left out.
+    pub fn prefetch_heap(&self) {
+        use crate::prefetch::buffer_of;
+        let spec = &self.resources;
+        for text in [&self.namespace, &self.name, &self.uid] {
+            buffer_of(text.as_bytes());
+        }
+        for text in [&self.node_name, &self.nominated_node_name]
+            .into_iter()
+            .flatten()
+        {
+            buffer_of(text.as_bytes());
+        }
+        self.labels.prefetch_heap();
+        if let Some(selector) = &self.node_selector {
+            selector.prefetch_heap();
+        }
+        buffer_of(&spec.containers);
+        buffer_of(&spec.init_containers);
+        buffer_of(&self.images);
+        buffer_of(&self.tolerations);
+        buffer_of(&self.host_ports);
+        for container in spec.containers.iter().chain(&spec.init_containers) {
+            container.requests.prefetch_heap();
+        }
+        spec.pod_level_requests.prefetch_heap();
+        spec.overhead.prefetch_heap();
+        for image in &self.images {
+            buffer_of(image.as_bytes());
+        }
+        for toleration in &self.tolerations {
+            buffer_of(toleration.key.as_bytes());
+            buffer_of(toleration.value.as_bytes());
+        }
+        for port in &self.host_ports {
+            buffer_of(port.ip.as_bytes());
+            buffer_of(port.protocol.as_bytes());
+        }
+    }
 }
 
 /// A `policy/v1` PodDisruptionBudget: the parts preemption reads.

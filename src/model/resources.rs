@@ -68,6 +68,11 @@ impl fmt::Debug for ResourceName {
 pub struct ResourceList(Vec<(ResourceName, Quantity)>);
 
 impl ResourceList {
+    /// Asks for the heap block of the list's entries ([`crate::prefetch`]).
+    pub fn prefetch_heap(&self) {
+        crate::prefetch::buffer_of(&self.0);
+    }
+
     /// The quantity of resource `name`.
     pub fn get(&self, name: &str) -> Option<&Quantity> {
         self.0

@@ -165,6 +165,8 @@ impl SnapshotEdit {
         let pdbs = &self.snapshot.pdbs;
         let nodes = self.snapshot.nodes.make_mut_each(&places);
         let take_run = |(node, run): (&mut Arc<NodeInfo>, &[NodeStep])| {
+            // The copy raises every count; asked for at once, their misses overlap.
+            node.prefetch_counts();
             let info = Arc::make_mut(node);
             let mut notes = Vec::new();
             for s in run {
