@@ -6,8 +6,8 @@
 //! [`service`], the CLI's [`report`] and the [`conformance`] comparison. [`generate`]
 //! makes synthetic clusters for the demo and benchmarks; [`telemetry`] holds the
 //! service's metrics and traces; [`pool`] is where CPU-bound work runs, [`reclaim`] where
-//! replaced state is freed, and [`prefetch`] the cache hints that node copies and frees
-//! give.
+//! replaced state is freed, and [`prefetch`] holds the cache hints given before a node
+//! is copied for an edit or its replaced version freed.
 
 pub mod conformance;
 pub mod engine;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 /// Asks for the cache line holding the byte at `at`.
 #[inline(always)]
-pub fn line(at: *const u8) {
+fn line(at: *const u8) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is a hint; it reads nothing and cannot fault, whatever the
     // address (`_mm_prefetch` is unsafe only as every intrinsic is).
