@@ -238,6 +238,29 @@ impl PriorityLadder {
         }
     }
 
+    /// Asks for the ladder's shared rungs ([`crate::prefetch`]), for a caller about
+    /// to search it.
+    pub fn prefetch_rungs(&self) {
+        crate::prefetch::block_of(&self.shared);
+    }
+
+    /// Asks for the priorities that [`PriorityLadder::below`] searches (after
+    /// [`PriorityLadder::prefetch_rungs`] brought their pointer in).
+    pub fn prefetch_priorities(&self) {
+        let priorities = &self.shared.priorities;
+        crate::prefetch::buffer_of(priorities);
+        crate::prefetch::buffer_of(&priorities[priorities.len().saturating_sub(1)..]);
+    }
+
+    /// Asks for the rung that [`PriorityLadder::below`] `priority` reads (after
+    /// [`PriorityLadder::prefetch_priorities`] brought them in).
+    pub fn prefetch_below(&self, priority: i32) {
+        let n = self.shared.priorities.partition_point(|&p| p < priority);
+        if let Some(last_below) = n.checked_sub(1) {
+            crate::prefetch::buffer_of(&self.shared.rungs[last_below..]);
+        }
+    }
+
     /// Every pod, least important first.
     pub fn rungs(&self) -> &[Rung] {
         &self.shared.rungs
