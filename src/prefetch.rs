@@ -52,6 +52,14 @@ pub fn block_of<T>(arc: &Arc<T>) {
     }
 }
 
+/// Asks for every line of `items`' buffer.
+#[inline(always)]
+pub fn all_of<T>(items: &[T]) {
+    for at in lines_of(items.as_ptr().cast(), size_of_val(items)) {
+        line(at);
+    }
+}
+
 /// The size of a cache line on the targets that have prefetch hints.
 const LINE: usize = 64;
 
@@ -88,6 +96,8 @@ mod tests {
         buffer_of::<u8>(&[]);
         buffer_of(&[1u8, 2, 3]);
         block_of(&Arc::new([0u8; 1000]));
+        all_of::<u64>(&[]);
+        all_of(&[7u64; 100]);
     }
 
     #[test]

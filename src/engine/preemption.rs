@@ -250,6 +250,25 @@ enum DryRun<'a> {
     DoesNotFit,
 }
 
+/// Why [`screen`] closed a node: the dry run it stands for, in a word, so that a pass
+/// over thousands of nodes moves a byte per node rather than a whole [`DryRun`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closed {
+    /// No pod on the node has a lower priority.
+    NoVictims,
+    /// [`DryRun::DoesNotFit`].
+    DoesNotFit,
+}
+
+impl Closed {
+    fn dry_run<'a>(self) -> DryRun<'a> {
+        match self {
+            Closed::NoVictims => DryRun::Rejected(Status::unresolvable(NO_VICTIMS)),
+            Closed::DoesNotFit => DryRun::DoesNotFit,
+        }
+    }
+}
+
 /// The usage `node` would have with its `lower` least important pods gone: cpu, memory
 /// and ephemeral storage from the ladder, and scalar resources (read from the pods)
 /// only when the pod requests some.
@@ -277,10 +296,10 @@ fn used_without(node: &NodeInfo, lower: usize, request: &Resources) -> Resources
 /// otherwise the least priority its highest victim can have, since every pod up to that
 /// priority must go for the requests' cpu, memory, ephemeral storage and pod count to
 /// fit (`i32::MIN`, no bound, when some pod requests a negative amount).
-fn screen<'a>(state: &CycleState, node: &NodeInfo) -> Result<i32, DryRun<'a>> {
+fn screen(state: &CycleState, node: &NodeInfo) -> Result<i32, Closed> {
     let (lower, _) = node.ladder.below(state.pod.pod.priority);
     if lower == 0 {
-        return Err(DryRun::Rejected(Status::unresolvable(NO_VICTIMS)));
+        return Err(Closed::NoVictims);
     }
     let request = &state.pod.requests;
     let allocatable = &node.node.allocatable;
@@ -290,7 +309,7 @@ fn screen<'a>(state: &CycleState, node: &NodeInfo) -> Result<i32, DryRun<'a>> {
         fits(request, allocatable, allowed, &used, node.pods.len() - n)
     };
     if !fits_without(lower, request) {
-        return Err(DryRun::DoesNotFit);
+        return Err(Closed::DoesNotFit);
     }
     if !node.ladder.monotone() {
         // A pod that frees less than nothing: no bound.
@@ -491,19 +510,46 @@ fn prefetch_screens(
     }
 }
 
-/// The fast dry runs of the `potential` nodes (name, index), in parallel: each node
-/// [`screen`]ed first, then the open ones run. Without explanations only the nodes
-/// that may still be selected run (`None` for the others): first those whose victims
-/// may have the lowest highest priority; then those that no candidate found so far
-/// beats for certain (one without PDB violations whose highest victim has a lower
-/// priority than any the node could offer).
+/// Asks ahead for what [`dry_run_fast`] reads of the nodes after the one at `k` in
+/// `order` (positions among the `potential` nodes), in three stages a run apart: the
+/// node's block; its `Node`, its ladder's block and its name (which its nominated
+/// pods are looked up by); then its ladder's priorities, every rung and their places.
+fn prefetch_dry_runs(
+    snapshot: &Snapshot,
+    potential: &[(&String, usize)],
+    order: &[usize],
+    k: usize,
+) {
+    let node = |ahead: usize| {
+        let pos = *order.get(k + ahead)?;
+        Some(&snapshot.nodes[potential[pos].1])
+    };
+    if let Some(n) = node(3) {
+        prefetch::block_of(n);
+    }
+    if let Some(n) = node(2) {
+        prefetch::block_of(&n.node);
+        n.ladder.prefetch_rungs();
+    }
+    if let Some(n) = node(1) {
+        n.ladder.prefetch_all_rungs();
+        prefetch::buffer_of(n.node.name.as_bytes());
+    }
+}
+
+/// The fast dry runs of the `potential` nodes (name, index), in parallel, in the
+/// nodes' order: each node [`screen`]ed first, then the open ones run. Without
+/// explanations only the nodes that may still be selected run (`None` for the
+/// others): first those whose victims may have the lowest highest priority; then those
+/// that no candidate found so far beats for certain (one without PDB violations whose
+/// highest victim has a lower priority than any the node could offer).
 fn fast_dry_runs<'a>(
     snapshot: &'a Snapshot,
     state: &CycleState,
     potential: &[(&String, usize)],
     explain: bool,
-) -> Vec<Option<DryRun<'a>>> {
-    let screened: Vec<Result<i32, DryRun>> = potential
+) -> impl Iterator<Item = Option<DryRun<'a>>> {
+    let screened: Vec<Result<i32, Closed>> = potential
         .par_iter()
         .with_min_len(task_len(NODES_PER_TASK))
         .enumerate()
@@ -512,45 +558,58 @@ fn fast_dry_runs<'a>(
             screen(state, &snapshot.nodes[i])
         })
         .collect();
-    let least = screened
-        .iter()
-        .filter_map(|s| s.as_ref().ok())
-        .min()
-        .copied();
-    let bounds: Vec<Option<i32>> = screened.iter().map(|s| s.as_ref().ok().copied()).collect();
-    let run = |pos: usize| {
-        let at = potential[pos].1;
-        dry_run_fast(snapshot, state, (&snapshot.nodes[at], at))
+    let least = screened.iter().filter_map(|s| s.ok()).min();
+    let bounds = || {
+        screened
+            .iter()
+            .enumerate()
+            .filter_map(|(pos, s)| Some((pos, s.ok()?)))
     };
-    let mut results: Vec<Option<DryRun>> = screened
-        .into_par_iter()
-        .with_min_len(task_len(1))
-        .enumerate()
-        .map(|(pos, s)| match s {
-            Err(done) => Some(done),
-            Ok(h) if explain || Some(h) == least => Some(run(pos)),
-            Ok(_) => None,
-        })
-        .collect();
-    let best = results
+    // Each run is found again by its position; the positions ascend.
+    let run = |order: Vec<usize>| -> Vec<(usize, DryRun<'a>)> {
+        order
+            .par_iter()
+            .with_min_len(task_len(1))
+            .enumerate()
+            .map(|(k, &pos)| {
+                prefetch_dry_runs(snapshot, potential, &order, k);
+                let at = potential[pos].1;
+                (
+                    pos,
+                    dry_run_fast(snapshot, state, (&snapshot.nodes[at], at)),
+                )
+            })
+            .collect()
+    };
+    let first = |h: i32| explain || Some(h) == least;
+    let mut runs = run(bounds()
+        .filter(|&(_, h)| first(h))
+        .map(|(pos, _)| pos)
+        .collect());
+    let best = runs
         .iter()
-        .filter_map(|r| match r {
-            Some(DryRun::Candidate(v)) if !v.victims.is_empty() => Some(v.scores),
+        .filter_map(|(_, r)| match r {
+            DryRun::Candidate(v) if !v.victims.is_empty() => Some(v.scores),
             _ => None,
         })
         .max();
     let beaten = |h: i32| best.is_some_and(|s| s[0] == 0 && s[1] > -i64::from(h));
-    let rest: Vec<(usize, DryRun)> = bounds
-        .par_iter()
-        .with_min_len(task_len(1))
-        .enumerate()
-        .filter(|&(pos, h)| results[pos].is_none() && h.is_some_and(|h| !beaten(h)))
-        .map(|(pos, _)| (pos, run(pos)))
+    let rest: Vec<usize> = bounds()
+        .filter(|&(_, h)| !first(h) && !beaten(h))
+        .map(|(pos, _)| pos)
         .collect();
-    for (pos, r) in rest {
-        results[pos] = Some(r);
+    if !rest.is_empty() {
+        runs.extend(run(rest));
+        runs.sort_unstable_by_key(|&(pos, _)| pos);
     }
-    results
+    let mut runs = runs.into_iter().peekable();
+    screened
+        .into_iter()
+        .enumerate()
+        .map(move |(pos, s)| match s {
+            Err(closed) => Some(closed.dry_run()),
+            Ok(_) => runs.next_if(|&(at, _)| at == pos).map(|(_, r)| r),
+        })
 }
 
 /// Runs DefaultPreemption after the filter pass found no node. `statuses` holds every
@@ -590,19 +649,16 @@ pub fn preempt(
             .filter(|(_, (_, s))| s.as_ref().is_some_and(|s| s.code == Code::Unschedulable))
             .map(|(i, (node, _))| (&node.node.name, i)),
     );
-    let results: Vec<Option<DryRun>> = match options.evaluation {
-        Evaluation::Fast => fast_dry_runs(snapshot, state, &potential, options.explain),
-        Evaluation::Straightforward => potential
-            .iter()
-            .map(|&(_, i)| {
-                Some(
-                    match select_victims(snapshot, state, (&snapshot.nodes[i], i)) {
-                        Ok(v) => DryRun::Candidate(v),
-                        Err(status) => DryRun::Rejected(status),
-                    },
-                )
-            })
-            .collect(),
+    let results: Box<dyn Iterator<Item = Option<DryRun>>> = match options.evaluation {
+        Evaluation::Fast => Box::new(fast_dry_runs(snapshot, state, &potential, options.explain)),
+        Evaluation::Straightforward => Box::new(potential.iter().map(|&(_, i)| {
+            Some(
+                match select_victims(snapshot, state, (&snapshot.nodes[i], i)) {
+                    Ok(v) => DryRun::Candidate(v),
+                    Err(status) => DryRun::Rejected(status),
+                },
+            )
+        })),
     };
     // In potential order, so by name.
     let mut candidates: Vec<(&String, NodeVictims)> = Vec::new();
@@ -1269,8 +1325,8 @@ mod tests {
             let pre = crate::engine::framework::run_pre_filter(&s, &info, Evaluation::Fast, None);
             match screen(&pre.state, &s.nodes[0]) {
                 Ok(bound) => Some(bound),
-                Err(DryRun::DoesNotFit) => None,
-                Err(_) => panic!("the node has lower-priority pods"),
+                Err(Closed::DoesNotFit) => None,
+                Err(Closed::NoVictims) => panic!("the node has lower-priority pods"),
             }
         };
         assert_eq!(screened("1"), Some(10));

@@ -261,6 +261,15 @@ impl PriorityLadder {
         }
     }
 
+    /// Asks for all of the ladder a dry run reads (after
+    /// [`PriorityLadder::prefetch_rungs`] brought the pointers in): the priorities,
+    /// every rung and the places of their pods.
+    pub fn prefetch_all_rungs(&self) {
+        crate::prefetch::all_of(&self.shared.priorities);
+        crate::prefetch::all_of(&self.shared.rungs);
+        crate::prefetch::all_of(&self.places);
+    }
+
     /// Every pod, least important first.
     pub fn rungs(&self) -> &[Rung] {
         &self.shared.rungs
