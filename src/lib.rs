@@ -8,7 +8,7 @@
 //! service's metrics and traces; [`pool`] is where CPU-bound work runs, [`reclaim`] where
 //! replaced state is freed, and [`prefetch`] holds the cache hints given before a node
 //! is copied for an edit or its replaced version freed, and ahead of preemption's
-//! screen of every node.
+//! screens and dry runs.
 
 pub mod conformance;
 pub mod engine;

@@ -6,10 +6,10 @@
 //! freed block by block: a few dozen lines of memory per event that no core has touched
 //! since the pod was decoded. An atomic count update or a free that misses the cache
 //! waits for that line before the next one is even asked for; asking for all of them
-//! first lets the misses overlap. A query's preemption screen is the other user: a
-//! few dozen instructions per node over every node of the cluster, each reading a
-//! chain of blocks (the node, its `Node` and ladder, the ladder's priorities, a rung)
-//! that the nodes a few places ahead can ask for while it runs. These functions only
+//! first lets the misses overlap. A query's preemption screen and dry runs are the
+//! other user: a few dozen instructions per node over every node of the cluster, each
+//! reading a chain of blocks (the node, its `Node` and ladder, the ladder's priorities
+//! and rungs) that the nodes a few places ahead can ask for while it runs. These functions only
 //! ask: they never fault, whatever the address, and do nothing on targets without a
 //! prefetch instruction.
 

@@ -250,8 +250,9 @@ enum DryRun<'a> {
     DoesNotFit,
 }
 
-/// Why [`screen`] closed a node: the dry run it stands for, in a word, so that a pass
-/// over thousands of nodes moves a byte per node rather than a whole [`DryRun`].
+/// Why [`screen`] closed a node: the dry run it stands for, in a byte, so that the
+/// screens of thousands of nodes (`Result<i32, Closed>`, a word each) are kept and
+/// read again rather than a whole [`DryRun`] per node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Closed {
     /// No pod on the node has a lower priority.
