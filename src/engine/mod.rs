@@ -334,15 +334,11 @@ fn decide_here(
 
     let (outcome, node, preemption, fit_error) = if feasible.is_empty() {
         let phase = tracing::debug_span!("preemption", nodes = Empty, outcome = Empty).entered();
-        let mut rejected: Vec<Option<Status>> = vec![None; num_nodes];
-        for (at, status, _) in rejections {
-            rejected[at as usize] = Some(status);
-        }
-        let preemption = preemption::preempt(snapshot, &pre.state, &rejected, options);
+        let preemption = preemption::preempt(snapshot, &pre.state, &rejections, options);
         phase.record("nodes", preemption.num_potential_nodes);
         let mut fit_error = match &pre.rejection {
             Some(status) => fit_error::pre_filter_message(num_nodes, status),
-            None => fit_error::message(num_nodes, rejected.iter().flatten(), None),
+            None => fit_error::message(num_nodes, rejections.iter().map(|(_, s, _)| s), None),
         };
         if let Some(message) = &preemption.post_filter.message {
             fit_error.push(' ');
@@ -397,7 +393,7 @@ fn decide_here(
 }
 
 /// Rejected nodes (place, status, where it came from), in snapshot order.
-type Rejections = Vec<(u32, Status, &'static str)>;
+type Rejections = Vec<preemption::Rejection>;
 
 /// One node's filter verdict: its rejection and where it came from, `None` if it fits.
 type NodeStatus = Option<(Status, &'static str)>;

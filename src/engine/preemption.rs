@@ -458,15 +458,19 @@ fn select_tie_set<'c>(candidates: &'c [(&String, NodeVictims)]) -> Vec<&'c Strin
 fn ineligible_reason(
     snapshot: &Snapshot,
     pod: &PodInfo,
-    statuses: &[Option<Status>],
+    rejections: &[Rejection],
 ) -> Option<&'static str> {
     if pod.pod.preemption_policy == PreemptionPolicy::Never {
         return Some(INELIGIBLE_POLICY);
     }
     let nominated = pod.pod.nominated_node_name.as_ref()?;
     let index = snapshot.node_index(nominated);
+    let status_of = |i: usize| {
+        let at = rejections.binary_search_by_key(&i, |(at, _, _)| *at as usize);
+        at.ok().map(|at| &rejections[at].1)
+    };
     let unresolvable = index
-        .and_then(|i| statuses[i].as_ref())
+        .and_then(status_of)
         .is_none_or(|s| s.code == Code::UnschedulableAndUnresolvable);
     if unresolvable {
         return None;
@@ -488,14 +492,9 @@ const SCREEN_PREFETCH_STAGE: usize = 4;
 /// then the rung its search ends on), so the stages run a few nodes apart, each
 /// reading only what an earlier one brought in: a screen is a few dozen instructions,
 /// and without the hints a pass over 5,000 nodes waits on a cache miss per link.
-fn prefetch_screens(
-    snapshot: &Snapshot,
-    potential: &[(&String, usize)],
-    pos: usize,
-    priority: i32,
-) {
+fn prefetch_screens(snapshot: &Snapshot, potential: &[usize], pos: usize, priority: i32) {
     let d = SCREEN_PREFETCH_STAGE;
-    let node = |ahead: usize| potential.get(pos + ahead).map(|&(_, i)| &snapshot.nodes[i]);
+    let node = |ahead: usize| potential.get(pos + ahead).map(|&i| &snapshot.nodes[i]);
     if let Some(n) = node(3 * d) {
         prefetch::block_of(n);
     }
@@ -515,15 +514,10 @@ fn prefetch_screens(
 /// `order` (positions among the `potential` nodes), in three stages a run apart: the
 /// node's block; its `Node`, its ladder's block and its name (which its nominated
 /// pods are looked up by); then its ladder's priorities, every rung and their places.
-fn prefetch_dry_runs(
-    snapshot: &Snapshot,
-    potential: &[(&String, usize)],
-    order: &[usize],
-    k: usize,
-) {
+fn prefetch_dry_runs(snapshot: &Snapshot, potential: &[usize], order: &[usize], k: usize) {
     let node = |ahead: usize| {
         let pos = *order.get(k + ahead)?;
-        Some(&snapshot.nodes[potential[pos].1])
+        Some(&snapshot.nodes[potential[pos]])
     };
     if let Some(n) = node(3) {
         prefetch::block_of(n);
@@ -538,7 +532,7 @@ fn prefetch_dry_runs(
     }
 }
 
-/// The fast dry runs of the `potential` nodes (name, index), in parallel, in the
+/// The fast dry runs of the `potential` nodes (their places), in parallel, in the
 /// nodes' order: each node [`screen`]ed first, then the open ones run. Without
 /// explanations only the nodes that may still be selected run (`None` for the
 /// others): first those whose victims may have the lowest highest priority; then those
@@ -547,14 +541,14 @@ fn prefetch_dry_runs(
 fn fast_dry_runs<'a>(
     snapshot: &'a Snapshot,
     state: &CycleState,
-    potential: &[(&String, usize)],
+    potential: &[usize],
     explain: bool,
 ) -> impl Iterator<Item = Option<DryRun<'a>>> {
     let screened: Vec<Result<i32, Closed>> = potential
         .par_iter()
         .with_min_len(task_len(NODES_PER_TASK))
         .enumerate()
-        .map(|(pos, &(_, i))| {
+        .map(|(pos, &i)| {
             prefetch_screens(snapshot, potential, pos, state.pod.pod.priority);
             screen(state, &snapshot.nodes[i])
         })
@@ -574,7 +568,7 @@ fn fast_dry_runs<'a>(
             .enumerate()
             .map(|(k, &pos)| {
                 prefetch_dry_runs(snapshot, potential, &order, k);
-                let at = potential[pos].1;
+                let at = potential[pos];
                 (
                     pos,
                     dry_run_fast(snapshot, state, (&snapshot.nodes[at], at)),
@@ -613,16 +607,21 @@ fn fast_dry_runs<'a>(
         })
 }
 
-/// Runs DefaultPreemption after the filter pass found no node. `statuses` holds every
-/// node's filter status, in the snapshot's node order.
+/// A node the filter pass rejected: its place, its status and where the status came
+/// from.
+pub type Rejection = (u32, Status, &'static str);
+
+/// Runs DefaultPreemption after the filter pass found no node. `rejections` holds every
+/// rejected node's filter status, in the snapshot's node order (a node not there has
+/// none).
 pub fn preempt(
     snapshot: &Snapshot,
     state: &CycleState,
-    statuses: &[Option<Status>],
+    rejections: &[Rejection],
     options: Options,
 ) -> Preemption {
     let pod = state.pod;
-    if let Some(reason) = ineligible_reason(snapshot, pod, statuses) {
+    if let Some(reason) = ineligible_reason(snapshot, pod, rejections) {
         return Preemption {
             eligible: false,
             ineligible_reason: Some(reason.to_string()),
@@ -639,20 +638,16 @@ pub fn preempt(
             },
         };
     }
-    // In node order, so by name.
-    let mut potential: Vec<(&String, usize)> = Vec::with_capacity(statuses.len());
-    potential.extend(
-        snapshot
-            .nodes
-            .iter()
-            .zip(statuses)
-            .enumerate()
-            .filter(|(_, (_, s))| s.as_ref().is_some_and(|s| s.code == Code::Unschedulable))
-            .map(|(i, (node, _))| (&node.node.name, i)),
-    );
+    // In node order, so by name. A node's name is read only where it is reported.
+    let potential: Vec<usize> = rejections
+        .iter()
+        .filter(|(_, s, _)| s.code == Code::Unschedulable)
+        .map(|&(at, _, _)| at as usize)
+        .collect();
+    let name = |i: usize| &snapshot.nodes[i].node.name;
     let results: Box<dyn Iterator<Item = Option<DryRun>>> = match options.evaluation {
         Evaluation::Fast => Box::new(fast_dry_runs(snapshot, state, &potential, options.explain)),
-        Evaluation::Straightforward => Box::new(potential.iter().map(|&(_, i)| {
+        Evaluation::Straightforward => Box::new(potential.iter().map(|&i| {
             Some(
                 match select_victims(snapshot, state, (&snapshot.nodes[i], i)) {
                     Ok(v) => DryRun::Candidate(v),
@@ -663,39 +658,38 @@ pub fn preempt(
     };
     // In potential order, so by name.
     let mut candidates: Vec<(&String, NodeVictims)> = Vec::new();
-    let mut failures: Vec<(&String, Status)> = Vec::new();
+    // By place: named only when reported.
+    let mut failures: Vec<(usize, Status)> = Vec::new();
     let mut unexplained = Vec::new();
-    for (&(name, i), result) in potential.iter().zip(results) {
+    for (&i, result) in potential.iter().zip(results) {
         let Some(result) = result else { continue };
         match result {
             DryRun::Candidate(v) if v.victims.is_empty() => {
-                let message = format!("expected at least one victim pod on node {name:?}");
-                failures.push((name, Status::new(Code::Error, message)));
+                let message = format!("expected at least one victim pod on node {:?}", name(i));
+                failures.push((i, Status::new(Code::Error, message)));
             }
-            DryRun::Candidate(v) => candidates.push((name, v)),
-            DryRun::Rejected(status) => failures.push((name, status)),
-            DryRun::DoesNotFit => unexplained.push((name, i)),
+            DryRun::Candidate(v) => candidates.push((name(i), v)),
+            DryRun::Rejected(status) => failures.push((i, status)),
+            DryRun::DoesNotFit => unexplained.push(i),
         }
     }
     // The exact status of a node the shortcut ruled out is needed only to explain it,
     // or for the FitError when no node is a candidate.
     let failures: BTreeMap<String, Status> = if options.explain || candidates.is_empty() {
-        for (name, i) in unexplained {
+        for i in unexplained {
             // A node whose requests do not fit is never a candidate; the full run
             // only finds out which filter says so first.
             let status = select_victims(snapshot, state, (&snapshot.nodes[i], i))
                 .err()
                 .unwrap_or_else(|| {
-                    Status::new(
-                        Code::Error,
-                        format!("node {name:?} unexpectedly became a candidate"),
-                    )
+                    let message = format!("node {:?} unexpectedly became a candidate", name(i));
+                    Status::new(Code::Error, message)
                 });
-            failures.push((name, status));
+            failures.push((i, status));
         }
         failures
             .into_iter()
-            .map(|(name, status)| (name.clone(), status))
+            .map(|(i, status)| (name(i).clone(), status))
             .collect()
     } else {
         BTreeMap::new()
@@ -726,7 +720,7 @@ pub fn preempt(
         eligible: true,
         ineligible_reason: None,
         potential_nodes: if options.explain {
-            potential.iter().map(|(n, _)| (*n).clone()).collect()
+            potential.iter().map(|&i| name(i).clone()).collect()
         } else {
             Vec::new()
         },
