@@ -9,9 +9,9 @@
 //! first lets the misses overlap. A query's preemption screen and dry runs are the
 //! other user: a few dozen instructions per node over every node of the cluster, each
 //! reading a chain of blocks (the node, its `Node` and ladder, the ladder's priorities
-//! and rungs) that the nodes a few places ahead can ask for while it runs. These functions only
-//! ask: they never fault, whatever the address, and do nothing on targets without a
-//! prefetch instruction.
+//! and rungs) that the nodes a few places ahead can ask for while it runs. These
+//! functions only ask: they never fault, whatever the address, and do nothing on
+//! targets without a prefetch instruction.
 
 use std::sync::Arc;
 

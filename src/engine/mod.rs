@@ -392,8 +392,12 @@ fn decide_here(
     decision
 }
 
-/// Rejected nodes (place, status, where it came from), in snapshot order.
-type Rejections = Vec<preemption::Rejection>;
+/// A node the filter pass rejected: its place, its status and where the status came
+/// from.
+pub type Rejection = (u32, Status, &'static str);
+
+/// Rejected nodes, in snapshot order.
+type Rejections = Vec<Rejection>;
 
 /// One node's filter verdict: its rejection and where it came from, `None` if it fits.
 type NodeStatus = Option<(Status, &'static str)>;

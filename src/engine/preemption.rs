@@ -16,7 +16,7 @@ use super::plugins::node_resources_fit::fits;
 use super::priority_ladder::{Budgets, Rung};
 use super::snapshot::{NodeInfo, PodInfo, Snapshot};
 use super::status::{Code, Status};
-use super::{Evaluation, Options};
+use super::{Evaluation, Options, Rejection};
 use super::{NODES_PER_TASK, task_len};
 use crate::model::resources::Resources;
 use crate::model::{PodDisruptionBudget, PreemptionPolicy};
@@ -527,7 +527,7 @@ fn prefetch_dry_runs(snapshot: &Snapshot, potential: &[usize], order: &[usize], 
         n.ladder.prefetch_rungs();
     }
     if let Some(n) = node(1) {
-        n.ladder.prefetch_all_rungs();
+        n.ladder.prefetch_all();
         prefetch::buffer_of(n.node.name.as_bytes());
     }
 }
@@ -606,10 +606,6 @@ fn fast_dry_runs<'a>(
             Ok(_) => runs.next_if(|&(at, _)| at == pos).map(|(_, r)| r),
         })
 }
-
-/// A node the filter pass rejected: its place, its status and where the status came
-/// from.
-pub type Rejection = (u32, Status, &'static str);
 
 /// Runs DefaultPreemption after the filter pass found no node. `rejections` holds every
 /// rejected node's filter status, in the snapshot's node order (a node not there has

@@ -247,9 +247,7 @@ impl PriorityLadder {
     /// Asks for the priorities that [`PriorityLadder::below`] searches (after
     /// [`PriorityLadder::prefetch_rungs`] brought their pointer in).
     pub fn prefetch_priorities(&self) {
-        let priorities = &self.shared.priorities;
-        crate::prefetch::buffer_of(priorities);
-        crate::prefetch::buffer_of(&priorities[priorities.len().saturating_sub(1)..]);
+        crate::prefetch::all_of(&self.shared.priorities);
     }
 
     /// Asks for the rung that [`PriorityLadder::below`] `priority` reads (after
@@ -264,8 +262,8 @@ impl PriorityLadder {
     /// Asks for all of the ladder a dry run reads (after
     /// [`PriorityLadder::prefetch_rungs`] brought the pointers in): the priorities,
     /// every rung and the places of their pods.
-    pub fn prefetch_all_rungs(&self) {
-        crate::prefetch::all_of(&self.shared.priorities);
+    pub fn prefetch_all(&self) {
+        self.prefetch_priorities();
         crate::prefetch::all_of(&self.shared.rungs);
         crate::prefetch::all_of(&self.places);
     }
